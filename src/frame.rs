@@ -1,0 +1,39 @@
+//! Frame types shared by the renderer (which produces them) and the OBS source (which shows them).
+
+use std::time::Instant;
+
+/// A finished RGBA8 frame: sRGB-encoded, premultiplied alpha, rows `stride` bytes apart
+/// (`stride >= width * 4`; the GPU copy pads rows to 256 bytes and OBS takes the padding as is).
+#[derive(Debug, Clone)]
+pub struct RgbaFrame {
+    pub width: u32,
+    pub height: u32,
+    pub stride: u32,
+    pub pixels: Vec<u8>,
+    /// When the renderer started drawing this frame, for latency figures.
+    pub started: Instant,
+}
+
+impl RgbaFrame {
+    /// The RGBA bytes of pixel (x, y).
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let at = (y * self.stride + x * 4) as usize;
+        [
+            self.pixels[at],
+            self.pixels[at + 1],
+            self.pixels[at + 2],
+            self.pixels[at + 3],
+        ]
+    }
+
+    /// The pixels without row padding, `width * 4` bytes a row (for PNG files).
+    pub fn tight_pixels(&self) -> Vec<u8> {
+        let row = (self.width * 4) as usize;
+        self.pixels
+            .chunks(self.stride as usize)
+            .take(self.height as usize)
+            .flat_map(|line| &line[..row])
+            .copied()
+            .collect()
+    }
+}

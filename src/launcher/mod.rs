@@ -1,0 +1,346 @@
+//! Runs real OBS Studio with this plugin in a throwaway profile, under Xvfb when there is no
+//! display, and drives it over obs-websocket. Used by the demo (`vrm-avatar demo`) and by the
+//! end-to-end tests in `tests/`.
+
+pub mod obsws;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use obsws::ObsWs;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the plugin's files are before they are installed.
+#[derive(Debug, Clone)]
+pub struct PluginFiles {
+    /// The built module (`libobs_vrm_avatar.so` from cargo), installed as `obs-vrm-avatar.so`.
+    pub module: PathBuf,
+    /// `locale/` of the project, installed as `data/locale/`.
+    pub locale_dir: PathBuf,
+}
+
+/// Installs the plugin in OBS's per-user layout below `config_dir` (the `obs-studio` folder):
+/// `plugins/obs-vrm-avatar/bin/64bit/obs-vrm-avatar.so` and `plugins/obs-vrm-avatar/data/locale/`.
+pub fn install_plugin(config_dir: &Path, files: &PluginFiles) -> Result<PathBuf> {
+    let root = config_dir.join("plugins/obs-vrm-avatar");
+    let bin = root.join("bin/64bit");
+    let locale = root.join("data/locale");
+    std::fs::create_dir_all(&bin)?;
+    std::fs::create_dir_all(&locale)?;
+    std::fs::copy(&files.module, bin.join("obs-vrm-avatar.so"))
+        .with_context(|| format!("copying the module {}", files.module.display()))?;
+    for entry in std::fs::read_dir(&files.locale_dir)
+        .with_context(|| format!("reading {}", files.locale_dir.display()))?
+    {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "ini") {
+            std::fs::copy(&path, locale.join(path.file_name().expect("a file")))?;
+        }
+    }
+    Ok(root)
+}
+
+#[derive(Debug, Clone)]
+pub struct LaunchOptions {
+    /// A throwaway HOME; emptied first.
+    pub home: PathBuf,
+    pub plugin: PluginFiles,
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// Where recordings go.
+    pub record_dir: PathBuf,
+    /// Run under a private Xvfb server (software OpenGL) instead of `$DISPLAY`.
+    pub headless: bool,
+    /// Extra environment for OBS (e.g. the test panic hook).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running OBS Studio. Dropping it kills OBS; [`ObsStudio::quit`] shuts it down cleanly.
+pub struct ObsStudio {
+    obs: Option<Child>,
+    xvfb: Option<Child>,
+    pub ws: ObsWs,
+    pub config_dir: PathBuf,
+    output_log: PathBuf,
+}
+
+/// A screenshot from `GetSourceScreenshot`: the PNG and its decoded RGBA pixels.
+pub struct Screenshot {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub rgba: Vec<u8>,
+}
+
+impl Screenshot {
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let at = ((y * self.width + x) * 4) as usize;
+        self.rgba[at..at + 4].try_into().expect("4 bytes")
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    std::fs::create_dir_all(path.parent().expect("a parent"))?;
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes OBS's configuration: no first-run wizard (OBS sets `FirstRun=true` once its first
+/// start is done, so `true` skips the auto-configuration wizard), obs-websocket on `port` without a password
+/// (in both the OBS 29 and the OBS 30+ places), and a "Demo" profile with the video settings.
+fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16) -> Result<()> {
+    write(
+        &config_dir.join("global.ini"),
+        &format!(
+            "[General]\nFirstRun=true\nEnableAutoUpdates=false\n\n\
+             [Basic]\nProfile=Demo\nProfileDir=Demo\nSceneCollection=Demo\nSceneCollectionFile=Demo\n\n\
+             [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\nAuthRequired=false\n"
+        ),
+    )?;
+    write(
+        &config_dir.join("plugin_config/obs-websocket/config.json"),
+        &json!({"first_load": false, "server_enabled": true, "server_port": port, "alerts_enabled": false, "auth_required": false})
+            .to_string(),
+    )?;
+    let (w, h, fps, rec) = (opts.width, opts.height, opts.fps, opts.record_dir.display());
+    write(
+        &config_dir.join("basic/profiles/Demo/basic.ini"),
+        &format!(
+            "[General]\nName=Demo\n\n\
+             [Video]\nBaseCX={w}\nBaseCY={h}\nOutputCX={w}\nOutputCY={h}\nFPSType=1\nFPSInt={fps}\n\n\
+             [Output]\nMode=Simple\n\n\
+             [SimpleOutput]\nFilePath={rec}\nRecFormat=mp4\nRecFormat2=mp4\nRecQuality=Stream\n\
+             StreamEncoder=x264\nRecEncoder=x264\nVBitrate=2500\nABitrate=160\nPreset=veryfast\n"
+        ),
+    )
+}
+
+/// Starts a private X server and returns it with its display name (`:N`).
+fn start_xvfb() -> Result<(Child, String)> {
+    let mut xvfb = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1920x1080x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting Xvfb (apt-get install xvfb)")?;
+    let mut line = String::new();
+    BufReader::new(xvfb.stdout.take().expect("piped")).read_line(&mut line)?;
+    let number = line.trim();
+    if number.is_empty() {
+        let _ = xvfb.kill();
+        bail!("Xvfb did not report a display");
+    }
+    Ok((xvfb, format!(":{number}")))
+}
+
+impl ObsStudio {
+    pub fn start(opts: &LaunchOptions) -> Result<Self> {
+        if opts.home.exists() {
+            std::fs::remove_dir_all(&opts.home)
+                .with_context(|| format!("emptying {}", opts.home.display()))?;
+        }
+        let config_dir = opts.home.join(".config/obs-studio");
+        std::fs::create_dir_all(&opts.record_dir)?;
+        let port = free_port()?;
+        write_config(&config_dir, opts, port)?;
+        install_plugin(&config_dir, &opts.plugin)?;
+
+        let (xvfb, display) = if opts.headless {
+            let (child, display) = start_xvfb()?;
+            (Some(child), display)
+        } else {
+            (
+                None,
+                std::env::var("DISPLAY").context("no DISPLAY: run headless")?,
+            )
+        };
+        let output_log = opts.home.join("obs-output.log");
+        let out = std::fs::File::create(&output_log)?;
+        let mut command = Command::new("obs");
+        command
+            .args(["--disable-shutdown-check", "--multi", "--disable-updater"])
+            .current_dir(&opts.home)
+            .env("HOME", &opts.home)
+            .env("DISPLAY", &display)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("QT_QPA_PLATFORM", "xcb")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        if opts.headless {
+            command.env("LIBGL_ALWAYS_SOFTWARE", "1");
+            // Keep OBS's own web requests (service lists, ingest updates) on this machine:
+            // a throwaway profile has no use for them.
+            for var in [
+                "http_proxy",
+                "https_proxy",
+                "HTTP_PROXY",
+                "HTTPS_PROXY",
+                "ALL_PROXY",
+            ] {
+                command.env(var, "http://127.0.0.1:9");
+            }
+            command.env("no_proxy", "127.0.0.1,localhost");
+        }
+        command.envs(opts.env.iter().map(|(k, v)| (k, v)));
+        let mut obs = command
+            .spawn()
+            .context("starting obs (apt-get install obs-studio)")?;
+
+        let ws = match ObsWs::connect("127.0.0.1", port, Duration::from_secs(90)) {
+            Ok(ws) => ws,
+            Err(err) => {
+                let _ = obs.kill();
+                let _ = obs.wait();
+                let tail = std::fs::read_to_string(&output_log).unwrap_or_default();
+                let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+                bail!(
+                    "{err:#}; OBS output ends with:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
+            }
+        };
+        Ok(ObsStudio {
+            obs: Some(obs),
+            xvfb,
+            ws,
+            config_dir,
+            output_log,
+        })
+    }
+
+    /// Whether the OBS process is still running.
+    pub fn running(&mut self) -> bool {
+        self.obs
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Asks OBS to quit as a user would (SIGINT runs its normal shutdown) and returns its exit
+    /// status; kills it if it has not exited after `wait`.
+    pub fn quit(mut self, wait: Duration) -> Result<ExitStatus> {
+        let mut obs = self.obs.take().expect("OBS was started");
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(obs.id() as libc::pid_t, libc::SIGINT) };
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(status) = obs.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = obs.kill();
+                let _ = obs.wait();
+                bail!("OBS did not quit within {wait:?} (shutdown hung)");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The text of OBS's newest log file.
+    pub fn log_text(&self) -> String {
+        let logs = self.config_dir.join("logs");
+        let newest = std::fs::read_dir(&logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+        newest
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default()
+    }
+
+    /// What OBS printed on stdout and stderr.
+    pub fn output_text(&self) -> String {
+        std::fs::read_to_string(&self.output_log).unwrap_or_default()
+    }
+
+    /// Crash reports OBS wrote (it writes one when it crashes).
+    pub fn crash_reports(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.config_dir.join("crashes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect()
+    }
+
+    /// Creates `scene` with a dark background and a VRM Avatar source named `input` over it, and
+    /// makes it the program scene.
+    pub fn create_avatar_scene(&mut self, scene: &str, input: &str, settings: Value) -> Result<()> {
+        self.ws
+            .request("CreateScene", json!({"sceneName": scene}))?;
+        let video = self.ws.request("GetVideoSettings", json!({}))?;
+        self.ws.request(
+            "CreateInput",
+            json!({"sceneName": scene, "inputName": "Background", "inputKind": "color_source_v3",
+                   "inputSettings": {"color": 0xFF40_2A24u32, "width": video["baseWidth"], "height": video["baseHeight"]}}),
+        )?;
+        self.ws.request(
+            "CreateInput",
+            json!({"sceneName": scene, "inputName": input, "inputKind": "vrm_avatar_source", "inputSettings": settings}),
+        )?;
+        self.ws
+            .request("SetCurrentProgramScene", json!({"sceneName": scene}))?;
+        Ok(())
+    }
+
+    /// A PNG screenshot of a source or scene at its own size (alpha kept for a single source).
+    pub fn screenshot(&mut self, source: &str) -> Result<Screenshot> {
+        let reply = self.ws.request(
+            "GetSourceScreenshot",
+            json!({"sourceName": source, "imageFormat": "png"}),
+        )?;
+        let data = reply["imageData"].as_str().context("no imageData")?;
+        let b64 = data.split_once("base64,").map_or(data, |(_, b)| b);
+        let png = base64::engine::general_purpose::STANDARD.decode(b64)?;
+        let mut decoder = png::Decoder::new(std::io::Cursor::new(&png));
+        decoder.set_transformations(
+            png::Transformations::normalize_to_color8() | png::Transformations::ALPHA,
+        );
+        let mut reader = decoder.read_info()?;
+        let mut buf = vec![0; reader.output_buffer_size().context("image too large")?];
+        let info = reader.next_frame(&mut buf)?;
+        if info.color_type != png::ColorType::Rgba {
+            bail!("screenshot is {:?}, expected RGBA", info.color_type);
+        }
+        buf.truncate(info.buffer_size());
+        Ok(Screenshot {
+            png,
+            width: info.width,
+            height: info.height,
+            rgba: buf,
+        })
+    }
+}
+
+impl Drop for ObsStudio {
+    fn drop(&mut self) {
+        if let Some(mut obs) = self.obs.take() {
+            let _ = obs.kill();
+            let _ = obs.wait();
+        }
+        if let Some(mut xvfb) = self.xvfb.take() {
+            let _ = xvfb.kill();
+            let _ = xvfb.wait();
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! obs-vrm-avatar: an OBS Studio source that renders the streamer's VRM avatar.
+//!
+//! Data flows one way: camera frame -> landmarks -> avatar pose -> rendered frame -> OBS.
+//! Only [`obs`] touches libobs; everything else builds and tests without it.
+
+pub mod cli;
+pub mod frame;
+pub mod launcher;
+pub mod pipeline;
+pub mod render;
+pub mod settings;
+
+#[cfg(feature = "obs")]
+pub mod obs;
+
+/// The crate version, shown in the OBS log at load and by `vrm-avatar --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(obs_vrm_avatar::cli::main());
+}

@@ -1,0 +1,83 @@
+//! The module's exported entry points, as `OBS_DECLARE_MODULE()` and
+//! `OBS_MODULE_USE_DEFAULT_LOCALE()` define them for C plugins. Each is behind the panic guard.
+
+use super::{ffi, guard, logger, source, text};
+use std::ffi::c_char;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+static MODULE: AtomicPtr<ffi::obs_module_t> = AtomicPtr::new(ptr::null_mut());
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_set_pointer(module: *mut ffi::obs_module_t) {
+    MODULE.store(module, Ordering::Release);
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_current_module() -> *mut ffi::obs_module_t {
+    MODULE.load(Ordering::Acquire)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_ver() -> u32 {
+    ffi::LIBOBS_API_VER
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_load() -> bool {
+    logger::install();
+    guard("obs_module_load", false, || {
+        log::info!(
+            "version {} loaded (built against libobs {}.{}.{})",
+            crate::VERSION,
+            ffi::LIBOBS_API_MAJOR_VER,
+            ffi::LIBOBS_API_MINOR_VER,
+            ffi::LIBOBS_API_PATCH_VER
+        );
+        source::register();
+        true
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_unload() {
+    guard("obs_module_unload", (), || {
+        source::join_stopped_workers();
+        log::info!("unloaded");
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_set_locale(locale: *const c_char) {
+    guard("obs_module_set_locale", (), || {
+        // SAFETY: libobs passes its locale string and has set our module pointer first.
+        unsafe { text::load(obs_current_module(), locale) }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_free_locale() {
+    guard("obs_module_free_locale", (), text::free)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_get_string(key: *const c_char, out: *mut *const c_char) -> bool {
+    // SAFETY: libobs passes a valid key and out pointer.
+    guard("obs_module_get_string", false, || unsafe {
+        text::get(key, out)
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_name() -> *const c_char {
+    c"obs-vrm-avatar".as_ptr()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_description() -> *const c_char {
+    guard(
+        "obs_module_description",
+        c"VRM avatar driven by your webcam".as_ptr(),
+        || text::text(c"ModuleDescription"),
+    )
+}

@@ -1,0 +1,113 @@
+//! Picks a GPU adapter and opens a device. Machines without a GPU get Mesa's lavapipe (a Vulkan
+//! driver on the CPU); the choice is logged so that a support log says what rendered.
+
+use std::fmt;
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GpuError {
+    /// No adapter at all (no GPU driver and no software Vulkan such as lavapipe).
+    NoAdapter,
+    Device(String),
+}
+
+impl fmt::Display for GpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GpuError::NoAdapter => write!(
+                f,
+                "no GPU adapter found (install a Vulkan driver; on Linux without a GPU: mesa-vulkan-drivers)"
+            ),
+            GpuError::Device(why) => write!(f, "the GPU adapter refused to open a device: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for GpuError {}
+
+/// Higher is preferred: a real GPU first, the CPU fallback last.
+fn preference(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    }
+}
+
+impl Gpu {
+    /// Opens the best adapter of the platform's primary backends (Vulkan, Metal, DX12).
+    /// `WGPU_BACKEND` narrows the backends, as everywhere in wgpu.
+    pub fn new() -> Result<Gpu, GpuError> {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::PRIMARY;
+        Self::with_instance(desc.with_env())
+    }
+
+    pub fn with_instance(desc: wgpu::InstanceDescriptor) -> Result<Gpu, GpuError> {
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        for adapter in &adapters {
+            let info = adapter.get_info();
+            log::debug!(
+                "GPU adapter available: {} ({:?}, {:?})",
+                info.name,
+                info.device_type,
+                info.backend
+            );
+        }
+        let adapter = adapters
+            .into_iter()
+            .max_by_key(|a| preference(a.get_info().device_type))
+            .ok_or(GpuError::NoAdapter)?;
+        let info = adapter.get_info();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("obs-vrm-avatar"),
+            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device(e.to_string()))?;
+        log::info!(
+            "rendering on {} ({:?}, {:?}, driver {} {})",
+            info.name,
+            info.device_type,
+            info.backend,
+            info.driver,
+            info.driver_info
+        );
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_backend_means_a_clear_error_not_a_panic() {
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = wgpu::Backends::empty();
+        let err = Gpu::with_instance(desc)
+            .err()
+            .expect("no adapter without backends");
+        assert_eq!(err, GpuError::NoAdapter);
+        assert!(err.to_string().contains("mesa-vulkan-drivers"));
+    }
+
+    #[test]
+    fn a_real_gpu_is_preferred_over_the_cpu_fallback() {
+        assert!(preference(wgpu::DeviceType::DiscreteGpu) > preference(wgpu::DeviceType::Cpu));
+        assert!(preference(wgpu::DeviceType::IntegratedGpu) > preference(wgpu::DeviceType::Cpu));
+    }
+}

@@ -1,0 +1,196 @@
+//! Offscreen rendering with wgpu: device selection, render target, pipelined readback, scenes.
+
+pub mod gpu;
+pub mod readback;
+pub mod target;
+pub mod test_scene;
+
+pub use gpu::{Gpu, GpuError};
+
+use crate::frame::RgbaFrame;
+use readback::ReadbackRing;
+use std::time::Instant;
+use target::OffscreenTarget;
+use test_scene::TestScene;
+
+/// Renders the scene offscreen at a given size and hands back finished frames without ever
+/// waiting for the CPU copy of the previous frame (see [`ReadbackRing`]).
+pub struct OffscreenRenderer {
+    gpu: Gpu,
+    target: OffscreenTarget,
+    readback: ReadbackRing,
+    scene: TestScene,
+}
+
+impl OffscreenRenderer {
+    /// A renderer with the MSAA suited to the adapter ([`OffscreenTarget::samples_for`]).
+    pub fn new(gpu: Gpu, width: u32, height: u32) -> Self {
+        let samples = OffscreenTarget::samples_for(gpu.info.device_type);
+        Self::with_samples(gpu, width, height, samples)
+    }
+
+    pub fn with_samples(gpu: Gpu, width: u32, height: u32, samples: u32) -> Self {
+        let target = OffscreenTarget::new(&gpu.device, width, height, samples);
+        let readback = ReadbackRing::new(&gpu.device, width, height);
+        let scene = TestScene::new(&gpu.device, OffscreenTarget::FORMAT, samples);
+        Self {
+            gpu,
+            target,
+            readback,
+            scene,
+        }
+    }
+
+    pub fn size(&self) -> (u32, u32) {
+        (self.target.width, self.target.height)
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    /// Changes the output size; frames still in flight at the old size are dropped.
+    pub fn resize(&mut self, width: u32, height: u32) {
+        if self.size() != (width, height) {
+            self.target =
+                OffscreenTarget::new(&self.gpu.device, width, height, self.target.samples);
+            self.readback = ReadbackRing::new(&self.gpu.device, width, height);
+        }
+    }
+
+    /// Draws the scene at time `t_seconds` and starts its readback.
+    pub fn render(&mut self, t_seconds: f32) -> wgpu::SubmissionIndex {
+        let started = Instant::now();
+        let mut encoder = self
+            .gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("frame"),
+            });
+        let aspect = self.target.width as f32 / self.target.height as f32;
+        self.scene.prepare(&self.gpu.queue, aspect, t_seconds);
+        {
+            let mut pass = self.target.begin_pass(&mut encoder);
+            self.scene.draw(&mut pass);
+        }
+        self.readback
+            .submit(&self.gpu, encoder, &self.target.resolve, started)
+    }
+
+    /// Finished frames, oldest first. With `wait_until`, waits for the GPU at most until then.
+    pub fn finished_frames(&mut self, wait_until: Option<Instant>) -> Vec<RgbaFrame> {
+        self.readback.collect(&self.gpu.device, wait_until)
+    }
+
+    /// Renders one frame and waits for it (for the command line and tests, not for live output).
+    pub fn render_blocking(&mut self, t_seconds: f32) -> RgbaFrame {
+        self.render(t_seconds);
+        loop {
+            if let Some(frame) = self
+                .finished_frames(Some(Instant::now() + std::time::Duration::from_secs(5)))
+                .pop()
+            {
+                return frame;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu() -> Gpu {
+        Gpu::new().expect("a wgpu adapter (lavapipe from mesa-vulkan-drivers on CPU-only machines)")
+    }
+
+    fn renderer(width: u32, height: u32) -> OffscreenRenderer {
+        OffscreenRenderer::new(gpu(), width, height)
+    }
+
+    #[test]
+    fn test_scene_has_drawn_and_transparent_premultiplied_pixels() {
+        // An odd width makes the GPU copy pad its rows; 4x MSAA whatever the adapter.
+        let mut r = OffscreenRenderer::with_samples(gpu(), 333, 200, 4);
+        let frame = r.render_blocking(0.5);
+        assert_eq!((frame.width, frame.height), (333, 200));
+        assert!(frame.stride >= 333 * 4 && frame.stride % 256 == 0);
+        let center = frame.pixel(166, 100);
+        assert_eq!(center[3], 255, "the shape covers the center: {center:?}");
+        assert!(
+            center[..3].iter().any(|&c| c > 20),
+            "the shape is lit: {center:?}"
+        );
+        assert_eq!(
+            frame.pixel(0, 0),
+            [0, 0, 0, 0],
+            "the background is transparent"
+        );
+        let mut partial = 0;
+        for y in 0..frame.height {
+            for x in 0..frame.width {
+                let [r, g, b, a] = frame.pixel(x, y);
+                // Premultiplied: no channel exceeds alpha (compared in linear light, as it was blended).
+                let lin = |c: u8| ((c as f32 / 255.0 + 0.055) / 1.055).powf(2.4);
+                let alpha = a as f32 / 255.0;
+                for c in [r, g, b] {
+                    assert!(
+                        lin(c) <= alpha + 0.02,
+                        "pixel ({x},{y}) = {:?} is not premultiplied",
+                        [r, g, b, a]
+                    );
+                }
+                partial += (a > 0 && a < 255) as u32;
+            }
+        }
+        assert!(partial > 0, "MSAA leaves partly covered edge pixels");
+    }
+
+    #[test]
+    fn without_msaa_edges_are_hard_and_the_scene_is_the_same() {
+        let mut r = OffscreenRenderer::with_samples(gpu(), 160, 120, 1);
+        let frame = r.render_blocking(0.5);
+        assert_eq!(frame.pixel(80, 60)[3], 255);
+        assert_eq!(frame.pixel(0, 0), [0, 0, 0, 0]);
+        assert!(
+            frame
+                .tight_pixels()
+                .chunks(4)
+                .all(|p| p[3] == 0 || p[3] == 255)
+        );
+    }
+
+    #[test]
+    fn the_shape_turns_over_time() {
+        let mut r = renderer(160, 120);
+        let a = r.render_blocking(0.0).tight_pixels();
+        let b = r.render_blocking(0.7).tight_pixels();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn resize_changes_the_frame_size() {
+        let mut r = renderer(64, 64);
+        r.resize(96, 48);
+        let frame = r.render_blocking(0.0);
+        assert_eq!((frame.width, frame.height), (96, 48));
+    }
+
+    #[test]
+    fn frames_in_flight_do_not_wait_for_each_other() {
+        let mut r = renderer(256, 144);
+        // Submitting as many frames as there are readback slots never waits on a CPU copy.
+        for i in 0..ReadbackRing::SLOTS {
+            r.render(i as f32);
+        }
+        let mut got = Vec::new();
+        while got.len() < ReadbackRing::SLOTS {
+            got.extend(r.finished_frames(Some(Instant::now() + std::time::Duration::from_secs(5))));
+        }
+        assert_eq!(got.len(), ReadbackRing::SLOTS);
+        assert!(
+            got.windows(2).all(|w| w[0].started <= w[1].started),
+            "frames come back in order"
+        );
+    }
+}
