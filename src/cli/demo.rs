@@ -40,6 +40,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         record_dir: out.clone(),
         headless: opts.headless,
         env: Vec::new(),
+        language: "en-US".into(),
     };
     log::info!(
         "starting OBS{}",

@@ -57,6 +57,8 @@ pub struct LaunchOptions {
     pub headless: bool,
     /// Extra environment for OBS (e.g. the test panic hook).
     pub env: Vec<(String, String)>,
+    /// OBS's user interface language, e.g. `en-US` or `ja-JP`.
+    pub language: String,
 }
 
 /// A running OBS Studio. Dropping it kills OBS; [`ObsStudio::quit`] shuts it down cleanly.
@@ -101,9 +103,10 @@ fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16) -> Result<()
     write(
         &config_dir.join("global.ini"),
         &format!(
-            "[General]\nFirstRun=true\nEnableAutoUpdates=false\n\n\
+            "[General]\nFirstRun=true\nEnableAutoUpdates=false\nLanguage={language}\n\n\
              [Basic]\nProfile=Demo\nProfileDir=Demo\nSceneCollection=Demo\nSceneCollectionFile=Demo\n\n\
-             [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\nAuthRequired=false\n"
+             [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\nAuthRequired=false\n",
+            language = opts.language
         ),
     )?;
     write(

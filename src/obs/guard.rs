@@ -24,13 +24,20 @@ pub fn guard<R>(callback: &'static str, fallback: R, body: impl FnOnce() -> R) -
     }
 }
 
-/// Test hook: `VRM_AVATAR_TEST_PANIC=<callback>` makes that callback panic once, so the
-/// end-to-end tests can prove the guard works inside real OBS.
+/// Test hook: `VRM_AVATAR_TEST_PANIC=update,video_render` makes each named callback panic
+/// once, so the end-to-end tests can prove the guard works inside real OBS.
 fn inject_test_panic(callback: &str) {
-    static TARGET: OnceLock<Option<String>> = OnceLock::new();
-    static FIRED: AtomicBool = AtomicBool::new(false);
-    let target = TARGET.get_or_init(|| std::env::var("VRM_AVATAR_TEST_PANIC").ok());
-    if target.as_deref() == Some(callback) && !FIRED.swap(true, Ordering::Relaxed) {
+    static TARGETS: OnceLock<Vec<(String, AtomicBool)>> = OnceLock::new();
+    let targets = TARGETS.get_or_init(|| {
+        let list = std::env::var("VRM_AVATAR_TEST_PANIC").unwrap_or_default();
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| (s.trim().to_string(), AtomicBool::new(false)))
+            .collect()
+    });
+    if let Some((_, fired)) = targets.iter().find(|(name, _)| name == callback)
+        && !fired.swap(true, Ordering::Relaxed)
+    {
         panic!("test panic injected into {callback} (VRM_AVATAR_TEST_PANIC)");
     }
 }

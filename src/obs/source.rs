@@ -54,6 +54,13 @@ pub fn register() {
     };
     // SAFETY: libobs copies the struct; the id string is static.
     unsafe { ffi::obs_register_source_s(&info, size_of::<ffi::obs_source_info>()) };
+    // SAFETY: text() returns a valid C string that lives until the locale changes.
+    let name = unsafe { std::ffi::CStr::from_ptr(text(c"VRMAvatar")) };
+    log::info!(
+        "registered source '{}' ({})",
+        name.to_string_lossy(),
+        settings::SOURCE_ID.to_string_lossy()
+    );
 }
 
 /// Joins the workers of destroyed sources, waiting at most a few seconds in all.

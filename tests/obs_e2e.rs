@@ -1,0 +1,355 @@
+//! End-to-end tests in real OBS Studio (Debian's obs-studio) under Xvfb, driven over
+//! obs-websocket. Each test starts its own OBS in a throwaway HOME with this build installed as
+//! a per-user plugin; they run one at a time (2 cores).
+
+use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+static ONE_OBS_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const SCENE: &str = "Avatar Scene";
+const SOURCE: &str = "My Avatar";
+
+/// `target/<profile>/`, where cargo put the plugin module next to the test binaries' `deps/`.
+fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .to_path_buf()
+}
+
+fn start(name: &str, env: &[(&str, &str)], language: &str) -> ObsStudio {
+    let dir = target_profile_dir();
+    let module = dir.join("libobs_vrm_avatar.so");
+    assert!(
+        module.is_file(),
+        "{} is built with the tests",
+        module.display()
+    );
+    let home = dir.join("obs-e2e").join(name);
+    let opts = LaunchOptions {
+        home: home.clone(),
+        plugin: PluginFiles {
+            module,
+            locale_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"),
+        },
+        width: 1280,
+        height: 720,
+        fps: 30,
+        record_dir: home.join("recordings"),
+        headless: true,
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        language: language.into(),
+    };
+    ObsStudio::start(&opts).expect("OBS starts and answers over obs-websocket")
+}
+
+/// Waits until the source shows drawn pixels (the worker needs a moment for its GPU device).
+fn wait_for_drawn(obs: &mut ObsStudio) -> Screenshot {
+    for _ in 0..60 {
+        let shot = obs.screenshot(SOURCE).unwrap();
+        if count_alpha(&shot, |a| a == 255) > 0 {
+            return shot;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!(
+        "the source never drew anything; OBS log:\n{}",
+        obs.log_text()
+    );
+}
+
+fn count_alpha(shot: &Screenshot, keep: impl Fn(u8) -> bool) -> usize {
+    shot.rgba.chunks(4).filter(|p| keep(p[3])).count()
+}
+
+fn quit_cleanly(obs: ObsStudio) -> String {
+    let config = obs.config_dir.clone();
+    let log_before_quit = obs.log_text();
+    let crash_dir = config.join("crashes");
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    let log = std::fs::read_dir(config.join("logs"))
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .max_by_key(|t| t.len())
+        .unwrap_or(log_before_quit);
+    assert!(
+        status.success(),
+        "OBS exits with status 0, got {status}; log:\n{log}"
+    );
+    assert!(
+        !crash_dir.exists() || std::fs::read_dir(&crash_dir).unwrap().next().is_none(),
+        "no crash report"
+    );
+    assert!(
+        log.contains("[obs-vrm-avatar] unloaded"),
+        "the module unloads (workers joined); log:\n{log}"
+    );
+    assert!(
+        !log.contains("did not stop"),
+        "every render worker stopped; log:\n{log}"
+    );
+    log
+}
+
+fn stats(obs: &mut ObsStudio) -> Value {
+    obs.ws.request("GetStats", json!({})).unwrap()
+}
+
+#[test]
+fn source_renders_in_real_obs_without_making_it_lag() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start("renders", &[], "en-US");
+
+    let kinds = obs.ws.request("GetInputKindList", json!({})).unwrap();
+    assert!(
+        kinds["inputKinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "vrm_avatar_source"),
+        "{kinds}"
+    );
+    assert!(
+        obs.log_text()
+            .contains("[obs-vrm-avatar] registered source 'VRM Avatar' (vrm_avatar_source)")
+    );
+
+    obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
+    let settings = obs
+        .ws
+        .request("GetInputSettings", json!({"inputName": SOURCE}))
+        .unwrap();
+    assert_eq!(settings["inputKind"], "vrm_avatar_source");
+    let defaults = obs
+        .ws
+        .request(
+            "GetInputDefaultSettings",
+            json!({"inputKind": "vrm_avatar_source"}),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            defaults["defaultInputSettings"]["width"].as_i64(),
+            defaults["defaultInputSettings"]["height"].as_i64()
+        ),
+        (Some(1280), Some(720))
+    );
+
+    let shot = wait_for_drawn(&mut obs);
+    assert_eq!((shot.width, shot.height), (1280, 720));
+    let (drawn, clear) = (
+        count_alpha(&shot, |a| a == 255),
+        count_alpha(&shot, |a| a == 0),
+    );
+    assert!(
+        drawn > 10_000,
+        "the shape covers a good part of the frame ({drawn} opaque pixels)"
+    );
+    assert!(
+        clear > 100_000,
+        "the background is transparent ({clear} clear pixels)"
+    );
+    assert_eq!(shot.pixel(0, 0)[3], 0);
+    let later = obs.screenshot(SOURCE).unwrap();
+    assert_ne!(shot.rgba, later.rgba, "the scene moves");
+    assert!(
+        obs.log_text().contains("[obs-vrm-avatar] rendering on"),
+        "the adapter is logged"
+    );
+
+    // 10 s at 30 fps after a warm-up: no frame missed for rendering lag.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = stats(&mut obs);
+    std::thread::sleep(Duration::from_secs(10));
+    let after = stats(&mut obs);
+    let skipped = after["renderSkippedFrames"].as_i64().unwrap()
+        - before["renderSkippedFrames"].as_i64().unwrap();
+    let total = after["renderTotalFrames"].as_i64().unwrap()
+        - before["renderTotalFrames"].as_i64().unwrap();
+    eprintln!(
+        "GetStats over 10 s: {skipped} of {total} frames missed for rendering lag, average render time {:.2} ms, OBS CPU {:.0}%",
+        after["averageFrameRenderTime"].as_f64().unwrap(),
+        after["cpuUsage"].as_f64().unwrap()
+    );
+    assert!(
+        total >= 290,
+        "OBS rendered {total} frames in 10 s at 30 fps"
+    );
+    assert_eq!(skipped, 0, "frames missed due to rendering lag");
+
+    // A new size reaches the screenshot.
+    obs.ws
+        .request(
+            "SetInputSettings",
+            json!({"inputName": SOURCE, "inputSettings": {"width": 640, "height": 360}}),
+        )
+        .unwrap();
+    let mut resized = false;
+    for _ in 0..40 {
+        let shot = obs.screenshot(SOURCE).unwrap();
+        if (shot.width, shot.height) == (640, 360) && count_alpha(&shot, |a| a == 255) > 1000 {
+            resized = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(resized, "the source renders at its new size");
+
+    // Removing the source while it renders, adding it back, and switching the scene collection.
+    obs.ws
+        .request("RemoveInput", json!({"inputName": SOURCE}))
+        .unwrap();
+    // OBS releases a removed source (and its name) a moment later, on its own threads.
+    let mut released = false;
+    for _ in 0..40 {
+        let inputs = obs.ws.request("GetInputList", json!({})).unwrap();
+        if !inputs["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["inputName"] == SOURCE)
+        {
+            released = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(released, "the removed source goes away");
+    obs.ws
+        .request("CreateInput", json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source", "inputSettings": {}}))
+        .unwrap();
+    wait_for_drawn(&mut obs);
+    obs.ws
+        .request(
+            "CreateSceneCollection",
+            json!({"sceneCollectionName": "Another"}),
+        )
+        .unwrap();
+    obs.ws
+        .request("CreateScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    obs.ws
+        .request("CreateInput", json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source", "inputSettings": {}}))
+        .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    wait_for_drawn(&mut obs);
+
+    // Quitting while it renders.
+    let log = quit_cleanly(obs);
+    assert!(
+        log.matches("[obs-vrm-avatar] source created").count() >= 3,
+        "{log}"
+    );
+}
+
+#[test]
+fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start(
+        "panic",
+        &[(
+            "VRM_AVATAR_TEST_PANIC",
+            "update,video_render,get_properties",
+        )],
+        "en-US",
+    );
+    obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
+    // update runs on SetInputSettings; get_properties when a client asks for the property list.
+    obs.ws
+        .request(
+            "SetInputSettings",
+            json!({"inputName": SOURCE, "inputSettings": {"width": 800}}),
+        )
+        .unwrap();
+    let _ = obs.ws.request(
+        "GetInputPropertiesListPropertyItems",
+        json!({"inputName": SOURCE, "propertyName": "width"}),
+    );
+    wait_for_drawn(&mut obs);
+    let log = obs.log_text();
+    for callback in ["update", "video_render", "get_properties"] {
+        assert!(
+            log.contains(&format!(
+                "[obs-vrm-avatar] panic in {callback}: test panic injected"
+            )),
+            "the panic in {callback} is logged; log:\n{log}"
+        );
+    }
+    // OBS is alive and the source keeps working after its callbacks panicked.
+    assert!(stats(&mut obs)["renderTotalFrames"].as_i64().unwrap() > 0);
+    obs.ws
+        .request(
+            "SetInputSettings",
+            json!({"inputName": SOURCE, "inputSettings": {"width": 640}}),
+        )
+        .unwrap();
+    let mut applied = false;
+    for _ in 0..40 {
+        if obs.screenshot(SOURCE).unwrap().width == 640 {
+            applied = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(applied, "update works again after its panic");
+    quit_cleanly(obs);
+}
+
+#[test]
+fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // No Vulkan driver for wgpu (OBS itself draws with OpenGL and is not affected).
+    let mut obs = start(
+        "no-adapter",
+        &[
+            ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
+            ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
+        ],
+        "ja-JP",
+    );
+    assert!(
+        obs.log_text()
+            .contains("[obs-vrm-avatar] registered source 'VRMアバター'"),
+        "the ja-JP strings load"
+    );
+    obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
+    let mut logged = false;
+    for _ in 0..40 {
+        if obs
+            .log_text()
+            .contains("[obs-vrm-avatar] cannot render: no GPU adapter found")
+        {
+            logged = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(logged, "one clear error in the log:\n{}", obs.log_text());
+    assert_eq!(
+        obs.log_text().matches("cannot render").count(),
+        1,
+        "only one error"
+    );
+    let shot = obs.screenshot(SOURCE).unwrap();
+    assert_eq!(
+        count_alpha(&shot, |a| a != 0),
+        0,
+        "the source shows nothing"
+    );
+    assert!(
+        stats(&mut obs)["renderTotalFrames"].as_i64().unwrap() > 0,
+        "OBS keeps rendering"
+    );
+    quit_cleanly(obs);
+}
