@@ -66,6 +66,17 @@ fn wait_for_drawn(obs: &mut ObsStudio) -> Screenshot {
     );
 }
 
+/// Waits up to 10 s for `line` in OBS's log (OBS logs from its own threads, after requests return).
+fn wait_for_log(obs: &ObsStudio, line: &str) -> bool {
+    for _ in 0..40 {
+        if obs.log_text().contains(line) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    false
+}
+
 fn count_alpha(shot: &Screenshot, keep: impl Fn(u8) -> bool) -> usize {
     shot.rgba.chunks(4).filter(|p| keep(p[3])).count()
 }
@@ -277,13 +288,13 @@ fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
         json!({"inputName": SOURCE, "propertyName": "width"}),
     );
     wait_for_drawn(&mut obs);
-    let log = obs.log_text();
+    // OBS applies settings of video sources on its next video tick, after the request returns.
     for callback in ["update", "video_render", "get_properties"] {
+        let line = format!("[obs-vrm-avatar] panic in {callback}: test panic injected");
         assert!(
-            log.contains(&format!(
-                "[obs-vrm-avatar] panic in {callback}: test panic injected"
-            )),
-            "the panic in {callback} is logged; log:\n{log}"
+            wait_for_log(&obs, &line),
+            "the panic in {callback} is logged; log:\n{}",
+            obs.log_text()
         );
     }
     // OBS is alive and the source keeps working after its callbacks panicked.
@@ -324,17 +335,7 @@ fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
         "the ja-JP strings load"
     );
     obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
-    let mut logged = false;
-    for _ in 0..40 {
-        if obs
-            .log_text()
-            .contains("[obs-vrm-avatar] cannot render: no GPU adapter found")
-        {
-            logged = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    let logged = wait_for_log(&obs, "[obs-vrm-avatar] cannot render: no GPU adapter found");
     assert!(logged, "one clear error in the log:\n{}", obs.log_text());
     assert_eq!(
         obs.log_text().matches("cannot render").count(),

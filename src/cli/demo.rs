@@ -2,15 +2,14 @@
 //! OBS with a scene holding the VRM Avatar source over a background. Headless, it also writes a
 //! screenshot of the scene and of the source, records the scene, and quits OBS cleanly.
 
-use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, probe_video};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub struct DemoOptions {
-    pub module: PathBuf,
-    pub locale: PathBuf,
+    pub plugin: PluginFiles,
     pub out: PathBuf,
     pub headless: bool,
     pub seconds: u64,
@@ -20,20 +19,17 @@ const SCENE: &str = "VRM Avatar Demo";
 const SOURCE: &str = "VRM Avatar";
 
 pub fn run(opts: &DemoOptions) -> Result<()> {
-    if !opts.module.is_file() {
+    if !opts.plugin.module.is_file() {
         bail!(
             "plugin module {} not found (cargo build --release first)",
-            opts.module.display()
+            opts.plugin.module.display()
         );
     }
     std::fs::create_dir_all(&opts.out)?;
     let out = opts.out.canonicalize()?;
     let launch = LaunchOptions {
         home: out.join("obs-home"),
-        plugin: PluginFiles {
-            module: opts.module.clone(),
-            locale_dir: opts.locale.clone(),
-        },
+        plugin: opts.plugin.clone(),
         width: 1280,
         height: 720,
         fps: 30,
@@ -69,34 +65,66 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         return Ok(());
     }
     obs.ws.request("StartRecord", json!({}))?;
-    // OBS starts the output on its UI thread; wait until it runs before timing the recording.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while obs.ws.request("GetRecordStatus", json!({}))?["outputActive"] != true {
-        if std::time::Instant::now() > deadline {
-            bail!(
-                "OBS did not start recording within 20 s (see {})",
-                out.join("obs-home/.config/obs-studio/logs").display()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for_recording(&mut obs, true)?;
+    let before = obs.ws.request("GetStats", json!({}))?;
     std::thread::sleep(Duration::from_secs(opts.seconds));
+    let after = obs.ws.request("GetStats", json!({}))?;
     let stopped = obs.ws.request("StopRecord", json!({}))?;
-    let recording = stopped["outputPath"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let stats = obs.ws.request("GetStats", json!({}))?;
+    // StopRecord answers while the output is still stopping, and OBS asks for confirmation in a
+    // modal dialog when told to quit with an active output: wait until it has stopped.
+    wait_for_recording(&mut obs, false)?;
     let status = obs.quit(Duration::from_secs(60))?;
     if !status.success() {
         bail!("OBS exited with {status}");
     }
-    println!("recording: {recording}");
+
+    let recording = out.join("recording.mp4");
+    let written = PathBuf::from(stopped["outputPath"].as_str().unwrap_or_default());
+    std::fs::rename(&written, &recording)
+        .with_context(|| format!("moving the recording {}", written.display()))?;
+    let video = probe_video(&recording)
+        .with_context(|| format!("checking the recording {}", recording.display()))?;
+    if video.frames == 0 {
+        bail!(
+            "the recording {} holds no video frames",
+            recording.display()
+        );
+    }
     println!(
-        "OBS stats: {} of {} frames skipped for rendering lag, average render time {:.2} ms",
-        stats["renderSkippedFrames"],
-        stats["renderTotalFrames"],
-        stats["averageFrameRenderTime"].as_f64().unwrap_or(0.0)
+        "recording: {} ({} {}x{}, {} frames, {:.1} s)",
+        recording.display(),
+        video.codec,
+        video.width,
+        video.height,
+        video.frames,
+        video.duration_s
     );
+    let delta = |key: &str| after[key].as_i64().unwrap_or(0) - before[key].as_i64().unwrap_or(0);
+    println!(
+        "OBS while recording: {} of {} frames skipped for rendering lag, {} of {} encoder frames skipped, \
+         average render time {:.2} ms, CPU {:.0}%",
+        delta("renderSkippedFrames"),
+        delta("renderTotalFrames"),
+        delta("outputSkippedFrames"),
+        delta("outputTotalFrames"),
+        after["averageFrameRenderTime"].as_f64().unwrap_or(0.0),
+        after["cpuUsage"].as_f64().unwrap_or(0.0)
+    );
+    Ok(())
+}
+
+/// Waits (at most 20 s) until OBS's recording output is active, or stopped.
+fn wait_for_recording(obs: &mut ObsStudio, active: bool) -> Result<()> {
+    // OBS starts and stops outputs on its own threads, after the request has been answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while obs.ws.request("GetRecordStatus", json!({}))?["outputActive"] != active {
+        if std::time::Instant::now() > deadline {
+            let what = if active { "start" } else { "stop" };
+            bail!(
+                "OBS did not {what} recording within 20 s (see its log in obs-home/.config/obs-studio/logs)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 mod demo;
 
+use crate::launcher::{PluginFiles, install_plugin};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -18,12 +19,8 @@ enum Command {
     /// Start OBS with a demo scene holding the VRM Avatar source. With no display (or
     /// --headless) it runs under Xvfb, writes a screenshot and a recording, and quits.
     Demo {
-        /// The built plugin module (cargo's libobs_vrm_avatar.so).
-        #[arg(long)]
-        module: PathBuf,
-        /// The project's locale/ folder.
-        #[arg(long)]
-        locale: PathBuf,
+        #[command(flatten)]
+        plugin: PluginArgs,
         /// Output folder: screenshots, recording and the throwaway OBS profile.
         #[arg(long)]
         out: PathBuf,
@@ -34,7 +31,51 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
+    Install {
+        #[command(flatten)]
+        plugin: PluginArgs,
+        /// OBS's configuration folder (default: `$XDG_CONFIG_HOME/obs-studio` or `~/.config/obs-studio`).
+        #[arg(long)]
+        obs_config: Option<PathBuf>,
+    },
 }
+
+/// Where the plugin's files are. The defaults fit a source checkout built with cargo: the module
+/// next to this program (`target/<profile>/`) and the checkout's `locale/`.
+#[derive(clap::Args)]
+struct PluginArgs {
+    /// The built plugin module (cargo's libobs_vrm_avatar.so).
+    #[arg(long)]
+    module: Option<PathBuf>,
+    /// The folder of the locale files (`locale/` of the checkout).
+    #[arg(long)]
+    locale: Option<PathBuf>,
+}
+
+impl PluginArgs {
+    fn files(self) -> PluginFiles {
+        let module = self.module.unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|exe| exe.parent().map(|dir| dir.join(MODULE_FILE)))
+                .unwrap_or_else(|| PathBuf::from(MODULE_FILE))
+        });
+        let locale_dir = self
+            .locale
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"));
+        PluginFiles { module, locale_dir }
+    }
+}
+
+/// The module file cargo builds on this platform.
+const MODULE_FILE: &str = if cfg!(windows) {
+    "obs_vrm_avatar.dll"
+} else if cfg!(target_os = "macos") {
+    "libobs_vrm_avatar.dylib"
+} else {
+    "libobs_vrm_avatar.so"
+};
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
@@ -59,21 +100,20 @@ pub fn main() -> i32 {
     init_logging();
     let result = match cli.command {
         Command::Demo {
-            module,
-            locale,
+            plugin,
             out,
             headless,
             seconds,
         } => {
             let headless = headless || std::env::var_os("DISPLAY").is_none();
             demo::run(&demo::DemoOptions {
-                module,
-                locale,
+                plugin: plugin.files(),
                 out,
                 headless,
                 seconds,
             })
         }
+        Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
     };
     match result {
         Ok(()) => 0,
@@ -82,6 +122,22 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+fn install(files: PluginFiles, obs_config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = match obs_config {
+        Some(dir) => dir,
+        None => std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))
+            .ok_or_else(|| {
+                anyhow::anyhow!("neither XDG_CONFIG_HOME nor HOME is set: give --obs-config")
+            })?
+            .join("obs-studio"),
+    };
+    let root = install_plugin(&config, &files)?;
+    println!("installed into {} (restart OBS to load it)", root.display());
+    Ok(())
 }
 
 /// Logs of this crate at info level and above to stderr (wgpu's only from warnings up).

@@ -22,6 +22,14 @@ pub struct PluginFiles {
     pub locale_dir: PathBuf,
 }
 
+/// The module's file name where OBS looks for it (CONTRACTS.md).
+/// (On macOS OBS loads a `.plugin` bundle instead; that packaging is the installer's.)
+pub const MODULE_NAME: &str = if cfg!(windows) {
+    "obs-vrm-avatar.dll"
+} else {
+    "obs-vrm-avatar.so"
+};
+
 /// Installs the plugin in OBS's per-user layout below `config_dir` (the `obs-studio` folder):
 /// `plugins/obs-vrm-avatar/bin/64bit/obs-vrm-avatar.so` and `plugins/obs-vrm-avatar/data/locale/`.
 pub fn install_plugin(config_dir: &Path, files: &PluginFiles) -> Result<PathBuf> {
@@ -30,8 +38,12 @@ pub fn install_plugin(config_dir: &Path, files: &PluginFiles) -> Result<PathBuf>
     let locale = root.join("data/locale");
     std::fs::create_dir_all(&bin)?;
     std::fs::create_dir_all(&locale)?;
-    std::fs::copy(&files.module, bin.join("obs-vrm-avatar.so"))
+    // Copy, then rename: a running OBS that has the old module mapped keeps its old file intact.
+    let module = bin.join(MODULE_NAME);
+    let partial = bin.join(format!("{MODULE_NAME}.partial"));
+    std::fs::copy(&files.module, &partial)
         .with_context(|| format!("copying the module {}", files.module.display()))?;
+    std::fs::rename(&partial, &module)?;
     for entry in std::fs::read_dir(&files.locale_dir)
         .with_context(|| format!("reading {}", files.locale_dir.display()))?
     {
@@ -122,7 +134,7 @@ fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16) -> Result<()
              [Video]\nBaseCX={w}\nBaseCY={h}\nOutputCX={w}\nOutputCY={h}\nFPSType=1\nFPSInt={fps}\n\n\
              [Output]\nMode=Simple\n\n\
              [SimpleOutput]\nFilePath={rec}\nRecFormat=mp4\nRecFormat2=mp4\nRecQuality=Stream\n\
-             StreamEncoder=x264\nRecEncoder=x264\nVBitrate=2500\nABitrate=160\nPreset=veryfast\n"
+             StreamEncoder=x264\nRecEncoder=x264\nVBitrate=2500\nABitrate=160\nPreset=ultrafast\n"
         ),
     )
 }
@@ -333,6 +345,59 @@ impl ObsStudio {
             rgba: buf,
         })
     }
+}
+
+/// What ffprobe says of a video file's first video stream.
+#[derive(Debug, Clone)]
+pub struct VideoInfo {
+    pub codec: String,
+    pub width: u32,
+    pub height: u32,
+    pub frames: u64,
+    pub duration_s: f64,
+}
+
+/// Reads a recording's video stream with ffprobe (counting its packets, so the frame count is real).
+pub fn probe_video(path: &Path) -> Result<VideoInfo> {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_packets",
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_packets:format=duration",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .context("running ffprobe (apt-get install ffmpeg)")?;
+    if !out.status.success() {
+        bail!(
+            "ffprobe cannot read {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let json: Value = serde_json::from_slice(&out.stdout).context("ffprobe's JSON")?;
+    let stream = &json["streams"][0];
+    let number = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<f64>().ok())
+            .or(v.as_f64())
+    };
+    Ok(VideoInfo {
+        codec: stream["codec_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        width: stream["width"].as_u64().unwrap_or(0) as u32,
+        height: stream["height"].as_u64().unwrap_or(0) as u32,
+        frames: number(&stream["nb_read_packets"]).unwrap_or(0.0) as u64,
+        duration_s: number(&json["format"]["duration"]).unwrap_or(0.0),
+    })
 }
 
 impl Drop for ObsStudio {

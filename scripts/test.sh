@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The README's test command: sets everything up (idempotent) and runs all checks and tests:
+# formatting, clippy, the build with the checked-in libobs bindings, the core without libobs,
+# unit tests, and the end-to-end tests in real OBS under Xvfb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+source scripts/env.sh
+
+step() { printf '\n== %s\n' "$*"; }
+step "format"
+cargo fmt --all -- --check
+step "clippy"
+cargo clippy --release --all-targets -- -D warnings
+step "the core builds and tests without libobs (no 'obs' feature)"
+cargo test --release --no-default-features --lib
+step "the checked-in libobs bindings still build (fallback without headers)"
+VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo check --release --lib
+step "build the plugin and the command line"
+cargo build --release --all-targets
+step "all tests (unit, then end-to-end in real OBS)"
+cargo test --release
