@@ -1,0 +1,1 @@
+//! The built-in default avatar (placeholder, replaced by the generator).
