@@ -97,19 +97,19 @@ fn torso(rig: &Rig, parts: &mut Parts) {
         0.70,
         0.93,
         &[
-            (0.70, 0.125, 0.092),
-            (0.80, 0.135, 0.10),
-            (0.93, 0.118, 0.085),
+            (0.70, 0.13, 0.085),
+            (0.80, 0.148, 0.095),
+            (0.93, 0.128, 0.088),
         ],
         (0.5, 0.3),
     );
-    hips.add_to(parts.get(Material::Pants), (24, 4, 8), &skin);
+    hips.add_to(parts.get(Material::Pants), (20, 3, 6), &skin);
     let shirt = up(
         0.88,
         1.235,
         &[
-            (0.88, 0.132, 0.097),
-            (0.95, 0.123, 0.089),
+            (0.88, 0.142, 0.1),
+            (0.95, 0.128, 0.09),
             (1.05, 0.131, 0.093),
             (1.13, 0.142, 0.096),
             (1.19, 0.146, 0.089),
@@ -117,9 +117,9 @@ fn torso(rig: &Rig, parts: &mut Parts) {
         ],
         (0.15, 0.35),
     );
-    shirt.add_to(parts.get(Material::Shirt), (24, 3, 16), &skin);
-    let hem = up(0.873, 0.9, &[(0.873, 0.137, 0.101)], (0.15, 0.15));
-    hem.add_to(parts.get(Material::Trim), (24, 2, 1), &skin);
+    shirt.add_to(parts.get(Material::Shirt), (20, 3, 12), &skin);
+    let hem = up(0.873, 0.9, &[(0.873, 0.147, 0.104)], (0.15, 0.15));
+    hem.add_to(parts.get(Material::Trim), (20, 2, 1), &skin);
     let collar = up(1.245, 1.272, &[(1.245, 0.06, 0.055)], (0.3, 0.3));
     collar.add_to(parts.get(Material::Trim), (16, 2, 1), &skin);
     let neck = up(1.2, 1.4, &[(1.2, 0.04, 0.04)], (1.0, 1.0));
@@ -167,7 +167,7 @@ fn arm(rig: &Rig, parts: &mut Parts, side: &str, sx: f64) {
         ],
         (0.6, 0.6),
     );
-    skin_tube.add_to(parts.get(Material::Skin), (14, 3, 20), &skin);
+    skin_tube.add_to(parts.get(Material::Skin), (12, 3, 14), &skin);
     let sleeve = along(
         0.07,
         0.255,
@@ -178,9 +178,9 @@ fn arm(rig: &Rig, parts: &mut Parts, side: &str, sx: f64) {
         ],
         (0.3, 0.25),
     );
-    sleeve.add_to(parts.get(Material::Shirt), (16, 3, 8), &skin);
+    sleeve.add_to(parts.get(Material::Shirt), (12, 2, 6), &skin);
     let cuff = along(0.245, 0.268, &[(0.245, 0.052, 0.051)], (0.25, 0.25));
-    cuff.add_to(parts.get(Material::Trim), (16, 2, 1), &skin);
+    cuff.add_to(parts.get(Material::Trim), (12, 2, 1), &skin);
 }
 
 fn hand(rig: &Rig, parts: &mut Parts, side: &str, sx: f64) {
@@ -243,7 +243,7 @@ fn hand(rig: &Rig, parts: &mut Parts, side: &str, sx: f64) {
             links,
             blend: 0.006,
         };
-        tube.add_to(parts.get(Material::Skin), (8, 2, 6), &|_, _, p| {
+        tube.add_to(parts.get(Material::Skin), (6, 2, 4), &|_, _, p| {
             chain.skinning((p - joints[0]).dot(dir))
         });
     }
@@ -274,8 +274,8 @@ fn leg(rig: &Rig, parts: &mut Parts, side: &str) {
             y0,
             y1,
             &[
-                (0.93, 0.075, 0.078),
-                (0.78, 0.072, 0.075),
+                (0.93, 0.066, 0.072),
+                (0.78, 0.066, 0.072),
                 (0.60, 0.058, 0.06),
                 (0.44, 0.047, 0.05),
                 (0.30, 0.048, 0.05),
@@ -286,7 +286,7 @@ fn leg(rig: &Rig, parts: &mut Parts, side: &str) {
         DVec3::X,
         (0.5, 0.2),
     );
-    leg_tube.add_to(parts.get(Material::Pants), (16, 3, 20), &|_, _, p| {
+    leg_tube.add_to(parts.get(Material::Pants), (14, 3, 14), &|_, _, p| {
         chain.skinning(-p.y)
     });
     let foot = rig.index(&format!("{side}Foot"));
@@ -314,7 +314,7 @@ fn hair_reach(phi: f64) -> f64 {
     let from_front = (phi - pi / 2.0).rem_euclid(std::f64::consts::TAU);
     let from_front = from_front.min(std::f64::consts::TAU - from_front);
     let zigzag = ((phi / 0.3).fract() - 0.5).abs() * 2.0;
-    let bangs = 1.15 + 0.09 * zigzag;
+    let bangs = 1.10 + 0.08 * zigzag;
     let sides = bangs + (2.05 - bangs) * smoothstep(0.28 * pi, 0.45 * pi, from_front);
     sides + (2.4 - sides) * smoothstep(0.55 * pi, 0.85 * pi, from_front)
 }
@@ -330,8 +330,8 @@ fn hair(rig: &Rig, parts: &mut Parts) {
     };
     let normal = |p: DVec3| ((p - HAIR_CENTER) / (HAIR_RADII * HAIR_RADII)).normalize();
     parts.get(Material::Hair).add_grid(&Grid {
-        us: samples(84, 0.0, 1.0),
-        vs: samples(12, 0.0, 1.0),
+        us: samples(72, 0.0, 1.0),
+        vs: samples(10, 0.0, 1.0),
         eval: &cap,
         core: &|_, _| HAIR_CENTER,
         normal: Some(&normal),
@@ -359,7 +359,7 @@ fn hair(rig: &Rig, parts: &mut Parts) {
         side: DVec3::X,
         caps: (0.6, 1.2),
     };
-    ponytail.add_to(parts.get(Material::Hair), (14, 3, 24), &|_, v, _| {
+    ponytail.add_to(parts.get(Material::Hair), (12, 3, 18), &|_, v, _| {
         tail_chain.skinning(v.clamp(0.0, 1.0))
     });
     let tie_at = ponytail.center(0.04);

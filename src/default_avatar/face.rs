@@ -26,7 +26,7 @@ const IRIS_OFFSET: DVec2 = DVec2::new(0.0, -0.0015);
 const PUPIL_HALF: DVec2 = DVec2::new(0.0065, 0.009);
 const HIGHLIGHT_RADIUS: f64 = 0.0038;
 const HIGHLIGHT_OFFSET: DVec2 = DVec2::new(0.005, 0.007);
-const BROW_AT: DVec2 = DVec2::new(0.041, 1.463);
+const BROW_AT: DVec2 = DVec2::new(0.041, 1.459);
 const BROW_HALF_LENGTH: f64 = 0.018;
 const MOUTH_AT: DVec2 = DVec2::new(0.0, 1.352);
 
@@ -379,7 +379,7 @@ pub fn face(state: &FaceState, rig: &Rig) -> Vec<(Material, Primitive)> {
             &|u, v| {
                 let x = u * EYE_HALF.x * 1.12;
                 let top = EYE_HALF.y * 0.95 * (1.0 - 0.85 * u * u).sqrt();
-                let thickness = 0.0045 * (1.0 - 0.7 * u * u) + 0.0006;
+                let thickness = 0.0055 * (1.0 - 0.7 * u * u) + 0.0008;
                 at(DVec2::new(x, top), (v - 0.5) * thickness)
             },
             head,
@@ -426,8 +426,8 @@ pub fn face(state: &FaceState, rig: &Rig) -> Vec<(Material, Primitive)> {
 pub fn add_head(prim: &mut Primitive, rig: &Rig) {
     let head = Skinning::rigid(rig.index("head"));
     prim.add_grid(&Grid {
-        us: samples(32, 0.0, 1.0),
-        vs: samples(22, 0.0, 1.0),
+        us: samples(28, 0.0, 1.0),
+        vs: samples(18, 0.0, 1.0),
         eval: &head_surface,
         core: &|_, _| HEAD_CENTER,
         normal: Some(&head_normal),

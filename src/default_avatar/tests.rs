@@ -622,12 +622,16 @@ fn rasterize(
     rgba
 }
 
-fn write_png(name: &str, (w, h): (usize, usize), rgba: &[u8]) {
-    let dir =
-        std::path::PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or("target".into()))
-            .join("default_avatar");
+/// `$CARGO_TARGET_DIR/default_avatar/` (or `target/default_avatar/`) for the sanity outputs.
+fn out_dir() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or("target".into());
+    let dir = std::path::PathBuf::from(target).join("default_avatar");
     std::fs::create_dir_all(&dir).unwrap();
-    let file = std::fs::File::create(dir.join(name)).unwrap();
+    dir
+}
+
+fn write_png(name: &str, (w, h): (usize, usize), rgba: &[u8]) {
+    let file = std::fs::File::create(out_dir().join(name)).unwrap();
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), w as u32, h as u32);
     encoder.set_color(png::ColorType::Rgba);
     encoder.set_depth(png::BitDepth::Eight);
@@ -704,4 +708,5 @@ fn default_avatar_sanity_images() {
         }
     }
     write_png("expressions.png", (w, h), &sheet);
+    std::fs::write(out_dir().join("default.vrm"), default_avatar_vrm()).unwrap();
 }
