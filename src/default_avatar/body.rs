@@ -263,7 +263,7 @@ fn leg(rig: &Rig, parts: &mut Parts, side: &str) {
                 (rig.index(&name), -rig.position(&name).y)
             })
             .collect(),
-        blend: 0.04,
+        blend: 0.06,
     };
     let x = rig.position(&format!("{side}UpperLeg")).x;
     let (y0, y1) = (0.93, 0.085);

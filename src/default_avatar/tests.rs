@@ -710,3 +710,60 @@ fn default_avatar_sanity_images() {
     write_png("expressions.png", (w, h), &sheet);
     std::fs::write(out_dir().join("default.vrm"), default_avatar_vrm()).unwrap();
 }
+
+#[test]
+fn default_avatar_weights_blend_across_the_main_joints_and_irises_follow_the_eyes() {
+    let json = json();
+    let (doc, buffers) = import();
+    let skin = doc.skins().next().unwrap();
+    let joint_of = |bone: &str| {
+        let node = human_bone_node(&json, bone);
+        skin.joints().position(|j| j.index() == node).unwrap() as u16
+    };
+    // (material, joint -> weight) per vertex.
+    let mut vertices: Vec<(String, Vec<(u16, f32)>)> = Vec::new();
+    for mesh in doc.meshes() {
+        for prim in mesh.primitives() {
+            let material = prim.material().name().unwrap().to_owned();
+            let reader = prim.reader(|b| Some(&buffers[b.index()]));
+            let joints = reader.read_joints(0).unwrap().into_u16();
+            let weights = reader.read_weights(0).unwrap().into_f32();
+            for (j, w) in joints.zip(weights) {
+                let pairs = j.into_iter().zip(w).filter(|(_, w)| *w > 0.0).collect();
+                vertices.push((material.clone(), pairs));
+            }
+        }
+    }
+    let shares = |a: u16, b: u16| {
+        vertices.iter().any(|(_, pairs)| {
+            let w = |joint| pairs.iter().find(|(j, _)| *j == joint).map_or(0.0, |p| p.1);
+            w(a) > 0.1 && w(b) > 0.1
+        })
+    };
+    for side in ["left", "right"] {
+        for (a, b) in [
+            ("Shoulder", "UpperArm"),
+            ("UpperArm", "LowerArm"),
+            ("LowerArm", "Hand"),
+            ("UpperLeg", "LowerLeg"),
+            ("LowerLeg", "Foot"),
+        ] {
+            let (a, b) = (format!("{side}{a}"), format!("{side}{b}"));
+            assert!(shares(joint_of(&a), joint_of(&b)), "no blend {a}-{b}");
+        }
+        assert!(shares(
+            joint_of("hips"),
+            joint_of(&format!("{side}UpperLeg"))
+        ));
+    }
+    for (a, b) in [("hips", "spine"), ("chest", "upperChest"), ("neck", "head")] {
+        assert!(shares(joint_of(a), joint_of(b)), "no blend {a}-{b}");
+    }
+    let eyes = [joint_of("leftEye"), joint_of("rightEye")];
+    let irises: Vec<_> = vertices.iter().filter(|(m, _)| m == "Iris").collect();
+    assert!(!irises.is_empty());
+    for (_, pairs) in irises {
+        assert_eq!(pairs.len(), 1);
+        assert!(eyes.contains(&pairs[0].0));
+    }
+}
