@@ -185,8 +185,8 @@ fn finite_difference_normal(
     at(v + inward * (v1 - v0)).normalize_or(DVec3::Y)
 }
 
-/// An ellipsoid with radii along the columns of `basis`; `u` goes around, `v` from pole to pole
-/// (+ second axis first).
+/// An ellipsoid with radii along the columns of `basis`; `u` goes around the second axis, `v`
+/// runs from the pole on its + side to the pole on its - side.
 pub fn ellipsoid(center: DVec3, radii: DVec3, basis: DMat3) -> impl Fn(f64, f64) -> DVec3 {
     move |u, v| {
         let (theta, phi) = (std::f64::consts::PI * v, std::f64::consts::TAU * u);
