@@ -114,7 +114,7 @@ mod tests {
         let mut r = OffscreenRenderer::with_samples(gpu(), 333, 200, 4);
         let frame = r.render_blocking(0.5);
         assert_eq!((frame.width, frame.height), (333, 200));
-        assert!(frame.stride >= 333 * 4 && frame.stride % 256 == 0);
+        assert!(frame.stride >= 333 * 4 && frame.stride.is_multiple_of(256));
         let center = frame.pixel(166, 100);
         assert_eq!(center[3], 255, "the shape covers the center: {center:?}");
         assert!(
