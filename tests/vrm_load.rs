@@ -641,13 +641,22 @@ impl XorShift {
     }
 }
 
+/// Iterations of the corruption loops: a few hundred in normal runs; set VRM_FUZZ_ITERATIONS
+/// for a deeper search.
+fn iterations() -> usize {
+    std::env::var("VRM_FUZZ_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200)
+}
+
 #[test]
 fn random_corruptions_never_panic() {
     let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
     for rel in [SMALL0, SMALL1] {
         let original = std::fs::read(testdata(rel)).unwrap();
         let json_end = 20 + u32::from_le_bytes(original[12..16].try_into().unwrap()) as usize;
-        for _ in 0..200 {
+        for _ in 0..iterations() {
             let mut b = original.clone();
             for _ in 0..1 + rng.below(8) {
                 // Mostly the JSON chunk, where a flipped byte changes structure.
@@ -662,6 +671,81 @@ fn random_corruptions_never_panic() {
                 b.truncate(rng.below(b.len()));
             }
             let _ = vrm::load(&b);
+        }
+    }
+}
+
+/// Replaces a random number, string or array in the JSON with an awkward value: this reaches
+/// the checks behind the JSON parser (indices, counts, offsets, enums) far more often than
+/// byte flips do.
+fn mutate(v: &mut Value, rng: &mut XorShift) {
+    // Slots: every scalar and every array, in a fixed walk order.
+    fn count(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => 1 + a.iter().map(count).sum::<usize>(),
+            Value::Object(o) => o.values().map(count).sum(),
+            _ => 1,
+        }
+    }
+    fn nth<'a>(v: &'a mut Value, k: &mut usize) -> Option<&'a mut Value> {
+        let is_slot = !v.is_object();
+        if is_slot {
+            if *k == 0 {
+                return Some(v);
+            }
+            *k -= 1;
+        }
+        match v {
+            Value::Array(a) => a.iter_mut().find_map(|x| nth(x, k)),
+            Value::Object(o) => o.values_mut().find_map(|x| nth(x, k)),
+            _ => None,
+        }
+    }
+    let total = count(v);
+    let mut k = rng.below(total);
+    let Some(target) = nth(v, &mut k) else {
+        return;
+    };
+    let awkward = [
+        serde_json::json!(-1),
+        serde_json::json!(0),
+        serde_json::json!(1),
+        serde_json::json!(3),
+        serde_json::json!(255),
+        serde_json::json!(65536),
+        serde_json::json!(4294967295u64),
+        serde_json::json!(1e300),
+        serde_json::json!(-0.5),
+        serde_json::json!(null),
+        serde_json::json!("x"),
+        serde_json::json!([]),
+        serde_json::json!([0, 0, 0]),
+        serde_json::json!({}),
+    ];
+    *target = match target {
+        Value::Number(n) if rng.below(2) == 0 => {
+            let f = n.as_f64().unwrap_or(0.0);
+            serde_json::json!(f + [-1.0, 1.0, 2.0, 1000.0][rng.below(4)])
+        }
+        _ => awkward[rng.below(awkward.len())].clone(),
+    };
+}
+
+#[test]
+fn json_mutations_never_panic() {
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D);
+    for rel in [
+        SMALL0,
+        SMALL1,
+        "vrm/vrm1/VRMC_vrm_expressions_isBinary_Overrides.vrm",
+    ] {
+        let (json, bin) = split_glb(&std::fs::read(testdata(rel)).unwrap());
+        for _ in 0..iterations() {
+            let mut j = json.clone();
+            for _ in 0..1 + rng.below(3) {
+                mutate(&mut j, &mut rng);
+            }
+            let _ = vrm::load(&make_glb(&j, &bin));
         }
     }
 }

@@ -6,9 +6,10 @@
 //! the crate's own readers may panic on some inputs (e.g. an accessor with count 0 and sparse data).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::path::Path;
+use std::rc::Rc;
 
 use base64::Engine as _;
 use glam::{Mat4, Quat, Vec3};
@@ -605,7 +606,8 @@ struct Budget {
     vertices: usize,
     indices: usize,
     morph_vertices: usize,
-    position_accessors: HashSet<usize>,
+    /// POSITION accessors already counted (primitives may share one).
+    vertex_accessors: HashSet<usize>,
 }
 
 impl Budget {
@@ -759,9 +761,23 @@ impl Data<'_> {
         Ok((out, count))
     }
 
-    fn read_vec3(&self, index: usize, max: usize, what: &str) -> Result<Vec<[f32; 3]>> {
-        let (v, _) = self.read(index, &[Type::Vec3], max, what)?;
-        Ok(v.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect())
+    /// A vertex attribute, decoded once per accessor (primitives of one mesh often share them).
+    fn attribute(
+        &self,
+        cache: &mut HashMap<(usize, usize), Rc<Vec<f32>>>,
+        index: usize,
+        ty: Type,
+        what: &str,
+    ) -> Result<Rc<Vec<f32>>> {
+        let key = (index, ty.multiplicity());
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
+        }
+        let max = limits::MAX_VERTICES_PER_PRIMITIVE;
+        let (v, _) = self.read(index, &[ty], max, what)?;
+        let v = Rc::new(v);
+        cache.insert(key, v.clone());
+        Ok(v)
     }
 
     fn read_mesh(
@@ -771,6 +787,8 @@ impl Data<'_> {
         raw: &Value,
         budget: &mut Budget,
     ) -> Result<Mesh> {
+        use json::mesh::{Mode, Semantic};
+        let mut cache = HashMap::new();
         let mut primitives = Vec::new();
         let mut target_count = None;
         for (pi, p) in mesh.primitives.iter().enumerate() {
@@ -778,7 +796,6 @@ impl Data<'_> {
             let Checked::Valid(mode) = &p.mode else {
                 return Err(VrmError::Invalid(format!("{what}: unknown mode")));
             };
-            use json::mesh::{Mode, Semantic};
             if !matches!(
                 mode,
                 Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan
@@ -789,10 +806,10 @@ impl Data<'_> {
             let Some(pos_acc) = attr(Semantic::Positions) else {
                 continue;
             };
-            let max = limits::MAX_VERTICES_PER_PRIMITIVE;
-            let positions = self.read_vec3(pos_acc, max, &format!("{what} POSITION"))?;
-            let n = positions.len();
-            if budget.position_accessors.insert(pos_acc) {
+            let positions =
+                self.attribute(&mut cache, pos_acc, Type::Vec3, &format!("{what} POSITION"))?;
+            let n = positions.len() / 3;
+            if budget.vertex_accessors.insert(pos_acc) {
                 Budget::add(
                     &mut budget.vertices,
                     n,
@@ -800,62 +817,33 @@ impl Data<'_> {
                     "vertices",
                 )?;
             }
-            let same_len = |len: usize, name: &str| {
-                if len == n {
-                    Ok(())
-                } else {
-                    Err(VrmError::Invalid(format!(
-                        "{what}: {name} has {len} elements but POSITION has {n}"
-                    )))
-                }
-            };
-            let normals = match attr(Semantic::Normals) {
-                Some(a) => {
-                    let v = self.read_vec3(a, max, &format!("{what} NORMAL"))?;
-                    same_len(v.len(), "NORMAL")?;
-                    Some(v)
-                }
-                None => None,
-            };
-            let uv0 = match attr(Semantic::TexCoords(0)) {
-                Some(a) => {
-                    let (v, len) =
-                        self.read(a, &[Type::Vec2], max, &format!("{what} TEXCOORD_0"))?;
-                    same_len(len, "TEXCOORD_0")?;
-                    Some(v.chunks_exact(2).map(|c| [c[0], c[1]]).collect())
-                }
-                None => None,
-            };
-            let joints0 = match attr(Semantic::Joints(0)) {
-                Some(a) => {
-                    let (v, len) = self.read(a, &[Type::Vec4], max, &format!("{what} JOINTS_0"))?;
-                    same_len(len, "JOINTS_0")?;
-                    if let Some(bad) = v.iter().find(|&&j| !(0.0..=65535.0).contains(&j)) {
+            let mut read =
+                |semantic: Semantic, ty: Type, name: &str| -> Result<Option<Rc<Vec<f32>>>> {
+                    let Some(a) = attr(semantic) else {
+                        return Ok(None);
+                    };
+                    let v = self.attribute(&mut cache, a, ty, &format!("{what} {name}"))?;
+                    let len = v.len() / ty.multiplicity();
+                    if len != n {
                         return Err(VrmError::Invalid(format!(
-                            "{what}: joint index {bad} out of range"
+                            "{what}: {name} has {len} elements but POSITION has {n}"
                         )));
                     }
-                    Some(
-                        v.chunks_exact(4)
-                            .map(|c| [c[0] as u16, c[1] as u16, c[2] as u16, c[3] as u16])
-                            .collect(),
-                    )
-                }
-                None => None,
-            };
-            let weights0 = match attr(Semantic::Weights(0)) {
-                Some(a) => {
-                    let (v, len) =
-                        self.read(a, &[Type::Vec4], max, &format!("{what} WEIGHTS_0"))?;
-                    same_len(len, "WEIGHTS_0")?;
-                    Some(
-                        v.chunks_exact(4)
-                            .map(|c| [c[0], c[1], c[2], c[3]])
-                            .collect(),
-                    )
-                }
-                None => None,
-            };
+                    Ok(Some(v))
+                };
+            let normals = read(Semantic::Normals, Type::Vec3, "NORMAL")?;
+            let uv0 = read(Semantic::TexCoords(0), Type::Vec2, "TEXCOORD_0")?;
+            let joints0 = read(Semantic::Joints(0), Type::Vec4, "JOINTS_0")?;
+            let weights0 = read(Semantic::Weights(0), Type::Vec4, "WEIGHTS_0")?;
+            if let Some(bad) = joints0
+                .iter()
+                .flat_map(|j| j.iter())
+                .find(|&&j| !(0.0..=65535.0).contains(&j))
+            {
+                return Err(VrmError::Invalid(format!(
+                    "{what}: joint index {bad} out of range"
+                )));
+            }
             let raw_indices: Vec<u32> = match p.indices {
                 Some(a) => {
                     let (v, _) = self.read(
@@ -864,7 +852,7 @@ impl Data<'_> {
                         limits::MAX_INDICES_PER_PRIMITIVE,
                         &format!("{what} indices"),
                     )?;
-                    if let Some(bad) = v.iter().find(|&&i| i < 0.0 || i >= n as f32) {
+                    if let Some(bad) = v.iter().find(|&&i| !(0.0..n as f32).contains(&i)) {
                         return Err(VrmError::Invalid(format!(
                             "{what}: vertex index {bad} is beyond {n} vertices"
                         )));
@@ -873,35 +861,50 @@ impl Data<'_> {
                 }
                 None => (0..n as u32).collect(),
             };
-            let indices = to_triangle_list(*mode, raw_indices);
+            let mut indices = to_triangle_list(*mode, raw_indices);
             Budget::add(
                 &mut budget.indices,
                 indices.len(),
                 limits::MAX_INDICES_TOTAL,
                 "indices",
             )?;
+            // Keep only the vertices this primitive draws (exporters share one vertex set among
+            // a mesh's primitives), so memory follows what is drawn.
+            let order = compact(&mut indices, n);
+            let order = order.as_deref();
             let mut targets = Vec::new();
             for (ti, t) in p.targets.iter().flatten().enumerate() {
                 let twhat = format!("{what} morph target {ti}");
+                let mut read = |a: Option<json::Index<json::Accessor>>,
+                                name: &str|
+                 -> Result<Option<Vec<[f32; 3]>>> {
+                    let Some(a) = a else {
+                        return Ok(None);
+                    };
+                    let v = self.attribute(
+                        &mut cache,
+                        a.value(),
+                        Type::Vec3,
+                        &format!("{twhat} {name}"),
+                    )?;
+                    if v.len() / 3 != n {
+                        return Err(VrmError::Invalid(format!(
+                            "{twhat}: {name} has {} elements but POSITION has {n}",
+                            v.len() / 3
+                        )));
+                    }
+                    Ok(Some(gather(&v, order)))
+                };
+                let positions = read(t.positions, "POSITION")?;
+                let normals = read(t.normals, "NORMAL")?;
+                let positions =
+                    positions.unwrap_or_else(|| vec![[0.0; 3]; order.map_or(n, <[u32]>::len)]);
                 Budget::add(
                     &mut budget.morph_vertices,
-                    n,
+                    positions.len(),
                     limits::MAX_MORPH_VERTICES_TOTAL,
                     "morph target vertices",
                 )?;
-                let positions = match t.positions {
-                    Some(a) => self.read_vec3(a.value(), max, &format!("{twhat} POSITION"))?,
-                    None => vec![[0.0; 3]; n],
-                };
-                same_len(positions.len(), "a morph target POSITION")?;
-                let normals = match t.normals {
-                    Some(a) => {
-                        let v = self.read_vec3(a.value(), max, &format!("{twhat} NORMAL"))?;
-                        same_len(v.len(), "a morph target NORMAL")?;
-                        Some(v)
-                    }
-                    None => None,
-                };
                 targets.push(MorphTarget { positions, normals });
             }
             match target_count {
@@ -914,12 +917,18 @@ impl Data<'_> {
                 }
                 Some(_) => {}
             }
+            let joints0 = joints0.map(|j| {
+                gather::<4>(&j, order)
+                    .into_iter()
+                    .map(|c| c.map(|x| x as u16))
+                    .collect()
+            });
             primitives.push(Primitive {
-                positions,
-                normals,
-                uv0,
+                positions: gather(&positions, order),
+                normals: normals.map(|v| gather(&v, order)),
+                uv0: uv0.map(|v| gather(&v, order)),
                 joints0,
-                weights0,
+                weights0: weights0.map(|v| gather(&v, order)),
                 indices,
                 material: p.material.map(|m| m.value()),
                 targets,
@@ -1024,6 +1033,49 @@ fn decode_element(bytes: &[u8], ct: ComponentType, normalized: bool, dst: &mut [
                 if normalized { (v / 127.0).max(-1.0) } else { v }
             }
         };
+    }
+}
+
+/// Renumbers `indices` to the vertices they use, in first-use order; returns the old index of
+/// each new vertex, or None when every one of the `n` vertices is used (nothing to do).
+///
+/// The cost follows the index count, not `n`, so many small primitives over one large shared
+/// vertex set stay cheap.
+fn compact(indices: &mut [u32], n: usize) -> Option<Vec<u32>> {
+    let mut order = Vec::new();
+    if indices.len() < n / 8 {
+        let mut remap = HashMap::with_capacity(indices.len());
+        for i in indices.iter_mut() {
+            let next = order.len() as u32;
+            let new = *remap.entry(*i).or_insert(next);
+            if new == next {
+                order.push(*i);
+            }
+            *i = new;
+        }
+        return Some(order);
+    }
+    let mut remap = vec![u32::MAX; n];
+    for i in indices.iter_mut() {
+        let slot = &mut remap[*i as usize];
+        if *slot == u32::MAX {
+            *slot = order.len() as u32;
+            order.push(*i);
+        }
+        *i = *slot;
+    }
+    if order.len() == n && order.iter().enumerate().all(|(k, &o)| k as u32 == o) {
+        return None;
+    }
+    Some(order)
+}
+
+/// The elements of a flat `N`-component array at `order` (all of them when None).
+fn gather<const N: usize>(flat: &[f32], order: Option<&[u32]>) -> Vec<[f32; N]> {
+    let at = |e: usize| -> [f32; N] { std::array::from_fn(|c| flat[e * N + c]) };
+    match order {
+        Some(order) => order.iter().map(|&o| at(o as usize)).collect(),
+        None => (0..flat.len() / N).map(at).collect(),
     }
 }
 
@@ -1536,6 +1588,30 @@ mod tests {
         let mut one = [0f32; 1];
         decode_element(&7u16.to_le_bytes(), ComponentType::U16, false, &mut one);
         assert_eq!(one[0], 7.0);
+    }
+
+    #[test]
+    fn compaction_keeps_used_vertices_in_first_use_order() {
+        let mut idx = vec![5, 2, 5, 9];
+        let order = compact(&mut idx, 10).unwrap();
+        assert_eq!(order, vec![5, 2, 9]);
+        assert_eq!(idx, vec![0, 1, 0, 2]);
+        let mut all = vec![0, 1, 2, 2, 1, 0];
+        assert_eq!(compact(&mut all, 3), None);
+        assert_eq!(all, vec![0, 1, 2, 2, 1, 0]);
+        // The hash path (few indices over many vertices) gives the same result.
+        let mut few = vec![900, 3, 900];
+        assert_eq!(compact(&mut few, 1000).unwrap(), vec![900, 3]);
+        assert_eq!(few, vec![0, 1, 0]);
+        let flat = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
+        assert_eq!(
+            gather::<2>(&flat, Some(&[2, 0])),
+            vec![[4.0, 5.0], [0.0, 1.0]]
+        );
+        assert_eq!(
+            gather::<3>(&flat, None),
+            vec![[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+        );
     }
 
     #[test]
