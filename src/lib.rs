@@ -10,6 +10,7 @@ pub mod launcher;
 pub mod pipeline;
 pub mod render;
 pub mod settings;
+pub mod vrm;
 
 #[cfg(feature = "obs")]
 pub mod obs;
