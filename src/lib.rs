@@ -7,8 +7,10 @@ pub mod cli;
 pub mod frame;
 pub mod launcher;
 pub mod pipeline;
+pub mod pose;
 pub mod render;
 pub mod settings;
+pub mod vrm;
 
 #[cfg(feature = "obs")]
 pub mod obs;

@@ -1,5 +1,6 @@
 //! Offscreen rendering with wgpu: device selection, render target, pipelined readback, scenes.
 
+pub mod avatar;
 pub mod gpu;
 pub mod readback;
 pub mod target;
@@ -13,13 +14,20 @@ use std::time::Instant;
 use target::OffscreenTarget;
 use test_scene::TestScene;
 
+/// What the offscreen renderer draws: the test scene, or an avatar.
+pub trait Scene: Send {
+    /// Updates GPU data for time `t_seconds` at output size `size`.
+    fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32);
+    fn draw(&self, pass: &mut wgpu::RenderPass<'_>);
+}
+
 /// Renders the scene offscreen at a given size and hands back finished frames without ever
 /// waiting for the CPU copy of the previous frame (see [`ReadbackRing`]).
 pub struct OffscreenRenderer {
     gpu: Gpu,
     target: OffscreenTarget,
     readback: ReadbackRing,
-    scene: TestScene,
+    scene: Box<dyn Scene>,
 }
 
 impl OffscreenRenderer {
@@ -32,7 +40,11 @@ impl OffscreenRenderer {
     pub fn with_samples(gpu: Gpu, width: u32, height: u32, samples: u32) -> Self {
         let target = OffscreenTarget::new(&gpu.device, width, height, samples);
         let readback = ReadbackRing::new(&gpu.device, width, height);
-        let scene = TestScene::new(&gpu.device, OffscreenTarget::FORMAT, samples);
+        let scene = Box::new(TestScene::new(
+            &gpu.device,
+            OffscreenTarget::FORMAT,
+            samples,
+        ));
         Self {
             gpu,
             target,
@@ -47,6 +59,15 @@ impl OffscreenRenderer {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// MSAA samples of the target; a scene's pipelines must match it.
+    pub fn samples(&self) -> u32 {
+        self.target.samples
+    }
+
+    pub fn set_scene(&mut self, scene: Box<dyn Scene>) {
+        self.scene = scene;
     }
 
     /// Changes the output size; frames still in flight at the old size are dropped.
@@ -67,8 +88,8 @@ impl OffscreenRenderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-        let aspect = self.target.width as f32 / self.target.height as f32;
-        self.scene.prepare(&self.gpu.queue, aspect, t_seconds);
+        let size = (self.target.width, self.target.height);
+        self.scene.prepare(&self.gpu.queue, size, t_seconds);
         {
             let mut pass = self.target.begin_pass(&mut encoder);
             self.scene.draw(&mut pass);
