@@ -4,6 +4,7 @@
 //! Only [`obs`] touches libobs; everything else builds and tests without it.
 
 pub mod cli;
+pub mod default_avatar;
 pub mod frame;
 pub mod launcher;
 pub mod pipeline;
