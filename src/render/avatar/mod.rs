@@ -37,8 +37,8 @@ impl Default for Lighting {
         Self {
             direction: Vec3::new(-0.3, -0.4, -1.0).normalize(),
             color: Vec3::ONE,
-            intensity: 1.0,
-            ambient: Vec3::splat(0.35),
+            intensity: 0.9,
+            ambient: Vec3::splat(0.25),
         }
     }
 }
