@@ -11,6 +11,7 @@ pub mod pipeline;
 pub mod pose;
 pub mod render;
 pub mod settings;
+pub mod solver;
 pub mod vrm;
 
 #[cfg(feature = "obs")]

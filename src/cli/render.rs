@@ -10,14 +10,9 @@ use anyhow::{Context, Result, bail};
 use glam::Vec3;
 use std::path::{Path, PathBuf};
 
-/// The avatar file, or the built-in default when `None`.
-pub fn load_model(file: Option<&Path>) -> Result<VrmModel> {
-    match file {
-        // The loader's errors name the file already.
-        Some(path) => Ok(crate::vrm::load_file(path)?),
-        None => crate::vrm::load(crate::default_avatar::default_avatar_vrm())
-            .context("the built-in default avatar"),
-    }
+/// The avatar file, or the built-in default when `None` (the loader's errors name the file).
+fn load_model(file: Option<&Path>) -> Result<VrmModel> {
+    Ok(crate::default_avatar::load_avatar(file)?)
 }
 
 pub fn inspect(file: &Path) -> Result<()> {
@@ -99,8 +94,7 @@ pub fn render(opts: &RenderOptions) -> Result<()> {
             fov_y_deg: opts.fov_deg,
         });
     }
-    renderer.set_scene(Box::new(scene));
-    let frame = renderer.render_blocking(0.0);
+    let frame = renderer.render_blocking(&mut scene, 0.0);
     let file = std::fs::File::create(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), frame.width, frame.height);

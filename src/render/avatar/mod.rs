@@ -1018,8 +1018,7 @@ mod tests {
         let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 640, 480);
         let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
         scene.pose = pose;
-        r.set_scene(Box::new(scene));
-        let frame = r.render_blocking(0.0);
+        let frame = r.render_blocking(&mut scene, 0.0);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/renders");
         std::fs::create_dir_all(&dir).unwrap();
         let file = std::fs::File::create(dir.join(format!("{name}.png"))).unwrap();
