@@ -8,8 +8,10 @@ pub mod default_avatar;
 pub mod frame;
 pub mod launcher;
 pub mod pipeline;
+pub mod pose;
 pub mod render;
 pub mod settings;
+pub mod solver;
 pub mod vrm;
 
 #[cfg(feature = "obs")]

@@ -219,8 +219,16 @@ fn source_renders_in_real_obs_without_making_it_lag() {
         "the background is transparent ({clear} clear pixels)"
     );
     assert_eq!(shot.pixel(0, 0)[3], 0);
+    // Idle life: breathing, sway and blinks move the avatar from one second to the next.
+    std::thread::sleep(Duration::from_secs(1));
     let later = obs.screenshot(SOURCE).unwrap();
-    assert_ne!(shot.rgba, later.rgba, "the scene moves");
+    let moved = shot
+        .rgba
+        .chunks(4)
+        .zip(later.rgba.chunks(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(moved > 100, "the avatar moves ({moved} pixels changed)");
     assert!(
         obs.log_text().contains("[obs-vrm-avatar] rendering on"),
         "the adapter is logged"
@@ -402,5 +410,82 @@ fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
         stats(&mut obs)["renderTotalFrames"].as_i64().unwrap() > 0,
         "OBS keeps rendering"
     );
+    quit_cleanly(obs);
+}
+
+#[test]
+fn a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start("vrm-path", &[], "en-US");
+    obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
+    let built_in = wait_for_drawn(&mut obs);
+    assert!(wait_for_log(
+        &obs,
+        "[obs-vrm-avatar] avatar the built-in avatar loaded"
+    ));
+
+    let godette = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata/vrm/vrm0/Godette_vrm_v4.vrm")
+        .canonicalize()
+        .unwrap();
+    let set_path = |obs: &mut ObsStudio, path: &str| {
+        obs.ws
+            .request(
+                "SetInputSettings",
+                json!({"inputName": SOURCE, "inputSettings": {"vrm_path": path}}),
+            )
+            .unwrap();
+    };
+    set_path(&mut obs, godette.to_str().unwrap());
+    assert!(
+        wait_for_log(
+            &obs,
+            &format!("[obs-vrm-avatar] avatar {} loaded", godette.display())
+        ),
+        "{}",
+        obs.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let with_godette = obs.screenshot(SOURCE).unwrap();
+    assert!(count_alpha(&with_godette, |a| a == 255) > 10_000);
+    let changed = built_in
+        .rgba
+        .chunks(4)
+        .zip(with_godette.rgba.chunks(4))
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(
+        changed > 50_000,
+        "another avatar shows ({changed} pixels changed)"
+    );
+
+    // A broken file: a clear error in the log, Godette stays, the setting is kept.
+    let broken = obs.config_dir.join("broken.vrm");
+    let bytes = std::fs::read(&godette).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    set_path(&mut obs, broken.to_str().unwrap());
+    assert!(
+        wait_for_log(&obs, "the previous avatar stays"),
+        "{}",
+        obs.log_text()
+    );
+    assert!(obs.log_text().contains(&format!(
+        "[obs-vrm-avatar] cannot load the avatar {}: ",
+        broken.display()
+    )));
+    let after = obs.screenshot(SOURCE).unwrap();
+    assert!(
+        count_alpha(&after, |a| a == 255) > 10_000,
+        "an avatar still shows"
+    );
+    let settings = obs
+        .ws
+        .request("GetInputSettings", json!({"inputName": SOURCE}))
+        .unwrap();
+    assert_eq!(
+        settings["inputSettings"]["vrm_path"],
+        broken.to_str().unwrap()
+    );
+    assert!(stats(&mut obs)["renderTotalFrames"].as_i64().unwrap() > 0);
     quit_cleanly(obs);
 }

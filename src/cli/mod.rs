@@ -2,6 +2,7 @@
 //! `error: <what and where>` to stderr and exits with status 2 (CONTRACTS.md).
 
 mod demo;
+mod render;
 
 use crate::launcher::{PluginFiles, install_plugin};
 use clap::{Parser, Subcommand};
@@ -30,6 +31,48 @@ enum Command {
         /// Recording length in seconds (headless).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Print what a VRM (or glTF) file holds: humanoid bones, expressions, materials, springs.
+    Inspect {
+        file: PathBuf,
+        /// JSON output (the only format; kept for the documented command line).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Render one frame of an avatar to an RGBA PNG (alpha 0 where nothing is drawn).
+    Render {
+        /// The VRM file (omit with --default).
+        #[arg(required_unless_present = "default")]
+        file: Option<PathBuf>,
+        /// The built-in default avatar.
+        #[arg(long, conflicts_with = "file")]
+        default: bool,
+        #[arg(long)]
+        out: PathBuf,
+        /// AvatarPose JSON to pose the avatar with.
+        #[arg(long)]
+        pose: Option<PathBuf>,
+        /// Which frame of --pose.
+        #[arg(long, default_value_t = 0)]
+        frame: usize,
+        /// NAME=WEIGHT, e.g. blink=1 (repeatable).
+        #[arg(long = "expression", value_parser = render::parse_expression)]
+        expressions: Vec<(String, f32)>,
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// Camera position X,Y,Z (meters; the avatar faces +Z).
+        #[arg(long, value_parser = render::parse_vec3)]
+        eye: Option<glam::Vec3>,
+        /// The point the camera looks at, X,Y,Z.
+        #[arg(long, value_parser = render::parse_vec3)]
+        target: Option<glam::Vec3>,
+        #[arg(long, default_value_t = 30.0)]
+        fov_deg: f32,
+        /// Frame the whole body instead of the upper body.
+        #[arg(long)]
+        full_body: bool,
     },
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
@@ -114,6 +157,33 @@ pub fn main() -> i32 {
             })
         }
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
+        Command::Inspect { file, json: _ } => render::inspect(&file),
+        Command::Render {
+            file,
+            default: _,
+            out,
+            pose,
+            frame,
+            expressions,
+            width,
+            height,
+            eye,
+            target,
+            fov_deg,
+            full_body,
+        } => render::render(&render::RenderOptions {
+            file,
+            out,
+            pose,
+            frame,
+            expressions,
+            width,
+            height,
+            eye,
+            target,
+            fov_deg,
+            full_body,
+        }),
     };
     match result {
         Ok(()) => 0,

@@ -308,3 +308,13 @@ fn spring_extension(rig: &Rig, nodes: &Nodes) -> Value {
         "springs": springs,
     })
 }
+
+/// The avatar a user chose, or the built-in one when they chose none.
+pub fn load_avatar(
+    path: Option<&std::path::Path>,
+) -> Result<crate::vrm::VrmModel, crate::vrm::VrmError> {
+    match path {
+        Some(path) => crate::vrm::load_file(path),
+        None => crate::vrm::load(default_avatar_vrm()),
+    }
+}

@@ -86,6 +86,17 @@ unsafe fn source<'a>(data: *mut c_void) -> Option<&'a Source> {
     unsafe { (data as *const Source).as_ref() }
 }
 
+fn read_vrm_path(settings: *mut ffi::obs_data_t) -> Option<std::path::PathBuf> {
+    // SAFETY: settings is the valid obs_data_t that OBS passed to the callback; the returned
+    // string lives as long as the settings and is copied at once.
+    let value = unsafe { ffi::obs_data_get_string(settings, settings::VRM_PATH.as_ptr()) };
+    if value.is_null() {
+        return None;
+    }
+    // SAFETY: a NUL-terminated string from libobs.
+    settings::vrm_path(&unsafe { std::ffi::CStr::from_ptr(value) }.to_string_lossy())
+}
+
 fn read_size(settings: *mut ffi::obs_data_t) -> (u32, u32) {
     // SAFETY: settings is the valid obs_data_t that OBS passed to the callback.
     unsafe {
@@ -117,6 +128,7 @@ unsafe extern "C" fn create(
     guard("create", ptr::null_mut(), || {
         let (width, height) = read_size(settings);
         let control = RenderControl::new(width, height, output_fps());
+        control.set_vrm_path(read_vrm_path(settings));
         let frames = Arc::new(Latest::default());
         let worker = match spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)) {
             Ok(handle) => Some(handle),
@@ -199,6 +211,14 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
     guard("get_properties", ptr::null_mut(), || unsafe {
         // SAFETY: every call gets valid C strings; OBS copies names and descriptions.
         let props = ffi::obs_properties_create();
+        ffi::obs_properties_add_path(
+            props,
+            settings::VRM_PATH.as_ptr(),
+            text(c"VRMFile"),
+            ffi::obs_path_type_OBS_PATH_FILE,
+            text(c"VRMFileFilter"),
+            ptr::null(),
+        );
         let (min, max) = (settings::MIN_SIZE as i32, settings::MAX_SIZE as i32);
         ffi::obs_properties_add_int(props, settings::WIDTH.as_ptr(), text(c"Width"), min, max, 2);
         ffi::obs_properties_add_int(
@@ -231,6 +251,7 @@ unsafe extern "C" fn update(data: *mut c_void, settings: *mut ffi::obs_data_t) {
         if let Some(source) = unsafe { source(data) } {
             let (width, height) = read_size(settings);
             source.control.set_size(width, height);
+            source.control.set_vrm_path(read_vrm_path(settings));
         }
     })
 }

@@ -4,10 +4,13 @@
 
 use super::Latest;
 use crate::frame::RgbaFrame;
+use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
+use crate::solver::IdleMotion;
 use parking_lot::Mutex;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -20,6 +23,9 @@ pub struct RenderControl {
     stop: AtomicBool,
     status: Mutex<String>,
     thread: Mutex<Option<Thread>>,
+    /// The avatar file (None: the built-in avatar), and a counter bumped on every change.
+    vrm_path: Mutex<Option<PathBuf>>,
+    avatar_generation: AtomicU64,
 }
 
 impl RenderControl {
@@ -32,7 +38,21 @@ impl RenderControl {
             stop: AtomicBool::new(false),
             status: Mutex::new("starting".into()),
             thread: Mutex::new(None),
+            vrm_path: Mutex::new(None),
+            avatar_generation: AtomicU64::new(1),
         })
+    }
+
+    /// Chooses the avatar (None: the built-in one). The worker loads it off OBS's threads; when
+    /// the file is bad it keeps the avatar it has and says why in the status.
+    pub fn set_vrm_path(&self, path: Option<PathBuf>) {
+        let mut current = self.vrm_path.lock();
+        if *current != path {
+            *current = path;
+            self.avatar_generation.fetch_add(1, Ordering::AcqRel);
+            drop(current);
+            self.wake();
+        }
     }
 
     pub fn size(&self) -> (u32, u32) {
@@ -134,12 +154,11 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             return;
         }
     };
-    ctl.set_status(format!(
-        "rendering on {} ({:?})",
-        gpu.info.name, gpu.info.backend
-    ));
+    let adapter = format!("{} ({:?})", gpu.info.name, gpu.info.backend);
     let (width, height) = ctl.size();
     let mut renderer = OffscreenRenderer::new(gpu, width, height);
+    let mut avatar = Avatar::default();
+    let mut idle = IdleMotion::new(0x5eed);
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.stopped() {
@@ -148,9 +167,17 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             next_frame = Instant::now();
             continue;
         }
+        avatar.update(ctl, &renderer, &adapter);
+        let Some(scene) = avatar.scene.as_mut() else {
+            // Not even the built-in avatar loads: the status says why; try again later.
+            thread::park_timeout(Duration::from_millis(500));
+            continue;
+        };
         let (width, height) = ctl.size();
         renderer.resize(width, height);
-        renderer.render(clock.elapsed().as_secs_f32());
+        let t = clock.elapsed().as_secs_f32();
+        scene.pose = idle.pose(t);
+        renderer.render(scene, t);
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
         next_frame += period;
@@ -165,6 +192,60 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         }
         while !ctl.stopped() && Instant::now() < next_frame {
             thread::park_timeout(next_frame.saturating_duration_since(Instant::now()));
+        }
+    }
+}
+
+/// The avatar the worker draws, reloaded when the control's choice changes.
+#[derive(Default)]
+struct Avatar {
+    scene: Option<AvatarScene>,
+    generation: u64,
+}
+
+impl Avatar {
+    fn update(&mut self, ctl: &RenderControl, renderer: &OffscreenRenderer, adapter: &str) {
+        let generation = ctl.avatar_generation.load(Ordering::Acquire);
+        if generation == self.generation {
+            return;
+        }
+        self.generation = generation;
+        let path = ctl.vrm_path.lock().clone();
+        let gpu = renderer.gpu();
+        let load = |path: Option<&std::path::Path>| {
+            crate::default_avatar::load_avatar(path)
+                .map(|model| AvatarScene::new(&gpu.device, &gpu.queue, model, renderer.samples()))
+        };
+        let shown = |p: &Option<PathBuf>| {
+            p.as_ref().map_or("the built-in avatar".to_string(), |p| {
+                p.display().to_string()
+            })
+        };
+        match load(path.as_deref()) {
+            Ok(scene) => {
+                let title = scene
+                    .renderer
+                    .model()
+                    .meta
+                    .title
+                    .as_deref()
+                    .unwrap_or("untitled");
+                log::info!("avatar {} loaded ({title})", shown(&path));
+                ctl.set_status(format!("rendering {} on {adapter}", shown(&path)));
+                self.scene = Some(scene);
+            }
+            Err(err) => {
+                let keeping = if self.scene.is_some() {
+                    "the previous avatar stays"
+                } else {
+                    "showing the built-in avatar"
+                };
+                log::error!("cannot load the avatar {}: {err}; {keeping}", shown(&path));
+                ctl.set_status(format!("error: cannot load {}: {err}", shown(&path)));
+                if self.scene.is_none() {
+                    self.scene = load(None).ok();
+                }
+            }
         }
     }
 }
@@ -196,7 +277,9 @@ mod tests {
             control.status()
         );
         assert!(
-            control.status().starts_with("rendering on"),
+            control
+                .status()
+                .starts_with("rendering the built-in avatar on"),
             "{}",
             control.status()
         );

@@ -1,5 +1,6 @@
 //! Offscreen rendering with wgpu: device selection, render target, pipelined readback, scenes.
 
+pub mod avatar;
 pub mod gpu;
 pub mod readback;
 pub mod target;
@@ -11,7 +12,15 @@ use crate::frame::RgbaFrame;
 use readback::ReadbackRing;
 use std::time::Instant;
 use target::OffscreenTarget;
-use test_scene::TestScene;
+pub use test_scene::TestScene;
+
+/// What the offscreen renderer draws: the test scene, or an avatar. Its pipelines must match the
+/// target's format and MSAA samples ([`OffscreenRenderer::samples`]).
+pub trait Scene: Send {
+    /// Updates GPU data for time `t_seconds` at output size `size`.
+    fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32);
+    fn draw(&self, pass: &mut wgpu::RenderPass<'_>);
+}
 
 /// Renders the scene offscreen at a given size and hands back finished frames without ever
 /// waiting for the CPU copy of the previous frame (see [`ReadbackRing`]).
@@ -19,7 +28,6 @@ pub struct OffscreenRenderer {
     gpu: Gpu,
     target: OffscreenTarget,
     readback: ReadbackRing,
-    scene: TestScene,
 }
 
 impl OffscreenRenderer {
@@ -32,12 +40,10 @@ impl OffscreenRenderer {
     pub fn with_samples(gpu: Gpu, width: u32, height: u32, samples: u32) -> Self {
         let target = OffscreenTarget::new(&gpu.device, width, height, samples);
         let readback = ReadbackRing::new(&gpu.device, width, height);
-        let scene = TestScene::new(&gpu.device, OffscreenTarget::FORMAT, samples);
         Self {
             gpu,
             target,
             readback,
-            scene,
         }
     }
 
@@ -47,6 +53,11 @@ impl OffscreenRenderer {
 
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// MSAA samples of the target; a scene's pipelines must match it.
+    pub fn samples(&self) -> u32 {
+        self.target.samples
     }
 
     /// Changes the output size; frames still in flight at the old size are dropped.
@@ -59,7 +70,7 @@ impl OffscreenRenderer {
     }
 
     /// Draws the scene at time `t_seconds` and starts its readback.
-    pub fn render(&mut self, t_seconds: f32) -> wgpu::SubmissionIndex {
+    pub fn render(&mut self, scene: &mut dyn Scene, t_seconds: f32) -> wgpu::SubmissionIndex {
         let started = Instant::now();
         let mut encoder = self
             .gpu
@@ -67,11 +78,11 @@ impl OffscreenRenderer {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("frame"),
             });
-        let aspect = self.target.width as f32 / self.target.height as f32;
-        self.scene.prepare(&self.gpu.queue, aspect, t_seconds);
+        let size = (self.target.width, self.target.height);
+        scene.prepare(&self.gpu.queue, size, t_seconds);
         {
             let mut pass = self.target.begin_pass(&mut encoder);
-            self.scene.draw(&mut pass);
+            scene.draw(&mut pass);
         }
         self.readback
             .submit(&self.gpu, encoder, &self.target.resolve, started)
@@ -83,8 +94,8 @@ impl OffscreenRenderer {
     }
 
     /// Renders one frame and waits for it (for the command line and tests, not for live output).
-    pub fn render_blocking(&mut self, t_seconds: f32) -> RgbaFrame {
-        self.render(t_seconds);
+    pub fn render_blocking(&mut self, scene: &mut dyn Scene, t_seconds: f32) -> RgbaFrame {
+        self.render(scene, t_seconds);
         loop {
             if let Some(frame) = self
                 .finished_frames(Some(Instant::now() + std::time::Duration::from_secs(5)))
@@ -104,15 +115,29 @@ mod tests {
         Gpu::new().expect("a wgpu adapter (lavapipe from mesa-vulkan-drivers on CPU-only machines)")
     }
 
-    fn renderer(width: u32, height: u32) -> OffscreenRenderer {
-        OffscreenRenderer::new(gpu(), width, height)
+    fn renderer(width: u32, height: u32) -> (OffscreenRenderer, TestScene) {
+        with_samples(width, height, None)
+    }
+
+    fn with_samples(
+        width: u32,
+        height: u32,
+        samples: Option<u32>,
+    ) -> (OffscreenRenderer, TestScene) {
+        let gpu = gpu();
+        let samples = samples.unwrap_or(OffscreenTarget::samples_for(gpu.info.device_type));
+        let scene = TestScene::new(&gpu.device, OffscreenTarget::FORMAT, samples);
+        (
+            OffscreenRenderer::with_samples(gpu, width, height, samples),
+            scene,
+        )
     }
 
     #[test]
     fn test_scene_has_drawn_and_transparent_premultiplied_pixels() {
         // An odd width makes the GPU copy pad its rows; 4x MSAA whatever the adapter.
-        let mut r = OffscreenRenderer::with_samples(gpu(), 333, 200, 4);
-        let frame = r.render_blocking(0.5);
+        let (mut r, mut scene) = with_samples(333, 200, Some(4));
+        let frame = r.render_blocking(&mut scene, 0.5);
         assert_eq!((frame.width, frame.height), (333, 200));
         assert!(frame.stride >= 333 * 4 && frame.stride.is_multiple_of(256));
         let center = frame.pixel(166, 100);
@@ -148,8 +173,8 @@ mod tests {
 
     #[test]
     fn without_msaa_edges_are_hard_and_the_scene_is_the_same() {
-        let mut r = OffscreenRenderer::with_samples(gpu(), 160, 120, 1);
-        let frame = r.render_blocking(0.5);
+        let (mut r, mut scene) = with_samples(160, 120, Some(1));
+        let frame = r.render_blocking(&mut scene, 0.5);
         assert_eq!(frame.pixel(80, 60)[3], 255);
         assert_eq!(frame.pixel(0, 0), [0, 0, 0, 0]);
         assert!(
@@ -162,26 +187,26 @@ mod tests {
 
     #[test]
     fn the_shape_turns_over_time() {
-        let mut r = renderer(160, 120);
-        let a = r.render_blocking(0.0).tight_pixels();
-        let b = r.render_blocking(0.7).tight_pixels();
+        let (mut r, mut scene) = renderer(160, 120);
+        let a = r.render_blocking(&mut scene, 0.0).tight_pixels();
+        let b = r.render_blocking(&mut scene, 0.7).tight_pixels();
         assert_ne!(a, b);
     }
 
     #[test]
     fn resize_changes_the_frame_size() {
-        let mut r = renderer(64, 64);
+        let (mut r, mut scene) = renderer(64, 64);
         r.resize(96, 48);
-        let frame = r.render_blocking(0.0);
+        let frame = r.render_blocking(&mut scene, 0.0);
         assert_eq!((frame.width, frame.height), (96, 48));
     }
 
     #[test]
     fn frames_in_flight_do_not_wait_for_each_other() {
-        let mut r = renderer(256, 144);
+        let (mut r, mut scene) = renderer(256, 144);
         // Submitting as many frames as there are readback slots never waits on a CPU copy.
         for i in 0..ReadbackRing::SLOTS {
-            r.render(i as f32);
+            r.render(&mut scene, i as f32);
         }
         let mut got = Vec::new();
         while got.len() < ReadbackRing::SLOTS {

@@ -175,9 +175,12 @@ impl TestScene {
             bind_group,
         }
     }
+}
 
+impl super::Scene for TestScene {
     /// Updates the camera and the cube's turn for time `t_seconds`.
-    pub fn prepare(&self, queue: &wgpu::Queue, aspect: f32, t_seconds: f32) {
+    fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32) {
+        let aspect = size.0 as f32 / size.1.max(1) as f32;
         let model =
             Mat4::from_rotation_y(t_seconds * 0.9) * Mat4::from_rotation_x(0.5 + t_seconds * 0.4);
         let view = rh::view::look_at_mat4(Vec3::new(0.0, 0.0, 3.2), Vec3::ZERO, Vec3::Y);
@@ -191,7 +194,7 @@ impl TestScene {
         queue.write_buffer(&self.uniforms, 0, bytemuck::bytes_of(&uniforms));
     }
 
-    pub fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
+    fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         pass.set_vertex_buffer(0, self.vertices.slice(..));

@@ -1,0 +1,5 @@
+//! Avatar poses: from tracked landmarks, or idle life when nothing is tracked.
+
+pub mod idle;
+
+pub use idle::IdleMotion;
