@@ -60,7 +60,7 @@ impl IdleMotion {
             euler(deg(1.0 * breath), deg(1.5 * sway), deg(0.8 * sway)),
         );
         pose.set_rotation("chest", euler(deg(-1.2 * breath), 0.0, 0.0));
-        pose.set_rotation("neck", euler(deg(1.0 * nod), deg(-1.0 * sway), 0.0));
+        pose.set_rotation("neck", euler(deg(nod), deg(-sway), 0.0));
         pose.set_rotation(
             "head",
             euler(deg(1.5 * nod), deg(2.0 * sway), deg(-1.5 * sway)),
