@@ -87,7 +87,7 @@ pub fn render(opts: &RenderOptions) -> Result<()> {
         Framing::UpperBody
     };
     if opts.eye.is_some() || opts.target.is_some() {
-        let framed = scene.current_camera();
+        let framed = scene.current_camera(opts.width as f32 / opts.height as f32);
         scene.camera = Some(Camera {
             eye: opts.eye.unwrap_or(framed.eye),
             target: opts.target.unwrap_or(framed.target),

@@ -51,6 +51,7 @@ impl Camera {
         rig: Option<&NormalizedRig>,
         bounds: (Vec3, Vec3),
         fov_y_deg: f32,
+        aspect: f32,
     ) -> Camera {
         let half_fov = (fov_y_deg.clamp(1.0, 170.0) * 0.5).to_radians();
         let at = |bone| {
@@ -79,7 +80,12 @@ impl Camera {
             };
         let height = (top - bottom).max(0.05) * 1.08;
         let center = Vec3::new(center_x, (top + bottom) * 0.5, 0.0);
-        let distance = height * 0.5 / half_fov.tan();
+        let mut distance = height * 0.5 / half_fov.tan();
+        if rig.is_none() {
+            // Not a person (a glTF sample): fit its width too.
+            let width = (bounds.1.x - bounds.0.x).max(0.05) * 1.08;
+            distance = distance.max(width * 0.5 / (half_fov.tan() * aspect.max(1e-3)));
+        }
         let target = Vec3::new(center.x, center.y, front.min(center.z + 0.5));
         Camera {
             eye: target + Vec3::Z * distance,
@@ -116,13 +122,17 @@ mod tests {
         let camera = Camera::framing(
             Framing::UpperBody,
             None,
-            (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(1.0, 2.0, 1.0)),
+            (Vec3::new(-1.0, 0.0, -1.0), Vec3::new(3.0, 2.0, 1.0)),
             30.0,
+            1.0,
         );
         let clip = camera.projection(1.0) * camera.view();
-        for y in [0.0, 2.0] {
-            let p = clip.project_point3(Vec3::new(0.0, y, 0.0));
-            assert!(p.y.abs() <= 1.0, "y={y} projects to {p}");
+        for corner in [Vec3::new(-1.0, 0.0, 1.0), Vec3::new(3.0, 2.0, 1.0)] {
+            let p = clip.project_point3(corner);
+            assert!(
+                p.x.abs() <= 1.0 && p.y.abs() <= 1.0,
+                "{corner} projects to {p}"
+            );
         }
     }
 }

@@ -383,8 +383,9 @@ impl AvatarRenderer {
                     continue;
                 };
                 let base = self.materials[bind.material].params.uniform.uv_offset_scale;
-                u.uv_offset_scale[0] += bind.offset[0] * w;
-                u.uv_offset_scale[1] += bind.offset[1] * w;
+                // Binds give target values; the expression moves the material towards them.
+                u.uv_offset_scale[0] += (bind.offset[0] - base[0]) * w;
+                u.uv_offset_scale[1] += (bind.offset[1] - base[1]) * w;
                 u.uv_offset_scale[2] += (bind.scale[0] - base[2]) * w;
                 u.uv_offset_scale[3] += (bind.scale[1] - base[3]) * w;
             }
@@ -940,14 +941,15 @@ impl AvatarScene {
         }
     }
 
-    /// The camera this frame uses.
-    pub fn current_camera(&self) -> Camera {
+    /// The camera for an output of `aspect` (width / height).
+    pub fn current_camera(&self, aspect: f32) -> Camera {
         self.camera.unwrap_or_else(|| {
             Camera::framing(
                 self.framing,
                 self.renderer.skeleton().rig(),
                 self.bounds,
                 self.fov_y_deg,
+                aspect,
             )
         })
     }
@@ -957,7 +959,7 @@ impl crate::render::Scene for AvatarScene {
     fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32) {
         let skeleton = self.renderer.skeleton();
         let world = skeleton.world_matrices(&skeleton.local_transforms(&self.pose));
-        let camera = self.current_camera();
+        let camera = self.current_camera(size.0 as f32 / size.1.max(1) as f32);
         self.renderer.prepare(
             queue,
             world,
@@ -1014,11 +1016,23 @@ mod tests {
 
     /// Renders `file` with `pose` and writes the PNG under target/ for a look.
     fn render(file: &str, pose: AvatarPose, name: &str) -> crate::frame::RgbaFrame {
+        render_at(file, pose, name, camera::Framing::UpperBody, 0.0)
+    }
+
+    /// Renders `file` at time `t` and writes the PNG under target/renders for a look.
+    fn render_at(
+        file: &str,
+        pose: AvatarPose,
+        name: &str,
+        framing: camera::Framing,
+        t: f32,
+    ) -> crate::frame::RgbaFrame {
         let model = crate::vrm::load_file(testdata(file)).unwrap();
         let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 640, 480);
         let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
         scene.pose = pose;
-        let frame = r.render_blocking(&mut scene, 0.0);
+        scene.framing = framing;
+        let frame = r.render_blocking(&mut scene, t);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/renders");
         std::fs::create_dir_all(&dir).unwrap();
         let file = std::fs::File::create(dir.join(format!("{name}.png"))).unwrap();
@@ -1029,6 +1043,109 @@ mod tests {
             .write_image_data(&frame.tight_pixels())
             .unwrap();
         frame
+    }
+
+    /// Pixels in rows `rows` whose color passes `keep` (color in encoded sRGB, opaque only).
+    fn count(
+        frame: &crate::frame::RgbaFrame,
+        rows: std::ops::Range<u32>,
+        keep: impl Fn([u8; 4]) -> bool,
+    ) -> usize {
+        rows.flat_map(|y| (0..frame.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = frame.pixel(x, y);
+                p[3] == 255 && keep(p)
+            })
+            .count()
+    }
+
+    fn red(p: [u8; 4]) -> bool {
+        p[0] > 150 && p[1] < 90 && p[2] < 90
+    }
+
+    fn green(p: [u8; 4]) -> bool {
+        p[1] > 100 && p[0] < 90 && p[2] < 90
+    }
+
+    #[test]
+    fn the_spec_is_binary_samples_show_their_green_checks() {
+        // Each sample paints red (or crosses) where an implementation gets isBinary and overrides
+        // wrong; the weights cover happy below and above 0.5, with and without blink.
+        for sample in ["Overrides", "Overridden"] {
+            let file = format!("vrm/vrm1/VRMC_vrm_expressions_isBinary_{sample}.vrm");
+            for (happy, blink) in [(0.8, 1.0), (0.3, 1.0), (1.0, 0.0), (0.0, 0.6)] {
+                let mut pose = AvatarPose::default();
+                pose.expressions.insert("happy".into(), happy);
+                pose.expressions.insert("blink".into(), blink);
+                let name = format!("isBinary_{sample}_{happy}_{blink}");
+                let frame = render_at(&file, pose, &name, camera::Framing::FullBody, 0.0);
+                let all = 0..frame.height;
+                assert_eq!(count(&frame, all.clone(), red), 0, "{name}: no red");
+                assert!(
+                    count(&frame, all, green) > 5_000,
+                    "{name}: the green check plane"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn texture_transform_test_tiles_read_correct() {
+        let frame = render_at(
+            "gltf/TextureTransformTest/TextureTransformTest.gltf",
+            AvatarPose::default(),
+            "texture_transform_test",
+            camera::Framing::FullBody,
+            0.0,
+        );
+        // The top row shows the offset tiles: "Correct" checks, never the red "Error" image.
+        let top = 0..frame.height / 2;
+        assert_eq!(count(&frame, top.clone(), red), 0, "no Error tile");
+        assert!(count(&frame, top, green) > 5_000);
+    }
+
+    #[test]
+    fn mtoon_uv_animation_scrolls_and_rotates() {
+        let file = "vrm/vrm1/VRMC_materials_mtoon_UV_Animation_Test.vrm";
+        let at = |t: f32| {
+            render_at(
+                file,
+                AvatarPose::default(),
+                &format!("uv_animation_{t}"),
+                camera::Framing::FullBody,
+                t,
+            )
+        };
+        let (a, b) = (at(0.0), at(0.05));
+        // Centroid of the dark arrow pixels in a band of rows.
+        let centroid = |f: &crate::frame::RgbaFrame, rows: std::ops::Range<u32>| {
+            let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+            for y in rows {
+                for x in 0..f.width {
+                    let p = f.pixel(x, y);
+                    if p[3] == 255 && p[0] < 60 && p[1] < 60 && p[2] < 60 {
+                        sx += x as f64;
+                        sy += y as f64;
+                        n += 1.0;
+                    }
+                }
+            }
+            assert!(n > 100.0, "an arrow in the band");
+            (sx / n, sy / n)
+        };
+        let h = a.height;
+        let (rot, up, left) = (0..h / 3, h / 3..2 * h / 3, 2 * h / 3..h);
+        // Scroll Y moves the up arrow up the screen; scroll X moves the left arrow left.
+        assert!(centroid(&b, up.clone()).1 < centroid(&a, up).1 - 1.0);
+        assert!(centroid(&b, left.clone()).0 < centroid(&a, left).0 - 1.0);
+        // The rotation quad turns: its pixels change.
+        let band = |f: &crate::frame::RgbaFrame| {
+            rot.clone()
+                .flat_map(|y| (0..f.width).map(move |x| (x, y)))
+                .map(|(x, y)| f.pixel(x, y))
+                .collect::<Vec<_>>()
+        };
+        assert!(band(&a) != band(&b), "the rotation quad turns");
     }
 
     #[test]
