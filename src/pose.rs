@@ -26,6 +26,8 @@ pub struct AvatarPose {
     pub look_at: Option<LookAtAngles>,
 }
 
+/// Gaze in degrees: `yaw_deg` > 0 towards the avatar's own left (+X; the avatar faces +Z),
+/// `pitch_deg` > 0 up. The model's lookAt turns it into eye bones or lookAt expressions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct LookAtAngles {
     pub yaw_deg: f32,

@@ -1,7 +1,7 @@
 //! LookAt configuration (VRM 1.0 `lookAt`, VRM 0.x `firstPerson.lookAt*`): how gaze yaw/pitch in
 //! degrees turn into eye bone rotations or lookUp/Down/Left/Right expression weights.
 
-use glam::Vec3;
+use glam::{Quat, Vec3};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -50,6 +50,81 @@ pub struct LookAt {
     pub horizontal_outer: RangeMap,
     pub vertical_down: RangeMap,
     pub vertical_up: RangeMap,
+}
+
+/// What a gaze direction does to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookAtOutput {
+    /// Normalized local rotations of the left and right eye bones.
+    Bones { left: Quat, right: Quat },
+    /// Weights of lookLeft / lookRight / lookUp / lookDown.
+    Expressions(Vec<(&'static str, f32)>),
+}
+
+impl LookAt {
+    /// The spec's appliers. `yaw_deg` > 0 turns the gaze to the avatar's own left (+X, as the
+    /// avatar faces +Z), `pitch_deg` > 0 up. Each eye uses the inner or outer map depending on
+    /// whether the gaze turns towards the nose or away from it.
+    pub fn apply(&self, yaw_deg: f32, pitch_deg: f32) -> LookAtOutput {
+        let yaw = if yaw_deg.is_finite() { yaw_deg } else { 0.0 };
+        let pitch = if pitch_deg.is_finite() {
+            pitch_deg
+        } else {
+            0.0
+        };
+        match self.kind {
+            LookAtType::Bone => {
+                // The left eye turning left (yaw > 0) looks outwards; the right eye inwards.
+                let (left_map, right_map) = if yaw >= 0.0 {
+                    (self.horizontal_outer, self.horizontal_inner)
+                } else {
+                    (self.horizontal_inner, self.horizontal_outer)
+                };
+                let vertical = if pitch >= 0.0 {
+                    self.vertical_up.map(pitch)
+                } else {
+                    -self.vertical_down.map(pitch)
+                };
+                // Gaze +Z turns towards +X about +Y, and towards +Y about -X.
+                let eye = |map: RangeMap| {
+                    Quat::from_rotation_y(yaw.signum() * map.map(yaw).to_radians())
+                        * Quat::from_rotation_x(-vertical.to_radians())
+                };
+                LookAtOutput::Bones {
+                    left: eye(left_map),
+                    right: eye(right_map),
+                }
+            }
+            LookAtType::Expression => {
+                let horizontal = self.horizontal_outer.map(yaw);
+                let vertical_map = if pitch >= 0.0 {
+                    self.vertical_up
+                } else {
+                    self.vertical_down
+                };
+                LookAtOutput::Expressions(vec![
+                    ("lookLeft", if yaw > 0.0 { horizontal } else { 0.0 }),
+                    ("lookRight", if yaw < 0.0 { horizontal } else { 0.0 }),
+                    (
+                        "lookUp",
+                        if pitch > 0.0 {
+                            vertical_map.map(pitch)
+                        } else {
+                            0.0
+                        },
+                    ),
+                    (
+                        "lookDown",
+                        if pitch < 0.0 {
+                            vertical_map.map(pitch)
+                        } else {
+                            0.0
+                        },
+                    ),
+                ])
+            }
+        }
+    }
 }
 
 /// three-vrm's defaults: 90 degrees in; 10 degrees out for bones, weight 1 for expressions.
@@ -221,6 +296,58 @@ mod tests {
         assert!(
             l.offset_from_head_bone
                 .abs_diff_eq(Vec3::new(-0.01, 0.1, 0.02), 1e-7)
+        );
+    }
+
+    fn look_at(kind: LookAtType) -> LookAt {
+        let map = |scale| RangeMap {
+            input_max_value: 30.0,
+            output_scale: scale,
+        };
+        LookAt {
+            kind,
+            offset_from_head_bone: Vec3::ZERO,
+            horizontal_inner: map(8.0),
+            horizontal_outer: map(12.0),
+            vertical_down: map(6.0),
+            vertical_up: map(10.0),
+        }
+    }
+
+    #[test]
+    fn eye_bones_turn_the_gaze_with_inner_and_outer_ranges() {
+        let LookAtOutput::Bones { left, right } = look_at(LookAtType::Bone).apply(15.0, 0.0) else {
+            panic!("bone output");
+        };
+        // Half of the 30 degree input: the outer map gives 6 degrees, the inner 4.
+        let gaze_l = left * Vec3::Z;
+        let gaze_r = right * Vec3::Z;
+        assert!(gaze_l.x > 0.0 && (gaze_l.x.asin().to_degrees() - 6.0).abs() < 1e-3);
+        assert!((gaze_r.x.asin().to_degrees() - 4.0).abs() < 1e-3);
+        let LookAtOutput::Bones { left, .. } = look_at(LookAtType::Bone).apply(0.0, -60.0) else {
+            panic!("bone output");
+        };
+        let down = left * Vec3::Z;
+        assert!((down.y.asin().to_degrees() + 6.0).abs() < 1e-3, "{down}");
+        let LookAtOutput::Bones { left, .. } = look_at(LookAtType::Bone).apply(0.0, 60.0) else {
+            panic!("bone output");
+        };
+        assert!(((left * Vec3::Z).y.asin().to_degrees() - 10.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn expression_look_at_weights_follow_the_direction() {
+        let out = look_at(LookAtType::Expression).apply(-15.0, 45.0);
+        let LookAtOutput::Expressions(weights) = out else {
+            panic!("expression output");
+        };
+        let w = |name| weights.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!((w("lookLeft"), w("lookDown")), (0.0, 0.0));
+        assert!((w("lookRight") - 6.0).abs() < 1e-5);
+        assert!((w("lookUp") - 10.0).abs() < 1e-5);
+        assert_eq!(
+            look_at(LookAtType::Expression).apply(f32::NAN, 0.0),
+            look_at(LookAtType::Expression).apply(0.0, 0.0)
         );
     }
 }

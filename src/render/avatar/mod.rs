@@ -10,6 +10,7 @@ pub mod skeleton;
 use crate::pose::AvatarPose;
 use crate::vrm::expressions::MaterialColorType;
 use crate::vrm::gltf_data::{Filter, Wrap};
+use crate::vrm::look_at::LookAtOutput;
 use crate::vrm::{AlphaMode, VrmModel};
 use camera::Camera;
 use glam::{Mat4, Vec3};
@@ -957,13 +958,15 @@ impl AvatarScene {
 
 impl crate::render::Scene for AvatarScene {
     fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32) {
+        // The spec's order: humanoid, lookAt, expressions (then constraints and springs).
+        let pose = with_look_at(self.renderer.model(), &self.pose);
         let skeleton = self.renderer.skeleton();
-        let world = skeleton.world_matrices(&skeleton.local_transforms(&self.pose));
+        let world = skeleton.world_matrices(&skeleton.local_transforms(&pose));
         let camera = self.current_camera(size.0 as f32 / size.1.max(1) as f32);
         self.renderer.prepare(
             queue,
             world,
-            &self.pose,
+            &pose,
             &camera,
             &self.lighting,
             size,
@@ -974,6 +977,30 @@ impl crate::render::Scene for AvatarScene {
     fn draw(&self, pass: &mut wgpu::RenderPass<'_>) {
         self.renderer.draw(pass);
     }
+}
+
+/// The pose with its gaze applied as the model's lookAt says: eye bone rotations or lookAt
+/// expression weights (what the pose sets explicitly wins).
+fn with_look_at<'a>(model: &VrmModel, pose: &'a AvatarPose) -> std::borrow::Cow<'a, AvatarPose> {
+    let (Some(gaze), Some(look_at)) = (pose.look_at, model.look_at) else {
+        return std::borrow::Cow::Borrowed(pose);
+    };
+    let mut pose = pose.clone();
+    match look_at.apply(gaze.yaw_deg, gaze.pitch_deg) {
+        LookAtOutput::Bones { left, right } => {
+            for (bone, rotation) in [("leftEye", left), ("rightEye", right)] {
+                if !pose.bones.contains_key(bone) {
+                    pose.set_rotation(bone, rotation);
+                }
+            }
+        }
+        LookAtOutput::Expressions(weights) => {
+            for (name, weight) in weights {
+                pose.expressions.entry(name.to_string()).or_insert(weight);
+            }
+        }
+    }
+    std::borrow::Cow::Owned(pose)
 }
 
 /// Bounds of the drawn vertices at rest: skinned vertices are already in model space in the
@@ -1203,6 +1230,26 @@ mod tests {
         assert_eq!(
             differing_pixels(&rest, &render(file, AvatarPose::default(), "godette_rest3")),
             0
+        );
+    }
+
+    #[test]
+    fn gaze_turns_the_eyes_of_the_built_in_avatar() {
+        let render_gaze = |yaw: f32| {
+            let model = crate::vrm::load(crate::default_avatar::default_avatar_vrm()).unwrap();
+            let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 640, 480);
+            let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
+            scene.pose.look_at = Some(crate::pose::LookAtAngles {
+                yaw_deg: yaw,
+                pitch_deg: 0.0,
+            });
+            r.render_blocking(&mut scene, 0.0)
+        };
+        let (ahead, left) = (render_gaze(0.0), render_gaze(40.0));
+        let changed = differing_pixels(&ahead, &left);
+        assert!(
+            (20..20_000).contains(&changed),
+            "the irises move: {changed} pixels"
         );
     }
 }
