@@ -1,6 +1,7 @@
 //! The `vrm-avatar` command line. On bad input every subcommand prints one line
 //! `error: <what and where>` to stderr and exits with status 2 (CONTRACTS.md).
 
+mod bench;
 mod demo;
 mod render;
 
@@ -73,6 +74,21 @@ enum Command {
         /// Frame the whole body instead of the upper body.
         #[arg(long)]
         full_body: bool,
+    },
+    /// Time what the pipeline has on this machine: avatar load, render + readback, memory.
+    Bench {
+        /// The avatar to draw (default: the built-in one).
+        #[arg(long)]
+        vrm: Option<PathBuf>,
+        #[arg(long, default_value_t = 120)]
+        frames: usize,
+        #[arg(long, default_value_t = 1280)]
+        width: u32,
+        #[arg(long, default_value_t = 720)]
+        height: u32,
+        /// JSON output (the only format; kept for the documented command line).
+        #[arg(long)]
+        json: bool,
     },
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
@@ -158,6 +174,24 @@ pub fn main() -> i32 {
         }
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Inspect { file, json: _ } => render::inspect(&file),
+        Command::Bench {
+            vrm,
+            frames,
+            width,
+            height,
+            json: _,
+        } => bench::run(&bench::BenchOptions {
+            vrm,
+            frames,
+            width,
+            height,
+        })
+        .map(|report| {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            )
+        }),
         Command::Render {
             file,
             default: _,

@@ -106,6 +106,8 @@ pub struct AvatarRenderer {
     /// Draw order of this frame: (primitive, outline pass).
     order: Vec<(usize, bool)>,
     world: Vec<Mat4>,
+    /// Bytes of model data uploaded to the GPU (textures, vertices, indices, morph deltas).
+    gpu_bytes: u64,
 }
 
 impl AvatarRenderer {
@@ -236,6 +238,16 @@ impl AvatarRenderer {
         }
         let skeleton = Skeleton::new(&model);
         let world = skeleton.world_matrices(&skeleton.local_transforms(&AvatarPose::default()));
+        let image_bytes: u64 = model.images.iter().map(|i| i.rgba8.len() as u64).sum();
+        let mesh_bytes: u64 = primitives
+            .iter()
+            .map(|p| {
+                let n = p.vertex_count as u64;
+                n * (12 + 12 + 8 + 8 + 16)
+                    + p.index_count as u64 * 4
+                    + p.target_count as u64 * 2 * n * 16
+            })
+            .sum();
         Self {
             skeleton,
             model,
@@ -247,7 +259,13 @@ impl AvatarRenderer {
             pipelines,
             order: Vec::new(),
             world,
+            gpu_bytes: image_bytes + mesh_bytes,
         }
+    }
+
+    /// Bytes of model data on the GPU (textures, vertices, indices, morph deltas).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu_bytes
     }
 
     pub fn model(&self) -> &VrmModel {
