@@ -979,7 +979,9 @@ impl crate::render::Scene for AvatarScene {
         // The spec's order: humanoid, lookAt, expressions (then constraints and springs).
         let pose = with_look_at(self.renderer.model(), &self.pose);
         let skeleton = self.renderer.skeleton();
-        let world = skeleton.world_matrices(&skeleton.local_transforms(&pose));
+        let mut local = skeleton.local_transforms(&pose);
+        skeleton.constrain(&mut local);
+        let world = skeleton.world_matrices(&local);
         let camera = self.current_camera(size.0 as f32 / size.1.max(1) as f32);
         self.renderer.prepare(
             queue,

@@ -11,6 +11,7 @@ pub struct Skeleton {
     /// Nodes ordered parents first.
     order: Vec<usize>,
     rig: Option<NormalizedRig>,
+    constraints: Vec<crate::vrm::NodeConstraint>,
 }
 
 impl Skeleton {
@@ -38,6 +39,7 @@ impl Skeleton {
             parents,
             order,
             rig,
+            constraints: model.constraints.clone(),
         }
     }
 
@@ -67,6 +69,16 @@ impl Skeleton {
             }
         }
         local
+    }
+
+    /// Applies the model's node constraints to posed local transforms (after the humanoid and
+    /// expressions, before spring bones, as the spec orders them).
+    pub fn constrain(&self, local: &mut [(Vec3, Quat, Vec3)]) {
+        if self.constraints.is_empty() {
+            return;
+        }
+        let rest: Vec<Quat> = self.rest.iter().map(|r| r.1).collect();
+        crate::vrm::constraints::apply(&self.constraints, &rest, local, |l| self.world_matrices(l));
     }
 
     /// World matrices from local transforms.
