@@ -1272,4 +1272,22 @@ mod tests {
             "the irises move: {changed} pixels"
         );
     }
+
+    #[test]
+    fn with_msaa_the_avatar_has_smooth_premultiplied_edges() {
+        let model = crate::vrm::load_file(testdata("vrm/vrm0/Godette_vrm_v4.vrm")).unwrap();
+        let mut r = OffscreenRenderer::with_samples(Gpu::new().unwrap(), 320, 240, 4);
+        let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
+        let frame = r.render_blocking(&mut scene, 0.0);
+        let pixels = frame.tight_pixels();
+        let partial = pixels.chunks(4).filter(|p| p[3] > 0 && p[3] < 255).count();
+        assert!(partial > 100, "{partial} partly covered edge pixels");
+        let lin = |c: u8| ((c as f32 / 255.0 + 0.055) / 1.055).powf(2.4);
+        assert!(
+            pixels
+                .chunks(4)
+                .all(|p| p[..3].iter().all(|&c| lin(c) <= p[3] as f32 / 255.0 + 0.02)),
+            "premultiplied"
+        );
+    }
 }
