@@ -130,6 +130,22 @@ fn render_poses_godette_from_pose_json_and_the_default_avatar() {
     );
     assert!(differ(&rest.2, &turned.2) > 2_000, "the head turns");
     assert!(differ(&rest.2, &aa.2) > 50, "the mouth opens");
+    // Spring bones: after a second of stillness with the head turned, the hair has moved.
+    let settled = render(
+        "settled.png",
+        &[
+            "--pose",
+            pose.to_str().unwrap(),
+            "--frame",
+            "1",
+            "--settle-frames",
+            "60",
+        ],
+    );
+    assert!(
+        differ(&turned.2, &settled.2) > 200,
+        "the hair settles under gravity"
+    );
 
     let out = run(&[
         "render",
@@ -178,7 +194,7 @@ fn bench_reports_stage_timings_and_the_machine() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    for stage in ["load", "render_readback"] {
+    for stage in ["load", "render_readback", "spring_update"] {
         for key in ["mean_ms", "p50_ms", "p95_ms"] {
             assert!(
                 json["stages"][stage][key].as_f64().unwrap() > 0.0,

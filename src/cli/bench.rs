@@ -1,5 +1,5 @@
 //! `vrm-avatar bench --json`: per-stage timings (mean, p50, p95) of what the pipeline has today,
-//! on this machine: avatar load, render + readback, and memory per loaded avatar.
+//! on this machine: avatar load, render + readback, spring bones, and memory per loaded avatar.
 
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
@@ -104,6 +104,18 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     }
     let fps = frames as f64 / started.elapsed().as_secs_f64();
 
+    // Spring bones alone (CPU), one 1/30 s update per frame (two fixed 1/60 s steps).
+    let model = crate::default_avatar::load_avatar(path)?;
+    let skeleton = crate::render::avatar::skeleton::Skeleton::new(&model);
+    let mut springs = crate::vrm::SpringBones::new(&model);
+    let mut spring_update = Vec::new();
+    for i in 0..frames {
+        let mut local = skeleton.local_transforms(&idle.pose(i as f32 / 30.0));
+        let started = Instant::now();
+        springs.update(&model, &mut local, 1.0 / 30.0);
+        spring_update.push(started.elapsed());
+    }
+
     Ok(json!({
         "machine": machine,
         "avatar": path.map_or("built-in".to_string(), |p| p.display().to_string()),
@@ -111,7 +123,9 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
         "stages": {
             "load": summary(&mut load),
             "render_readback": summary(&mut latency),
+            "spring_update": summary(&mut spring_update),
         },
+        "spring_joints": springs.joint_count(),
         "render_fps_pipelined": (fps * 10.0).round() / 10.0,
         "memory": {
             "gpu_model_bytes": scene.renderer.gpu_bytes(),

@@ -74,6 +74,9 @@ enum Command {
         /// Frame the whole body instead of the upper body.
         #[arg(long)]
         full_body: bool,
+        /// Step the spring bones (hair, clothes) this many 1/60 s steps with the pose first.
+        #[arg(long, default_value_t = 0)]
+        settle_frames: u32,
     },
     /// Time what the pipeline has on this machine: avatar load, render + readback, memory.
     Bench {
@@ -205,6 +208,7 @@ pub fn main() -> i32 {
             target,
             fov_deg,
             full_body,
+            settle_frames,
         } => render::render(&render::RenderOptions {
             file,
             out,
@@ -217,6 +221,7 @@ pub fn main() -> i32 {
             target,
             fov_deg,
             full_body,
+            settle_frames,
         }),
     };
     match result {

@@ -38,6 +38,7 @@ pub struct RenderOptions {
     pub target: Option<Vec3>,
     pub fov_deg: f32,
     pub full_body: bool,
+    pub settle_frames: u32,
 }
 
 pub fn render(opts: &RenderOptions) -> Result<()> {
@@ -94,6 +95,7 @@ pub fn render(opts: &RenderOptions) -> Result<()> {
             fov_y_deg: opts.fov_deg,
         });
     }
+    scene.settle(opts.settle_frames);
     let frame = renderer.render_blocking(&mut scene, 0.0);
     let file = std::fs::File::create(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;

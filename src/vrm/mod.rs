@@ -17,6 +17,7 @@ pub mod inspect;
 mod json_util;
 pub mod look_at;
 pub mod meta;
+pub mod spring_bone;
 pub mod spring_config;
 
 use std::fmt;
@@ -35,6 +36,7 @@ pub use humanoid::{HumanBone, Humanoid, NormalizedRig};
 pub use inspect::inspect_json;
 pub use look_at::{LookAt, LookAtType, RangeMap};
 pub use meta::{License, Meta};
+pub use spring_bone::SpringBones;
 pub use spring_config::SpringConfig;
 
 /// Limits on what a file may ask for, so that a hostile or broken file cannot exhaust memory or time.

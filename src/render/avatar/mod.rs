@@ -936,6 +936,9 @@ pub struct AvatarScene {
     pub lighting: Lighting,
     /// Rest-pose bounds of everything drawn (model space), for framing models without a humanoid.
     bounds: (Vec3, Vec3),
+    springs: crate::vrm::SpringBones,
+    /// Time of the last prepared frame, for the spring bones' time step.
+    last_t: Option<f32>,
 }
 
 impl AvatarScene {
@@ -949,6 +952,7 @@ impl AvatarScene {
             samples,
         );
         let bounds = rest_bounds(renderer.model(), renderer.world_matrices());
+        let springs = crate::vrm::SpringBones::new(renderer.model());
         Self {
             renderer,
             pose: AvatarPose::default(),
@@ -957,6 +961,27 @@ impl AvatarScene {
             fov_y_deg: 30.0,
             lighting: Lighting::default(),
             bounds,
+            springs,
+            last_t: None,
+        }
+    }
+
+    /// The pose and its expressions for this frame, and the world matrices after the spec's
+    /// per-frame order: humanoid, lookAt, expressions, node constraints, spring bones (`dt` s).
+    fn evaluate(&mut self, dt: f32) -> (AvatarPose, Vec<Mat4>) {
+        let pose = with_look_at(self.renderer.model(), &self.pose).into_owned();
+        let skeleton = self.renderer.skeleton();
+        let mut local = skeleton.local_transforms(&pose);
+        skeleton.constrain(&mut local);
+        let world = self.springs.update(self.renderer.model(), &mut local, dt);
+        (pose, world)
+    }
+
+    /// Steps the spring bones `frames` times 1/60 s with the current pose, so that hair hangs
+    /// as it would after a moment of stillness (`vrm-avatar render --settle-frames`).
+    pub fn settle(&mut self, frames: u32) {
+        for _ in 0..frames {
+            self.evaluate(crate::vrm::spring_bone::STEP_S);
         }
     }
 
@@ -976,12 +1001,9 @@ impl AvatarScene {
 
 impl crate::render::Scene for AvatarScene {
     fn prepare(&mut self, queue: &wgpu::Queue, size: (u32, u32), t_seconds: f32) {
-        // The spec's order: humanoid, lookAt, expressions (then constraints and springs).
-        let pose = with_look_at(self.renderer.model(), &self.pose);
-        let skeleton = self.renderer.skeleton();
-        let mut local = skeleton.local_transforms(&pose);
-        skeleton.constrain(&mut local);
-        let world = skeleton.world_matrices(&local);
+        let dt = self.last_t.map_or(0.0, |last| t_seconds - last);
+        self.last_t = Some(t_seconds);
+        let (pose, world) = self.evaluate(dt);
         let camera = self.current_camera(size.0 as f32 / size.1.max(1) as f32);
         self.renderer.prepare(
             queue,
