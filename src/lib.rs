@@ -6,12 +6,14 @@
 pub mod cli;
 pub mod default_avatar;
 pub mod frame;
+pub mod landmarks;
 pub mod launcher;
 pub mod pipeline;
 pub mod pose;
 pub mod render;
 pub mod settings;
 pub mod solver;
+pub mod tracking;
 pub mod vrm;
 
 #[cfg(feature = "obs")]

@@ -1,0 +1,263 @@
+//! MediaPipe's `ImageToTensorCalculator` on the CPU: crop a rotated ROI out of the image,
+//! resize it bilinearly into a float tensor (HWC, RGB) with a value range, optionally
+//! keeping the aspect ratio by letterboxing. The sampling convention (no half-pixel
+//! shift: the ROI corners map to the tensor corners) is the one MediaPipe's goldens
+//! in `testdata/expected/image_to_tensor` pin down.
+
+use super::image::ImageView;
+use super::roi::NormRect;
+
+/// What happens to samples outside the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Border {
+    /// The nearest edge pixel (MediaPipe's default).
+    Replicate,
+    /// Black.
+    Zero,
+}
+
+/// How one model wants its input.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorSpec {
+    pub width: usize,
+    pub height: usize,
+    pub keep_aspect_ratio: bool,
+    pub range: [f32; 2],
+    pub border: Border,
+}
+
+/// Letterbox padding as fractions of the tensor (left, top, right, bottom), to undo on
+/// the model's output points.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Padding {
+    pub left: f32,
+    pub top: f32,
+    pub right: f32,
+    pub bottom: f32,
+}
+
+impl Padding {
+    /// A point of the padded tensor (0..1) as a point of the ROI (0..1).
+    pub fn remove(&self, x: f32, y: f32) -> [f32; 2] {
+        [
+            (x - self.left) / (1.0 - self.left - self.right),
+            (y - self.top) / (1.0 - self.top - self.bottom),
+        ]
+    }
+}
+
+/// The ROI actually sampled (in pixels) and the padding it implies.
+fn padded_roi(roi: &NormRect, image: &ImageView, spec: &TensorSpec) -> ([f32; 5], Padding) {
+    let (iw, ih) = (image.width as f32, image.height as f32);
+    let mut w = roi.width * iw;
+    let mut h = roi.height * ih;
+    let mut pad = Padding::default();
+    if spec.keep_aspect_ratio {
+        let tensor_aspect = spec.height as f32 / spec.width as f32;
+        let roi_aspect = h / w;
+        if tensor_aspect > roi_aspect {
+            let new_h = w * tensor_aspect;
+            let v = (1.0 - h / new_h) / 2.0;
+            pad.top = v;
+            pad.bottom = v;
+            h = new_h;
+        } else {
+            let new_w = h / tensor_aspect;
+            let s = (1.0 - w / new_w) / 2.0;
+            pad.left = s;
+            pad.right = s;
+            w = new_w;
+        }
+    }
+    (
+        [roi.x_center * iw, roi.y_center * ih, w, h, roi.rotation],
+        pad,
+    )
+}
+
+/// Fills `out` (`spec.height * spec.width * 3` floats, HWC) from `roi` of `image`.
+pub fn image_to_tensor(
+    image: &ImageView,
+    roi: &NormRect,
+    spec: &TensorSpec,
+    out: &mut [f32],
+) -> Padding {
+    let (ow, oh) = (spec.width, spec.height);
+    assert_eq!(out.len(), ow * oh * 3, "tensor buffer size");
+    let ([cx, cy, rw, rh, rot], pad) = padded_roi(roi, image, spec);
+    let (sin, cos) = rot.sin_cos();
+    let scale = (spec.range[1] - spec.range[0]) / 255.0;
+    let offset = spec.range[0];
+    let (w, h) = (image.width as i64, image.height as i64);
+    // Source position of output (u, v): a start point plus u and v steps.
+    let (du_x, du_y) = (rw / ow as f32 * cos, rw / ow as f32 * sin);
+    let (dv_x, dv_y) = (-rh / oh as f32 * sin, rh / oh as f32 * cos);
+    let (x0, y0) = (
+        cx - 0.5 * rw * cos + 0.5 * rh * sin,
+        cy - 0.5 * rw * sin - 0.5 * rh * cos,
+    );
+    let sample = |x: i64, y: i64| -> Option<[f32; 3]> {
+        if x >= 0 && y >= 0 && x < w && y < h {
+            Some(image.rgb_at(x as usize, y as usize))
+        } else {
+            match spec.border {
+                Border::Zero => None,
+                Border::Replicate => {
+                    Some(image.rgb_at(x.clamp(0, w - 1) as usize, y.clamp(0, h - 1) as usize))
+                }
+            }
+        }
+    };
+    for v in 0..oh {
+        let row = &mut out[v * ow * 3..(v + 1) * ow * 3];
+        let (rx, ry) = (x0 + v as f32 * dv_x, y0 + v as f32 * dv_y);
+        for u in 0..ow {
+            let sx = rx + u as f32 * du_x;
+            let sy = ry + u as f32 * du_y;
+            let (fx, fy) = (sx.floor(), sy.floor());
+            let (ax, ay) = (sx - fx, sy - fy);
+            let (ix, iy) = (fx as i64, fy as i64);
+            let mut acc = [0.0f32; 3];
+            for (dx, dy, wgt) in [
+                (0, 0, (1.0 - ax) * (1.0 - ay)),
+                (1, 0, ax * (1.0 - ay)),
+                (0, 1, (1.0 - ax) * ay),
+                (1, 1, ax * ay),
+            ] {
+                if wgt == 0.0 {
+                    continue;
+                }
+                if let Some(p) = sample(ix + dx, iy + dy) {
+                    acc[0] += p[0] * wgt;
+                    acc[1] += p[1] * wgt;
+                    acc[2] += p[2] * wgt;
+                }
+            }
+            let o = &mut row[u * 3..u * 3 + 3];
+            o[0] = acc[0] * scale + offset;
+            o[1] = acc[1] * scale + offset;
+            o[2] = acc[2] * scale + offset;
+        }
+    }
+    pad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tracking::image::PixelFormat;
+    use std::path::Path;
+
+    const DIR: &str = "../shared/testdata/expected/image_to_tensor";
+
+    fn load(name: &str, gray: bool) -> (u32, u32, Vec<u8>) {
+        let img = image::open(Path::new(DIR).join(name)).expect("golden image");
+        if gray {
+            let g = img.to_luma8();
+            (g.width(), g.height(), g.into_raw())
+        } else {
+            let rgb = img.to_rgb8();
+            (rgb.width(), rgb.height(), rgb.into_raw())
+        }
+    }
+
+    /// Every parameterized case of MediaPipe's own ImageToTensorCalculator test, against
+    /// its golden PNG with its tolerance (max abs pixel difference 5).
+    #[test]
+    fn matches_mediapipe_goldens() {
+        let cases: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(Path::new(DIR).join("cases.json")).unwrap(),
+        )
+        .unwrap();
+        let mut checked = 0;
+        for case in cases["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let gray = case["input_format"] == "GRAY8";
+            let (iw, ih, pixels) = load("input.jpg", gray);
+            let format = if gray {
+                PixelFormat::Gray8
+            } else {
+                PixelFormat::Rgb8
+            };
+            let bpp = format.bytes_per_pixel();
+            let view = ImageView::new(iw, ih, iw as usize * bpp, format, &pixels).unwrap();
+            let r = &case["roi"];
+            let f = |k: &str| r[k].as_f64().unwrap() as f32;
+            let roi = NormRect {
+                x_center: f("x_center"),
+                y_center: f("y_center"),
+                width: f("width"),
+                height: f("height"),
+                rotation: f("rotation_rad"),
+            };
+            let (ow, oh) = match case["output_tensor_wh"].as_array() {
+                Some(wh) => (wh[0].as_u64().unwrap(), wh[1].as_u64().unwrap()),
+                None => (iw as u64, ih as u64),
+            };
+            let range = case["tensor_float_range"].as_array().unwrap();
+            let spec = TensorSpec {
+                width: ow as usize,
+                height: oh as usize,
+                keep_aspect_ratio: case["keep_aspect_ratio"].as_bool().unwrap(),
+                range: [
+                    range[0].as_f64().unwrap() as f32,
+                    range[1].as_f64().unwrap() as f32,
+                ],
+                border: if case["border_mode"] == "BORDER_ZERO" {
+                    Border::Zero
+                } else {
+                    Border::Replicate
+                },
+            };
+            let mut out = vec![0.0; spec.width * spec.height * 3];
+            image_to_tensor(&view, &roi, &spec, &mut out);
+            let (gw, gh, golden) = load(case["expected_png"].as_str().unwrap(), gray);
+            assert_eq!((gw as usize, gh as usize), (spec.width, spec.height), "{name}");
+            let channels = if gray { 1 } else { 3 };
+            let (mut max_diff, mut sum) = (0.0f32, 0.0f32);
+            for (i, g) in golden.iter().enumerate() {
+                let (px, c) = (i / channels, i % channels);
+                let t = out[px * 3 + c];
+                let v = ((t - spec.range[0]) / (spec.range[1] - spec.range[0]) * 255.0)
+                    .round()
+                    .clamp(0.0, 255.0);
+                max_diff = max_diff.max((v - *g as f32).abs());
+                sum += (v - *g as f32).abs();
+            }
+            let mean = sum / golden.len() as f32;
+            // A wrong pixel-center convention gives means of 1-13; the right one stays below 0.5.
+            assert!(mean < 0.5, "{name}: mean abs diff {mean}");
+            // Upstream's bound is 5 with its own JPEG decoder; ours decodes input.jpg up to
+            // 3 levels apart (the no-op cases show exactly that), so 5 + 3.
+            assert!(max_diff <= 8.0, "{name}: max abs diff {max_diff}");
+            checked += 1;
+        }
+        assert!(checked >= 17, "only {checked} cases");
+    }
+
+    #[test]
+    fn letterbox_padding_is_undone_exactly() {
+        let pixels = vec![128u8; 200 * 100 * 3];
+        let view = ImageView::rgb(200, 100, &pixels).unwrap();
+        let spec = TensorSpec {
+            width: 64,
+            height: 64,
+            keep_aspect_ratio: true,
+            range: [0.0, 1.0],
+            border: Border::Zero,
+        };
+        let roi = NormRect {
+            x_center: 0.5,
+            y_center: 0.5,
+            width: 1.0,
+            height: 1.0,
+            rotation: 0.0,
+        };
+        let mut out = vec![0.0; 64 * 64 * 3];
+        let pad = image_to_tensor(&view, &roi, &spec, &mut out);
+        assert!((pad.top - 0.25).abs() < 1e-6 && pad.left == 0.0, "{pad:?}");
+        assert_eq!(out[0], 0.0, "the letterbox band is black");
+        assert!((out[(32 * 64 + 32) * 3] - 128.0 / 255.0).abs() < 1e-5);
+        assert_eq!(pad.remove(0.5, 0.25), [0.5, 0.0]);
+    }
+}
