@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod default_avatar;
+pub mod filter;
 pub mod frame;
 pub mod landmarks;
 pub mod launcher;

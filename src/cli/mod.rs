@@ -3,7 +3,9 @@
 
 mod bench;
 mod demo;
+mod media;
 mod render;
+mod track;
 
 use crate::launcher::{PluginFiles, install_plugin};
 use clap::{Parser, Subcommand};
@@ -93,6 +95,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Face, iris, body and hand landmarks of every frame of an image or video (Landmarks JSON).
+    Track {
+        /// An image (PNG, JPEG) or a video file ffmpeg can read.
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Stop after this many frames.
+        #[arg(long)]
+        max_frames: Option<u64>,
+        /// face, upper_body, upper_body_hands or full_body.
+        #[arg(long, default_value = "full_body")]
+        mode: String,
+        /// The converted models (default: $VRM_AVATAR_MODELS, models/ next to this program, the checkout's models/).
+        #[arg(long)]
+        models: Option<PathBuf>,
+        /// ONNX Runtime threads per model.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Time stamps advance this many milliseconds a frame instead of following the
+        /// video's rate (MediaPipe's Python API and TF.js's tests step 33.333 ms).
+        #[arg(long)]
+        frame_ms: Option<f64>,
+    },
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
         #[command(flatten)]
@@ -175,6 +200,23 @@ pub fn main() -> i32 {
                 seconds,
             })
         }
+        Command::Track {
+            input,
+            out,
+            max_frames,
+            mode,
+            models,
+            threads,
+            frame_ms,
+        } => track::run(&track::TrackOptions {
+            input,
+            out,
+            max_frames,
+            mode,
+            models,
+            threads,
+            frame_ms,
+        }),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Inspect { file, json: _ } => render::inspect(&file),
         Command::Bench {

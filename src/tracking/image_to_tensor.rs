@@ -26,8 +26,7 @@ pub struct TensorSpec {
     pub border: Border,
 }
 
-/// Letterbox padding as fractions of the tensor (left, top, right, bottom), to undo on
-/// the model's output points.
+/// Letterbox padding as fractions of the tensor (left, top, right, bottom).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Padding {
     pub left: f32,
@@ -36,14 +35,12 @@ pub struct Padding {
     pub bottom: f32,
 }
 
-impl Padding {
-    /// A point of the padded tensor (0..1) as a point of the ROI (0..1).
-    pub fn remove(&self, x: f32, y: f32) -> [f32; 2] {
-        [
-            (x - self.left) / (1.0 - self.left - self.right),
-            (y - self.top) / (1.0 - self.top - self.bottom),
-        ]
-    }
+/// What a tensor was sampled from: the letterbox padding and the padded ROI, whose
+/// `to_image` maps tensor coordinates (0..1) straight to the image (MediaPipe's MATRIX).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampled {
+    pub padding: Padding,
+    pub rect: NormRect,
 }
 
 /// The ROI actually sampled (in pixels) and the padding it implies.
@@ -81,7 +78,7 @@ pub fn image_to_tensor(
     roi: &NormRect,
     spec: &TensorSpec,
     out: &mut [f32],
-) -> Padding {
+) -> Sampled {
     let (ow, oh) = (spec.width, spec.height);
     assert_eq!(out.len(), ow * oh * 3, "tensor buffer size");
     let ([cx, cy, rw, rh, rot], pad) = padded_roi(roi, image, spec);
@@ -139,7 +136,17 @@ pub fn image_to_tensor(
             o[2] = acc[2] * scale + offset;
         }
     }
-    pad
+    let (iw, ih) = (image.width as f32, image.height as f32);
+    Sampled {
+        padding: pad,
+        rect: NormRect {
+            x_center: roi.x_center,
+            y_center: roi.y_center,
+            width: rw / iw,
+            height: rh / ih,
+            rotation: rot,
+        },
+    }
 }
 
 #[cfg(test)]
@@ -212,7 +219,11 @@ mod tests {
             let mut out = vec![0.0; spec.width * spec.height * 3];
             image_to_tensor(&view, &roi, &spec, &mut out);
             let (gw, gh, golden) = load(case["expected_png"].as_str().unwrap(), gray);
-            assert_eq!((gw as usize, gh as usize), (spec.width, spec.height), "{name}");
+            assert_eq!(
+                (gw as usize, gh as usize),
+                (spec.width, spec.height),
+                "{name}"
+            );
             let channels = if gray { 1 } else { 3 };
             let (mut max_diff, mut sum) = (0.0f32, 0.0f32);
             for (i, g) in golden.iter().enumerate() {
@@ -254,10 +265,12 @@ mod tests {
             rotation: 0.0,
         };
         let mut out = vec![0.0; 64 * 64 * 3];
-        let pad = image_to_tensor(&view, &roi, &spec, &mut out);
+        let sampled = image_to_tensor(&view, &roi, &spec, &mut out);
+        let pad = sampled.padding;
+        assert!((sampled.rect.height - 2.0).abs() < 1e-6, "{sampled:?}");
+        assert_eq!(sampled.rect.to_image(0.5, 0.25, 200.0, 100.0), [0.5, 0.0]);
         assert!((pad.top - 0.25).abs() < 1e-6 && pad.left == 0.0, "{pad:?}");
         assert_eq!(out[0], 0.0, "the letterbox band is black");
         assert!((out[(32 * 64 + 32) * 3] - 128.0 / 255.0).abs() < 1e-5);
-        assert_eq!(pad.remove(0.5, 0.25), [0.5, 0.0]);
     }
 }

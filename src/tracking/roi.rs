@@ -12,6 +12,17 @@ pub struct NormRect {
     pub rotation: f32,
 }
 
+impl NormRect {
+    /// The whole image.
+    pub const WHOLE: NormRect = NormRect {
+        x_center: 0.5,
+        y_center: 0.5,
+        width: 1.0,
+        height: 1.0,
+        rotation: 0.0,
+    };
+}
+
 /// Wraps an angle to [-pi, pi) as MediaPipe's `NormalizeRadians` does.
 pub fn normalize_radians(angle: f32) -> f32 {
     angle - 2.0 * PI * ((angle - (-PI)) / (2.0 * PI)).floor()
@@ -125,5 +136,100 @@ mod tests {
         assert!((t.y_center - 0.5).abs() < 1e-5);
         let corner = r.to_image(0.0, 0.0, 200.0, 100.0);
         assert!((corner[0] - (0.5 + 5.0 / 200.0)).abs() < 1e-5, "{corner:?}");
+    }
+}
+
+/// How far a ROI from the previous frame's landmarks may stray from this frame's recrop
+/// ROI and still be used (MediaPipe Holistic's `RoiTrackingCalculator`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrackingLimits {
+    pub rotation_deg: f32,
+    pub translation: f32,
+    pub scale: f32,
+    /// The recrop rect grows (or, negative, shrinks) by this before the previous
+    /// landmarks must all lie inside it.
+    pub margin: f32,
+}
+
+/// The previous-landmarks ROI when it still agrees with the recrop ROI, else the recrop.
+pub fn track_roi(
+    recrop: NormRect,
+    previous: Option<(NormRect, &[[f32; 3]])>,
+    limits: TrackingLimits,
+    image_w: f32,
+    image_h: f32,
+) -> NormRect {
+    let Some((prev, landmarks)) = previous else {
+        return recrop;
+    };
+    let (s, c) = (-recrop.rotation).sin_cos();
+    let turn = |x: f32, y: f32| (x * c - y * s, x * s + y * c);
+    let (px, py) = turn(prev.x_center * image_w, prev.y_center * image_h);
+    let (rx, ry) = turn(recrop.x_center * image_w, recrop.y_center * image_h);
+    let (rw, rh) = (recrop.width * image_w, recrop.height * image_h);
+    let mut turned = (prev.rotation - recrop.rotation).to_degrees();
+    if turned > 180.0 {
+        turned -= 360.0;
+    } else if turned < -180.0 {
+        turned += 360.0;
+    }
+    let rect_ok = turned.abs() <= limits.rotation_deg
+        && (px - rx).abs() <= rw * limits.translation
+        && (py - ry).abs() <= rh * limits.translation
+        && (prev.width * image_w - rw).abs() <= rw * limits.scale
+        && (prev.height * image_h - rh).abs() <= rh * limits.scale;
+    let (half_w, half_h) = (
+        rw * (1.0 + limits.margin) / 2.0,
+        rh * (1.0 + limits.margin) / 2.0,
+    );
+    let inside = landmarks.iter().all(|p| {
+        let (x, y) = turn(p[0] * image_w, p[1] * image_h);
+        x > rx - half_w && x < rx + half_w && y > ry - half_h && y < ry + half_h
+    });
+    if rect_ok && inside { prev } else { recrop }
+}
+
+#[cfg(test)]
+mod tracking_tests {
+    use super::*;
+
+    #[test]
+    fn the_previous_roi_is_kept_only_while_it_agrees_with_the_recrop() {
+        let limits = TrackingLimits {
+            rotation_deg: 15.0,
+            translation: 0.1,
+            scale: 0.3,
+            margin: -0.2,
+        };
+        let recrop = NormRect {
+            x_center: 0.5,
+            y_center: 0.5,
+            width: 0.4,
+            height: 0.4,
+            rotation: 0.0,
+        };
+        let prev = NormRect {
+            x_center: 0.52,
+            ..recrop
+        };
+        let inside = [[0.5, 0.5, 0.0], [0.6, 0.4, 0.0]];
+        assert_eq!(
+            track_roi(recrop, Some((prev, &inside)), limits, 100.0, 100.0),
+            prev
+        );
+        let outside = [[0.5, 0.5, 0.0], [0.69, 0.5, 0.0]];
+        assert_eq!(
+            track_roi(recrop, Some((prev, &outside)), limits, 100.0, 100.0),
+            recrop
+        );
+        let turned = NormRect {
+            rotation: 0.5,
+            ..prev
+        };
+        assert_eq!(
+            track_roi(recrop, Some((turned, &inside)), limits, 100.0, 100.0),
+            recrop
+        );
+        assert_eq!(track_roi(recrop, None, limits, 100.0, 100.0), recrop);
     }
 }

@@ -1,0 +1,178 @@
+//! Face: BlazeFace (short range) finds the face inside a ROI from the pose (or in the whole
+//! image in face-only mode), the face mesh model gives 468 points on a ROI tracked from the
+//! previous frame's mesh, and the iris model refines each eye and adds 5 iris points
+//! (`face_landmarks_from_pose_cpu.pbtxt`, `iris_landmark_cpu.pbtxt`).
+
+use super::detect::{Detection, Detector, FACE_DETECTOR};
+use super::image::ImageView;
+use super::image_to_tensor::{Border, TensorSpec};
+use super::roi::{NormRect, TrackingLimits, track_roi};
+use super::runtime::ModelPaths;
+use super::{Stage, project, rect_around, sigmoid, tensor_points};
+use crate::landmarks::FACE_MESH_POINTS;
+use anyhow::{Result, ensure};
+
+/// The face ROI from pose landmarks 0..=10 (nose, eyes, ears, mouth): their bounds turned
+/// by the eyes, three times larger, square.
+pub fn roi_from_pose(pose: &[[f32; 3]], w: f32, h: f32) -> NormRect {
+    rect_around(&pose[..11], 5, 2, 0.0, w, h).transform(w, h, [3.0, 3.0], [0.0, 0.0], true)
+}
+
+/// The mesh ROI from a face detection: the bounds of its six keypoints turned by the
+/// eyes, twice as large, nudged up, square.
+pub fn roi_from_detection(d: &Detection, w: f32, h: f32) -> NormRect {
+    let kps: Vec<[f32; 3]> = d.keypoints.iter().map(|k| [k[0], k[1], 0.0]).collect();
+    rect_around(&kps, 0, 1, 0.0, w, h).transform(w, h, [2.0, 2.0], [0.0, -0.1], true)
+}
+
+/// The mesh ROI from the previous mesh: its bounds turned by the eye corners 33 and 263.
+pub fn roi_from_mesh(mesh: &[[f32; 3]], w: f32, h: f32) -> NormRect {
+    rect_around(mesh, 33, 263, 0.0, w, h).transform(w, h, [1.5, 1.5], [0.0, 0.0], true)
+}
+
+/// Holistic's limits for reusing the previous mesh's ROI.
+pub const FACE_TRACKING: TrackingLimits = TrackingLimits {
+    rotation_deg: 15.0,
+    translation: 0.1,
+    scale: 0.3,
+    margin: -0.2,
+};
+
+/// BlazeFace short range, run inside a ROI (the pose's head, or the whole frame).
+pub fn detector(paths: &ModelPaths, threads: usize) -> Result<Detector> {
+    Detector::load(paths, &FACE_DETECTOR, threads)
+}
+
+pub struct FaceLandmarker {
+    mesh: Stage,
+    iris: Stage,
+}
+
+impl FaceLandmarker {
+    pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self> {
+        let mesh = TensorSpec {
+            width: 192,
+            height: 192,
+            keep_aspect_ratio: false,
+            range: [0.0, 1.0],
+            border: Border::Replicate,
+        };
+        let iris = TensorSpec {
+            width: 64,
+            height: 64,
+            keep_aspect_ratio: true,
+            range: [0.0, 1.0],
+            border: Border::Replicate,
+        };
+        Ok(FaceLandmarker {
+            mesh: Stage::load(paths, "face_landmark", mesh, threads)?,
+            iris: Stage::load(paths, "iris_landmark", iris, threads)?,
+        })
+    }
+
+    /// 468 mesh points refined around the eyes plus 10 iris points, or `None` when the
+    /// model sees no face on `roi`.
+    pub fn run(&mut self, image: &ImageView, roi: &NormRect) -> Result<Option<Vec<[f32; 3]>>> {
+        let (out, sampled) = self.mesh.run(image, roi)?;
+        ensure!(
+            out.len() >= 2 && out[0].len() == FACE_MESH_POINTS * 3,
+            "face_landmark: unexpected outputs"
+        );
+        if sigmoid(out[1][0]) <= 0.5 {
+            return Ok(None);
+        }
+        let mut mesh: Vec<[f32; 3]> = tensor_points(&out[0], FACE_MESH_POINTS, 3, 192.0, 1.0)
+            .into_iter()
+            .map(|p| project(p, &sampled, image))
+            .collect();
+        let mut irises = Vec::with_capacity(10);
+        for (corners, contour, mirrored) in [
+            ([33, 133], &LEFT_EYE_CONTOUR, false),
+            ([362, 263], &RIGHT_EYE_CONTOUR, true),
+        ] {
+            let iris = self.eye(image, &mut mesh, corners, contour, mirrored)?;
+            irises.extend(iris);
+        }
+        mesh.extend(irises);
+        Ok(Some(mesh))
+    }
+
+    /// Runs the iris model on one eye: moves the eye contour points of the mesh to the
+    /// model's and returns the 5 iris points. The second eye is mirrored in and out.
+    fn eye(
+        &mut self,
+        image: &ImageView,
+        mesh: &mut [[f32; 3]],
+        corners: [usize; 2],
+        contour: &[usize; 71],
+        mirrored: bool,
+    ) -> Result<Vec<[f32; 3]>> {
+        let (w, h) = (image.width as f32, image.height as f32);
+        let eye = [mesh[corners[0]], mesh[corners[1]]];
+        let roi = rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true);
+        let (out, sampled) = if mirrored {
+            self.iris.run_mirrored(image, &roi)?
+        } else {
+            self.iris.run(image, &roi)?
+        };
+        ensure!(
+            out.len() >= 2 && out[0].len() == 71 * 3 && out[1].len() == 5 * 3,
+            "iris_landmark: unexpected outputs"
+        );
+        let size = self.iris.input_size();
+        let to_image = |p: [f32; 3]| {
+            let x = if mirrored { 1.0 - p[0] } else { p[0] };
+            project([x, p[1], p[2]], &sampled, image)
+        };
+        for (i, p) in tensor_points(&out[0], 71, 3, size, 1.0)
+            .into_iter()
+            .enumerate()
+        {
+            mesh[contour[i]] = to_image(p);
+        }
+        let mut iris: Vec<[f32; 3]> = tensor_points(&out[1], 5, 3, size, 1.0)
+            .into_iter()
+            .map(to_image)
+            .collect();
+        if mirrored {
+            // Mirroring swaps the iris's left and right rim points; keep MediaPipe's
+            // 478-point order, where each index is on the same side of both irises.
+            iris.swap(1, 3);
+        }
+        Ok(iris)
+    }
+}
+
+/// The mesh points the iris model's 71 eye contour and brow points replace
+/// (`update_face_landmarks_calculator.cc`), for the eye at corners 33/133.
+const LEFT_EYE_CONTOUR: [usize; 71] = [
+    33, 7, 163, 144, 145, 153, 154, 155, 133, 246, 161, 160, 159, 158, 157, 173, 130, 25, 110, 24,
+    23, 22, 26, 112, 243, 247, 30, 29, 27, 28, 56, 190, 226, 31, 228, 229, 230, 231, 232, 233, 244,
+    113, 225, 224, 223, 222, 221, 189, 35, 124, 46, 53, 52, 65, 143, 111, 117, 118, 119, 120, 121,
+    128, 245, 156, 70, 63, 105, 66, 107, 55, 193,
+];
+
+/// The same for the eye at corners 362/263.
+const RIGHT_EYE_CONTOUR: [usize; 71] = [
+    263, 249, 390, 373, 374, 380, 381, 382, 362, 466, 388, 387, 386, 385, 384, 398, 359, 255, 339,
+    254, 253, 252, 256, 341, 463, 467, 260, 259, 257, 258, 286, 414, 446, 261, 448, 449, 450, 451,
+    452, 453, 464, 342, 445, 444, 443, 442, 441, 413, 265, 353, 276, 283, 282, 295, 372, 340, 346,
+    347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417,
+];
+
+/// Face tracking state: the previous mesh, to reuse its ROI.
+#[derive(Default)]
+pub struct FaceTrack {
+    pub previous: Option<Vec<[f32; 3]>>,
+}
+
+impl FaceTrack {
+    /// The ROI to run the mesh on, given this frame's recrop ROI (from a detection).
+    pub fn roi(&self, recrop: NormRect, w: f32, h: f32) -> NormRect {
+        let prev = self
+            .previous
+            .as_ref()
+            .map(|m| (roi_from_mesh(m, w, h), m.as_slice()));
+        track_roi(recrop, prev, FACE_TRACKING, w, h)
+    }
+}
