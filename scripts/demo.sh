@@ -6,5 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 source scripts/env.sh
+# The tracking models and ONNX Runtime (converted once, then cached in models/).
+bash scripts/models.sh
 cargo build --release
 exec target/release/vrm-avatar demo --out out/demo "$@"

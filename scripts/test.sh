@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 source scripts/env.sh
+# The tracking models and ONNX Runtime (converted once, then cached in models/).
+bash scripts/models.sh
 
 step() { printf '\n== %s\n' "$*"; }
 step "format"

@@ -36,6 +36,12 @@ const MAX_SIDE: u32 = 8192;
 
 impl MediaInput {
     pub fn open(path: &Path) -> Result<MediaInput> {
+        Self::open_scaled(path, None)
+    }
+
+    /// Opens `path` with every frame resized (bilinear) to `size`, e.g. for benchmarks at a
+    /// fixed camera resolution.
+    pub fn open_scaled(path: &Path, size: Option<(u32, u32)>) -> Result<MediaInput> {
         if !path.is_file() {
             bail!("{}: no such file", path.display());
         }
@@ -43,15 +49,19 @@ impl MediaInput {
             .and_then(|r| r.with_guessed_format())
             .map(|r| r.format())
         {
-            Ok(Some(_)) => Self::open_image(path),
-            _ => Self::open_video(path),
+            Ok(Some(_)) => Self::open_image(path, size),
+            _ => Self::open_video(path, size),
         }
     }
 
-    fn open_image(path: &Path) -> Result<MediaInput> {
+    fn open_image(path: &Path, size: Option<(u32, u32)>) -> Result<MediaInput> {
         let img = image::open(path)
             .with_context(|| format!("{}: cannot decode image", path.display()))?;
-        let rgb = img.to_rgb8();
+        let mut rgb = img.to_rgb8();
+        if let Some((w, h)) = size {
+            check_size(path, w, h)?;
+            rgb = image::imageops::resize(&rgb, w, h, image::imageops::FilterType::Triangle);
+        }
         let (width, height) = rgb.dimensions();
         check_size(path, width, height)?;
         Ok(MediaInput {
@@ -63,7 +73,7 @@ impl MediaInput {
         })
     }
 
-    fn open_video(path: &Path) -> Result<MediaInput> {
+    fn open_video(path: &Path, size: Option<(u32, u32)>) -> Result<MediaInput> {
         let probe = Command::new("ffprobe")
             .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
             .arg("stream=width,height,avg_frame_rate,r_frame_rate:stream_side_data=rotation")
@@ -88,7 +98,7 @@ impl MediaInput {
         if rotation.rem_euclid(180) == 90 {
             std::mem::swap(&mut width, &mut height);
         }
-        let (width, height) = (width as u32, height as u32);
+        let (width, height) = size.unwrap_or((width as u32, height as u32));
         check_size(path, width, height)?;
         let rate = |key: &str| {
             let s = stream[key].as_str().unwrap_or("0/0");
@@ -103,6 +113,7 @@ impl MediaInput {
         let mut child = Command::new("ffmpeg")
             .args(["-v", "error", "-nostdin", "-i"])
             .arg(path)
+            .args(["-vf", &format!("scale={width}:{height}:flags=bilinear")])
             .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -2,12 +2,14 @@
 //! `error: <what and where>` to stderr and exits with status 2 (CONTRACTS.md).
 
 mod bench;
+mod bench_track;
 mod demo;
 mod media;
 mod render;
 mod track;
 
 use crate::launcher::{PluginFiles, install_plugin};
+use crate::tracking::holistic::TrackingMode;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -94,6 +96,21 @@ enum Command {
         /// JSON output (the only format; kept for the documented command line).
         #[arg(long)]
         json: bool,
+        /// A video to time the tracker on (every frame, back to back).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Resize the video's frames to WxH first (e.g. 640x360).
+        #[arg(long, value_parser = parse_size)]
+        input_size: Option<(u32, u32)>,
+        /// Tracking mode for --input (face-only is always timed too).
+        #[arg(long, default_value = "upper_body_hands")]
+        mode: String,
+        /// Track on one inference thread instead of two.
+        #[arg(long)]
+        single_thread: bool,
+        /// Leave out the avatar render timings (tracking only).
+        #[arg(long)]
+        no_render: bool,
     },
     /// Face, iris, body and hand landmarks of every frame of an image or video (Landmarks JSON).
     Track {
@@ -225,18 +242,24 @@ pub fn main() -> i32 {
             width,
             height,
             json: _,
-        } => bench::run(&bench::BenchOptions {
-            vrm,
-            frames,
-            width,
-            height,
-        })
-        .map(|report| {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            )
-        }),
+            input,
+            input_size,
+            mode,
+            single_thread,
+            no_render,
+        } => bench(
+            bench::BenchOptions {
+                vrm,
+                frames,
+                width,
+                height,
+            },
+            input,
+            input_size,
+            &mode,
+            !single_thread,
+            no_render,
+        ),
         Command::Render {
             file,
             default: _,
@@ -273,6 +296,39 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// `bench`: the renderer's timings, and with `--input` the tracker's, in one JSON object.
+fn bench(
+    render: bench::BenchOptions,
+    input: Option<PathBuf>,
+    input_size: Option<(u32, u32)>,
+    mode: &str,
+    parallel: bool,
+    no_render: bool,
+) -> anyhow::Result<()> {
+    let mut report = if no_render {
+        serde_json::json!({})
+    } else {
+        bench::run(&render)?
+    };
+    if let Some(input) = input {
+        let mode = TrackingMode::parse(mode)
+            .ok_or_else(|| anyhow::anyhow!("--mode {mode}: not a tracking mode"))?;
+        report["tracking"] = bench_track::run(&input, input_size, mode, parallel)?;
+        report["tracking_face_only"] =
+            bench_track::run(&input, input_size, TrackingMode::Face, parallel)?;
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// WxH, e.g. 640x360.
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    text.split_once('x')
+        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+        .filter(|&(w, h)| w > 0 && h > 0)
+        .ok_or_else(|| format!("{text}: expected WIDTHxHEIGHT, e.g. 640x360"))
 }
 
 fn install(files: PluginFiles, obs_config: Option<PathBuf>) -> anyhow::Result<()> {

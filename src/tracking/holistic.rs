@@ -67,26 +67,60 @@ pub struct StageTimes {
     pub hands: f64,
 }
 
+/// How often a live source looks for a missing hand: every 6th frame (5 times a second at
+/// 30 fps), so hands out of view do not cost a palm search every frame.
+pub const LIVE_SEARCH_INTERVAL: u32 = 6;
+
 /// Pose wrist, pinky and index landmarks of each side (the subject's left first).
 const HAND_SIDES: [[usize; 3]; 2] = [[15, 17, 19], [16, 18, 20]];
 
 pub struct Tracker {
     mode: TrackingMode,
-    pose_detector: Option<Detector>,
-    pose: Option<PoseLandmarker>,
-    face_detector: Detector,
-    face: FaceLandmarker,
-    hands: Option<(HandLandmarker, Detector)>,
-    pose_roi: Option<NormRect>,
-    aux_filters: [OneEuro; 4],
-    pose_smoothing: Option<PoseSmoothing>,
-    /// Frames between palm searches while a hand is missing (palm detection is the
-    /// costliest model, so a live source searches less often than the offline tracker).
-    pub palm_interval: u32,
-    frames_since_palm: u32,
-    face_track: FaceTrack,
-    hand_tracks: [HandTrack; 2],
+    pose: Option<PosePart>,
+    face: FacePart,
+    pub hands: Option<HandsPart>,
+    /// The previous frame's pose: the hands start from it, so they need not wait for
+    /// this frame's pose.
+    last_pose: Option<PoseResult>,
+    /// Two inference threads: the hands on a helper while this thread does the pose and
+    /// then the face.
+    pub parallel: bool,
     pub times: StageTimes,
+}
+
+/// The pose's models, ROI track and filters.
+struct PosePart {
+    detector: Detector,
+    landmarker: PoseLandmarker,
+    roi: Option<NormRect>,
+    aux_filters: [OneEuro; 4],
+    smoothing: Option<PoseSmoothing>,
+    detect_ms: f64,
+    ms: f64,
+}
+
+/// The face's models and track.
+struct FacePart {
+    detector: Detector,
+    landmarker: FaceLandmarker,
+    track: FaceTrack,
+    detect_ms: f64,
+    mesh_ms: f64,
+}
+
+/// The hands' models and tracks.
+pub struct HandsPart {
+    landmarker: HandLandmarker,
+    palms: Detector,
+    tracks: [HandTrack; 2],
+    /// Frames between searches for a missing hand (the re-crop from the pose, and the
+    /// palm detector, the costliest model): every frame offline, less often live.
+    pub search_interval: u32,
+    /// Frames since the last re-crop search and the last palm search; a live source
+    /// staggers the two so that no frame pays for both.
+    since_seed: u32,
+    since_palm: u32,
+    ms: f64,
 }
 
 fn ms_since(start: Instant) -> f64 {
@@ -103,37 +137,46 @@ impl Tracker {
         threads: usize,
         smooth_pose: bool,
     ) -> Result<Tracker> {
-        let (pose_detector, pose) = if mode.pose() {
-            (
-                Some(pose::detector(paths, threads)?),
-                Some(PoseLandmarker::load(paths, threads)?),
-            )
+        let pose = if mode.pose() {
+            Some(PosePart {
+                detector: pose::detector(paths, threads)?,
+                landmarker: PoseLandmarker::load(paths, threads)?,
+                roi: None,
+                // MediaPipe's smoothing of the auxiliary landmarks that carry the ROI.
+                aux_filters: [OneEuro::new(0.01, 10.0, 1.0); 4],
+                smoothing: smooth_pose.then(PoseSmoothing::new),
+                detect_ms: 0.0,
+                ms: 0.0,
+            })
         } else {
-            (None, None)
+            None
         };
         let hands = if mode.hands() {
-            Some((
-                HandLandmarker::load(paths, threads)?,
-                hand::palm_detector(paths, threads)?,
-            ))
+            Some(HandsPart {
+                landmarker: HandLandmarker::load(paths, threads)?,
+                palms: hand::palm_detector(paths, threads)?,
+                tracks: [HandTrack::default(), HandTrack::default()],
+                search_interval: 1,
+                since_seed: u32::MAX,
+                since_palm: u32::MAX,
+                ms: 0.0,
+            })
         } else {
             None
         };
         Ok(Tracker {
             mode,
-            pose_detector,
             pose,
-            face_detector: face::detector(paths, threads)?,
-            face: FaceLandmarker::load(paths, threads)?,
+            face: FacePart {
+                detector: face::detector(paths, threads)?,
+                landmarker: FaceLandmarker::load(paths, threads)?,
+                track: FaceTrack::default(),
+                detect_ms: 0.0,
+                mesh_ms: 0.0,
+            },
             hands,
-            pose_roi: None,
-            // MediaPipe's smoothing of the auxiliary landmarks that carry the pose ROI.
-            aux_filters: [OneEuro::new(0.01, 10.0, 1.0); 4],
-            pose_smoothing: smooth_pose.then(PoseSmoothing::new),
-            palm_interval: 1,
-            frames_since_palm: u32::MAX - 1,
-            face_track: FaceTrack::default(),
-            hand_tracks: [HandTrack::default(), HandTrack::default()],
+            last_pose: None,
+            parallel: true,
             times: StageTimes::default(),
         })
     }
@@ -144,13 +187,14 @@ impl Tracker {
 
     /// Forgets every track (e.g. after a cut or a camera change).
     pub fn reset(&mut self) {
-        self.pose_roi = None;
-        self.aux_filters.iter_mut().for_each(OneEuro::reset);
-        if let Some(s) = &mut self.pose_smoothing {
-            *s = PoseSmoothing::new();
+        if let Some(pose) = &mut self.pose {
+            pose.forget();
         }
-        self.face_track = FaceTrack::default();
-        self.hand_tracks = [HandTrack::default(), HandTrack::default()];
+        self.last_pose = None;
+        self.face.track = FaceTrack::default();
+        if let Some(hands) = &mut self.hands {
+            hands.tracks = [HandTrack::default(), HandTrack::default()];
+        }
     }
 
     /// Landmarks of a still image: a first pass finds each part, a second runs on the ROIs
@@ -174,58 +218,98 @@ impl Tracker {
 
     /// Landmarks of one frame; parts not found are `None`, never guessed.
     pub fn track(&mut self, image: &ImageView, index: u64, t_ms: f64) -> Result<LandmarkFrame> {
-        self.times = StageTimes::default();
-        let mut frame = LandmarkFrame {
+        let prev = self.last_pose.take();
+        let (pose, face, hands) = (&mut self.pose, &mut self.face, &mut self.hands);
+        // A face with a track needs nothing from this frame's pose, so it can join the
+        // hands on the helper thread, unless the hands search this frame (that is their
+        // costly frame); a face still to be found waits for the pose.
+        let face_with_hands =
+            face.track.previous.is_some() && hands.as_ref().is_some_and(|h| !h.search_due());
+        let body = |pose: &mut Option<PosePart>| match pose {
+            Some(p) => p.run(image, t_ms),
+            None => Ok(None),
+        };
+        let (pose_found, mesh, hands_found) = if self.parallel && hands.is_some() {
+            std::thread::scope(|scope| {
+                let helper = scope.spawn(|| {
+                    let hands_found = hands.as_mut().map(|h| h.run(image, prev.as_ref()));
+                    let mesh = face_with_hands.then(|| face.run(image, None));
+                    (hands_found, mesh, face)
+                });
+                let pose_found = body(pose);
+                let (hands_found, mesh, face) = helper
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("the tracking helper thread panicked"))?;
+                let pose_found = pose_found?;
+                let mesh = match mesh {
+                    Some(mesh) => mesh?,
+                    None => face.run(image, pose_found.as_ref())?,
+                };
+                anyhow::Ok((pose_found, mesh, hands_found))
+            })?
+        } else {
+            let pose_found = body(pose)?;
+            let mesh = face.run(image, pose_found.as_ref())?;
+            let hands_found = hands.as_mut().map(|h| h.run(image, prev.as_ref()));
+            (pose_found, mesh, hands_found)
+        };
+        let [left_hand, right_hand] = hands_found.transpose()?.unwrap_or_default();
+        self.times = StageTimes {
+            pose_detect: self.pose.as_ref().map_or(0.0, |p| p.detect_ms),
+            pose: self.pose.as_ref().map_or(0.0, |p| p.ms),
+            face_detect: self.face.detect_ms,
+            face: self.face.mesh_ms,
+            hands: self.hands.as_ref().map_or(0.0, |h| h.ms),
+        };
+        self.last_pose = pose_found.clone();
+        Ok(LandmarkFrame {
             index,
             t_ms,
-            ..Default::default()
-        };
-        let pose = if self.mode.pose() {
-            self.track_pose(image, t_ms)?
-        } else {
-            None
-        };
-        frame.face = self.track_face(image, pose.as_ref())?;
-        if self.mode.hands() {
-            let [left, right] = self.track_hands(image, pose.as_ref())?;
-            frame.left_hand = left;
-            frame.right_hand = right;
+            pose: pose_found.map(|p| PoseLandmarks {
+                image: p.image.iter().map(|l| [l[0], l[1], l[2], l[3]]).collect(),
+                world: p.world,
+            }),
+            face: mesh,
+            left_hand,
+            right_hand,
+        })
+    }
+}
+
+impl PosePart {
+    fn forget(&mut self) {
+        self.roi = None;
+        self.aux_filters.iter_mut().for_each(OneEuro::reset);
+        if let Some(s) = &mut self.smoothing {
+            *s = PoseSmoothing::new();
         }
-        frame.pose = pose.map(|p| PoseLandmarks {
-            image: p.image.iter().map(|l| [l[0], l[1], l[2], l[3]]).collect(),
-            world: p.world,
-        });
-        Ok(frame)
     }
 
-    fn track_pose(&mut self, image: &ImageView, t_ms: f64) -> Result<Option<PoseResult>> {
+    /// The pose on the tracked ROI, or (no track, or the track lost) on a fresh detection.
+    fn run(&mut self, image: &ImageView, t_ms: f64) -> Result<Option<PoseResult>> {
         let (w, h) = (image.width as f32, image.height as f32);
-        let (Some(detector), Some(landmarker)) = (&mut self.pose_detector, &mut self.pose) else {
-            return Ok(None);
-        };
+        (self.detect_ms, self.ms) = (0.0, 0.0);
         let mut result = None;
-        if let Some(roi) = self.pose_roi {
+        if let Some(roi) = self.roi {
             let start = Instant::now();
-            result = landmarker.run(image, &roi, 0.5)?;
-            self.times.pose += ms_since(start);
+            result = self.landmarker.run(image, &roi, 0.5)?;
+            self.ms += ms_since(start);
         }
         if result.is_none() {
-            // No track, or the track was lost: look for a person in the whole frame.
-            self.aux_filters.iter_mut().for_each(OneEuro::reset);
+            self.forget();
             let start = Instant::now();
-            let found = detector.detect(image, &NormRect::WHOLE)?;
-            self.times.pose_detect = ms_since(start);
+            let found = self.detector.detect(image, &NormRect::WHOLE)?;
+            self.detect_ms = ms_since(start);
             if let Some(d) = found.first() {
                 let start = Instant::now();
-                result = landmarker.run(image, &pose::roi_from_detection(d, w, h), 0.5)?;
-                self.times.pose += ms_since(start);
+                result = self
+                    .landmarker
+                    .run(image, &pose::roi_from_detection(d, w, h), 0.5)?;
+                self.ms += ms_since(start);
             }
         }
         let Some(mut result) = result else {
-            self.pose_roi = None;
-            if let Some(s) = &mut self.pose_smoothing {
-                *s = PoseSmoothing::new();
-            }
+            self.forget();
             return Ok(None);
         };
         // Smooth the ROI's two points in pixels, scaled by the body's size on screen.
@@ -241,20 +325,24 @@ impl Tracker {
             f[i] = self.aux_filters[i].apply(t, v, scale);
         }
         let aux = [[f[0] / w, f[1] / h], [f[2] / w, f[3] / h]];
-        self.pose_roi = Some(pose::roi_from_aux(&aux, w, h));
-        if let Some(smoothing) = &mut self.pose_smoothing {
+        self.roi = Some(pose::roi_from_aux(&aux, w, h));
+        if let Some(smoothing) = &mut self.smoothing {
             smoothing.apply(&mut result, t, scale, w, h);
         }
         Ok(Some(result))
     }
+}
 
-    fn track_face(
+impl FacePart {
+    fn run(
         &mut self,
         image: &ImageView,
         pose: Option<&PoseResult>,
     ) -> Result<Option<Vec<[f32; 3]>>> {
+        self.detect_ms = 0.0;
+        self.mesh_ms = 0.0;
         let (w, h) = (image.width as f32, image.height as f32);
-        let roi = match &self.face_track.previous {
+        let roi = match &self.track.previous {
             // Follow the previous mesh while the model keeps seeing a face.
             Some(mesh) => Some(face::roi_from_mesh(mesh, w, h)),
             None => {
@@ -268,8 +356,8 @@ impl Tracker {
                     None => NormRect::WHOLE,
                 };
                 let start = Instant::now();
-                let found = self.face_detector.detect(image, &search)?;
-                self.times.face_detect = ms_since(start);
+                let found = self.detector.detect(image, &search)?;
+                self.detect_ms = ms_since(start);
                 found.first().map(|d| face::roi_from_detection(d, w, h))
             }
         };
@@ -277,32 +365,48 @@ impl Tracker {
             return Ok(None);
         };
         let start = Instant::now();
-        let mesh = self.face.run(image, &roi)?;
-        self.times.face = ms_since(start);
-        self.face_track.previous = mesh.clone();
+        let mesh = self.landmarker.run(image, &roi)?;
+        self.mesh_ms = ms_since(start);
+        self.track.previous = mesh.clone();
         Ok(mesh)
     }
+}
 
-    fn track_hands(
+impl HandsPart {
+    /// Whether the next frame searches for a missing hand.
+    fn search_due(&self) -> bool {
+        let next = |since: u32| since.saturating_add(1) >= self.search_interval;
+        self.tracks.iter().any(|t| t.previous.is_none())
+            && (next(self.since_seed) || next(self.since_palm))
+    }
+
+    fn run(
         &mut self,
         image: &ImageView,
         pose: Option<&PoseResult>,
     ) -> Result<[Option<Vec<[f32; 3]>>; 2]> {
         let (w, h) = (image.width as f32, image.height as f32);
-        let Some((landmarker, palms)) = &mut self.hands else {
-            return Ok([None, None]);
-        };
+        let (landmarker, palms) = (&mut self.landmarker, &mut self.palms);
         let start = Instant::now();
         let mut out: [Option<Vec<[f32; 3]>>; 2] = [None, None];
+        self.since_seed = self.since_seed.saturating_add(1);
+        self.since_palm = self.since_palm.saturating_add(1);
+        let missing = self.tracks.iter().any(|t| t.previous.is_none());
+        let seeding = missing && self.since_seed >= self.search_interval;
+        if seeding {
+            self.since_seed = 0;
+            // The palm search comes half an interval later.
+            self.since_palm = self.since_palm.min(self.search_interval / 2);
+        }
         // Hands already followed go first, so a new hand seeded from the pose cannot take
         // their place.
         let mut order = [0, 1];
-        if self.hand_tracks[0].previous.is_none() {
+        if self.tracks[0].previous.is_none() {
             order = [1, 0];
         }
         for side in order {
             let [wrist, pinky, index] = HAND_SIDES[side];
-            let track = &mut self.hand_tracks[side];
+            let track = &mut self.tracks[side];
             let rough = pose.filter(|p| p.image[wrist][3] > 0.1).map(|p| {
                 let xy = |i: usize| [p.image[i][0], p.image[i][1]];
                 hand::roi_from_pose(xy(wrist), xy(pinky), xy(index), w, h)
@@ -311,8 +415,8 @@ impl Tracker {
             // it survives a pose that misplaces the arm); a new one starts from the pose.
             let (roi, seeded) = match (&track.previous, rough) {
                 (Some(prev), _) => (hand::roi_from_landmarks(prev, w, h), None),
-                (None, Some(rough)) => (landmarker.recrop(image, &rough)?, Some(rough)),
-                (None, None) => continue,
+                (None, Some(rough)) if seeding => (landmarker.recrop(image, &rough)?, Some(rough)),
+                (None, _) => continue,
             };
             let other = out[1 - side].as_ref();
             let found = landmarker
@@ -329,12 +433,10 @@ impl Tracker {
             track.previous = found.as_ref().map(|f| f.image.clone());
             out[side] = found.map(|f| f.image);
         }
-        self.frames_since_palm = self.frames_since_palm.saturating_add(1);
-        if out.iter().any(Option::is_none) && self.frames_since_palm >= self.palm_interval {
+        if out.iter().any(Option::is_none) && self.since_palm >= self.search_interval {
             // A hand the pose does not place (no body in view, hands close to the camera):
-            // look for palms now and then, and tell left from right by the hand model's
-            // own handedness.
-            self.frames_since_palm = 0;
+            // look for palms, and tell left from right by the hand model's own handedness.
+            self.since_palm = 0;
             for palm in palms.detect(image, &NormRect::WHOLE)?.iter().take(2) {
                 let roi = hand::roi_from_palm(palm, w, h);
                 let taken = out.iter().flatten().any(|p| contains(&roi, p[9], w, h));
@@ -347,12 +449,12 @@ impl Tracker {
                 let side = usize::from(found.left <= 0.5);
                 let side = if out[side].is_none() { side } else { 1 - side };
                 if out[side].is_none() {
-                    self.hand_tracks[side].previous = Some(found.image.clone());
+                    self.tracks[side].previous = Some(found.image.clone());
                     out[side] = Some(found.image);
                 }
             }
         }
-        self.times.hands = ms_since(start);
+        self.ms = ms_since(start);
         Ok(out)
     }
 }

@@ -132,6 +132,8 @@ impl Model {
             .map_err(options)?
             .with_intra_op_spinning(false)
             .map_err(options)?
+            .with_flush_to_zero()
+            .map_err(options)?
             .commit_from_file(&file)
             .map_err(|e| anyhow!("cannot load model {}: {e}", file.display()))?;
         let input = session
