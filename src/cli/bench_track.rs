@@ -3,7 +3,9 @@
 //! MediaPipe's own Holistic (`scripts/peer_holistic.py`), so the two compare in one run.
 
 use super::media::MediaInput;
-use crate::tracking::holistic::{LIVE_SEARCH_INTERVAL, StageTimes, Tracker, TrackingMode};
+use crate::tracking::holistic::{
+    LIVE_SEARCH_INTERVAL, SearchClock, StageTimes, Tracker, TrackingMode,
+};
 use crate::tracking::image::ImageView;
 use crate::tracking::runtime::ModelPaths;
 use anyhow::{Result, bail};
@@ -48,7 +50,7 @@ pub fn run(
     tracker.parallel = parallel;
     // Time what the OBS source runs, not the offline tracker's every-frame hand search.
     if let Some(hands) = &mut tracker.hands {
-        hands.search_interval = LIVE_SEARCH_INTERVAL;
+        hands.search = SearchClock::every(LIVE_SEARCH_INTERVAL);
     }
     let mut per_frame = Vec::with_capacity(frames.len());
     let mut stages: Vec<StageTimes> = Vec::with_capacity(frames.len());

@@ -6,7 +6,7 @@
 use super::detect::{Detection, Detector, FACE_DETECTOR};
 use super::image::ImageView;
 use super::image_to_tensor::{Border, TensorSpec};
-use super::roi::{NormRect, TrackingLimits, track_roi};
+use super::roi::NormRect;
 use super::runtime::ModelPaths;
 use super::{Stage, project, rect_around, sigmoid, tensor_points};
 use crate::landmarks::FACE_MESH_POINTS;
@@ -30,14 +30,6 @@ pub fn roi_from_mesh(mesh: &[[f32; 3]], w: f32, h: f32) -> NormRect {
     rect_around(mesh, 33, 263, 0.0, w, h).transform(w, h, [1.5, 1.5], [0.0, 0.0], true)
 }
 
-/// Holistic's limits for reusing the previous mesh's ROI.
-pub const FACE_TRACKING: TrackingLimits = TrackingLimits {
-    rotation_deg: 15.0,
-    translation: 0.1,
-    scale: 0.3,
-    margin: -0.2,
-};
-
 /// BlazeFace short range, run inside a ROI (the pose's head, or the whole frame).
 pub fn detector(paths: &ModelPaths, threads: usize) -> Result<Detector> {
     Detector::load(paths, &FACE_DETECTOR, threads)
@@ -45,8 +37,16 @@ pub fn detector(paths: &ModelPaths, threads: usize) -> Result<Detector> {
 
 pub struct FaceLandmarker {
     mesh: Stage,
-    iris: Stage,
+    /// One iris session per eye, so the two eyes can run at once.
+    iris: [Stage; 2],
 }
+
+/// The two eyes: corner points of the mesh, the mesh points each eye's contour replaces,
+/// and whether the eye is mirrored for the iris model (which knows only one eye).
+const EYES: [([usize; 2], &[usize; 71], bool); 2] = [
+    ([33, 133], &LEFT_EYE_CONTOUR, false),
+    ([362, 263], &RIGHT_EYE_CONTOUR, true),
+];
 
 impl FaceLandmarker {
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self> {
@@ -66,13 +66,21 @@ impl FaceLandmarker {
         };
         Ok(FaceLandmarker {
             mesh: Stage::load(paths, "face_landmark", mesh, threads)?,
-            iris: Stage::load(paths, "iris_landmark", iris, threads)?,
+            iris: [
+                Stage::load(paths, "iris_landmark", iris, threads)?,
+                Stage::load(paths, "iris_landmark", iris, threads)?,
+            ],
         })
     }
 
     /// 468 mesh points refined around the eyes plus 10 iris points, or `None` when the
-    /// model sees no face on `roi`.
-    pub fn run(&mut self, image: &ImageView, roi: &NormRect) -> Result<Option<Vec<[f32; 3]>>> {
+    /// model sees no face on `roi`. With `parallel` the second eye runs on a helper thread.
+    pub fn run(
+        &mut self,
+        image: &ImageView,
+        roi: &NormRect,
+        parallel: bool,
+    ) -> Result<Option<Vec<[f32; 3]>>> {
         let (out, sampled) = self.mesh.run(image, roi)?;
         ensure!(
             out.len() >= 2 && out[0].len() == FACE_MESH_POINTS * 3,
@@ -85,62 +93,73 @@ impl FaceLandmarker {
             .into_iter()
             .map(|p| project(p, &sampled, image))
             .collect();
+        let (w, h) = (image.width as f32, image.height as f32);
+        let rois = EYES.map(|(corners, _, _)| {
+            let eye = [mesh[corners[0]], mesh[corners[1]]];
+            rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true)
+        });
+        let [first, second] = &mut self.iris;
+        let (a, b) = if parallel {
+            std::thread::scope(|scope| {
+                let job = scope.spawn(|| eye(first, image, &rois[0], EYES[0].2));
+                let b = eye(second, image, &rois[1], EYES[1].2);
+                let a = job
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the iris thread panicked")));
+                (a, b)
+            })
+        } else {
+            (
+                eye(first, image, &rois[0], EYES[0].2),
+                eye(second, image, &rois[1], EYES[1].2),
+            )
+        };
         let mut irises = Vec::with_capacity(10);
-        for (corners, contour, mirrored) in [
-            ([33, 133], &LEFT_EYE_CONTOUR, false),
-            ([362, 263], &RIGHT_EYE_CONTOUR, true),
-        ] {
-            let iris = self.eye(image, &mut mesh, corners, contour, mirrored)?;
+        for ((contour, iris), (_, indices, _)) in [a?, b?].into_iter().zip(EYES) {
+            for (i, p) in contour.into_iter().enumerate() {
+                mesh[indices[i]] = p;
+            }
             irises.extend(iris);
         }
         mesh.extend(irises);
         Ok(Some(mesh))
     }
+}
 
-    /// Runs the iris model on one eye: moves the eye contour points of the mesh to the
-    /// model's and returns the 5 iris points. The second eye is mirrored in and out.
-    fn eye(
-        &mut self,
-        image: &ImageView,
-        mesh: &mut [[f32; 3]],
-        corners: [usize; 2],
-        contour: &[usize; 71],
-        mirrored: bool,
-    ) -> Result<Vec<[f32; 3]>> {
-        let (w, h) = (image.width as f32, image.height as f32);
-        let eye = [mesh[corners[0]], mesh[corners[1]]];
-        let roi = rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true);
-        let (out, sampled) = if mirrored {
-            self.iris.run_mirrored(image, &roi)?
-        } else {
-            self.iris.run(image, &roi)?
-        };
-        ensure!(
-            out.len() >= 2 && out[0].len() == 71 * 3 && out[1].len() == 5 * 3,
-            "iris_landmark: unexpected outputs"
-        );
-        let size = self.iris.input_size();
-        let to_image = |p: [f32; 3]| {
-            let x = if mirrored { 1.0 - p[0] } else { p[0] };
-            project([x, p[1], p[2]], &sampled, image)
-        };
-        for (i, p) in tensor_points(&out[0], 71, 3, size, 1.0)
-            .into_iter()
-            .enumerate()
-        {
-            mesh[contour[i]] = to_image(p);
-        }
-        let mut iris: Vec<[f32; 3]> = tensor_points(&out[1], 5, 3, size, 1.0)
-            .into_iter()
-            .map(to_image)
-            .collect();
-        if mirrored {
-            // Mirroring swaps the iris's left and right rim points; keep MediaPipe's
-            // 478-point order, where each index is on the same side of both irises.
-            iris.swap(1, 3);
-        }
-        Ok(iris)
+/// One eye's 71 contour and brow points and 5 iris points.
+type EyePoints = (Vec<[f32; 3]>, Vec<[f32; 3]>);
+
+/// Runs the iris model on one eye: the 71 eye contour and brow points and the 5 iris
+/// points, in the image. A mirrored eye is mirrored in and out.
+fn eye(stage: &mut Stage, image: &ImageView, roi: &NormRect, mirrored: bool) -> Result<EyePoints> {
+    let (out, sampled) = if mirrored {
+        stage.run_mirrored(image, roi)?
+    } else {
+        stage.run(image, roi)?
+    };
+    ensure!(
+        out.len() >= 2 && out[0].len() == 71 * 3 && out[1].len() == 5 * 3,
+        "iris_landmark: unexpected outputs"
+    );
+    let size = stage.input_size();
+    let to_image = |p: [f32; 3]| {
+        let x = if mirrored { 1.0 - p[0] } else { p[0] };
+        project([x, p[1], p[2]], &sampled, image)
+    };
+    let contour = tensor_points(&out[0], 71, 3, size, 1.0)
+        .into_iter()
+        .map(to_image)
+        .collect();
+    let mut iris: Vec<[f32; 3]> = tensor_points(&out[1], 5, 3, size, 1.0)
+        .into_iter()
+        .map(to_image)
+        .collect();
+    if mirrored {
+        // Mirroring swaps the iris's left and right rim points; keep MediaPipe's 478-point
+        // order, where each index is on the same side of both irises.
+        iris.swap(1, 3);
     }
+    Ok((contour, iris))
 }
 
 /// The mesh points the iris model's 71 eye contour and brow points replace
@@ -160,19 +179,8 @@ const RIGHT_EYE_CONTOUR: [usize; 71] = [
     347, 348, 349, 350, 357, 465, 383, 300, 293, 334, 296, 336, 285, 417,
 ];
 
-/// Face tracking state: the previous mesh, to reuse its ROI.
+/// Face tracking state: the previous mesh, whose ROI the next frame uses.
 #[derive(Default)]
 pub struct FaceTrack {
     pub previous: Option<Vec<[f32; 3]>>,
-}
-
-impl FaceTrack {
-    /// The ROI to run the mesh on, given this frame's recrop ROI (from a detection).
-    pub fn roi(&self, recrop: NormRect, w: f32, h: f32) -> NormRect {
-        let prev = self
-            .previous
-            .as_ref()
-            .map(|m| (roi_from_mesh(m, w, h), m.as_slice()));
-        track_roi(recrop, prev, FACE_TRACKING, w, h)
-    }
 }

@@ -5,20 +5,12 @@
 use super::detect::{Detection, Detector, PALM_DETECTOR};
 use super::image::ImageView;
 use super::image_to_tensor::{Border, TensorSpec};
-use super::roi::{NormRect, TrackingLimits, rotation_between, track_roi};
+use super::roi::{NormRect, rotation_between};
 use super::runtime::ModelPaths;
 use super::{Stage, project, tensor_points};
 use crate::landmarks::HAND_POINTS;
 use anyhow::{Result, ensure};
 use std::f32::consts::FRAC_PI_2;
-
-/// Holistic's limits for reusing the previous hand's ROI.
-pub const HAND_TRACKING: TrackingLimits = TrackingLimits {
-    rotation_deg: 40.0,
-    translation: 0.2,
-    scale: 0.4,
-    margin: -0.1,
-};
 
 /// The first ROI from the pose's wrist, pinky and index points (normalized): around an
 /// estimated middle finger, upright along wrist to finger, 2.7 times larger.
@@ -190,18 +182,8 @@ impl HandLandmarker {
     }
 }
 
-/// One hand's tracking state: the previous frame's points, to reuse their ROI.
+/// One hand's tracking state: the previous frame's points, whose ROI the next frame uses.
 #[derive(Default)]
 pub struct HandTrack {
     pub previous: Option<Vec<[f32; 3]>>,
-}
-
-impl HandTrack {
-    pub fn roi(&self, recrop: NormRect, w: f32, h: f32) -> NormRect {
-        let prev = self
-            .previous
-            .as_ref()
-            .map(|p| (roi_from_landmarks(p, w, h), p.as_slice()));
-        track_roi(recrop, prev, HAND_TRACKING, w, h)
-    }
 }

@@ -104,6 +104,8 @@ struct FacePart {
     detector: Detector,
     landmarker: FaceLandmarker,
     track: FaceTrack,
+    /// The two eyes at once on two threads (when no hands need the second thread).
+    parallel_eyes: bool,
     detect_ms: f64,
     mesh_ms: f64,
 }
@@ -115,11 +117,7 @@ pub struct HandsPart {
     tracks: [HandTrack; 2],
     /// Frames between searches for a missing hand (the re-crop from the pose, and the
     /// palm detector, the costliest model): every frame offline, less often live.
-    pub search_interval: u32,
-    /// Frames since the last re-crop search and the last palm search; a live source
-    /// staggers the two so that no frame pays for both.
-    since_seed: u32,
-    since_palm: u32,
+    pub search: SearchClock,
     ms: f64,
 }
 
@@ -156,9 +154,7 @@ impl Tracker {
                 landmarker: HandLandmarker::load(paths, threads)?,
                 palms: hand::palm_detector(paths, threads)?,
                 tracks: [HandTrack::default(), HandTrack::default()],
-                search_interval: 1,
-                since_seed: u32::MAX,
-                since_palm: u32::MAX,
+                search: SearchClock::every(1),
                 ms: 0.0,
             })
         } else {
@@ -171,6 +167,7 @@ impl Tracker {
                 detector: face::detector(paths, threads)?,
                 landmarker: FaceLandmarker::load(paths, threads)?,
                 track: FaceTrack::default(),
+                parallel_eyes: false,
                 detect_ms: 0.0,
                 mesh_ms: 0.0,
             },
@@ -220,6 +217,7 @@ impl Tracker {
     pub fn track(&mut self, image: &ImageView, index: u64, t_ms: f64) -> Result<LandmarkFrame> {
         let prev = self.last_pose.take();
         let (pose, face, hands) = (&mut self.pose, &mut self.face, &mut self.hands);
+        face.parallel_eyes = self.parallel && hands.is_none();
         // A face with a track needs nothing from this frame's pose, so it can join the
         // hands on the helper thread, unless the hands search this frame (that is their
         // costly frame); a face still to be found waits for the pose.
@@ -365,7 +363,7 @@ impl FacePart {
             return Ok(None);
         };
         let start = Instant::now();
-        let mesh = self.landmarker.run(image, &roi)?;
+        let mesh = self.landmarker.run(image, &roi, self.parallel_eyes)?;
         self.mesh_ms = ms_since(start);
         self.track.previous = mesh.clone();
         Ok(mesh)
@@ -375,9 +373,7 @@ impl FacePart {
 impl HandsPart {
     /// Whether the next frame searches for a missing hand.
     fn search_due(&self) -> bool {
-        let next = |since: u32| since.saturating_add(1) >= self.search_interval;
-        self.tracks.iter().any(|t| t.previous.is_none())
-            && (next(self.since_seed) || next(self.since_palm))
+        self.tracks.iter().any(|t| t.previous.is_none()) && self.search.due()
     }
 
     fn run(
@@ -389,15 +385,8 @@ impl HandsPart {
         let (landmarker, palms) = (&mut self.landmarker, &mut self.palms);
         let start = Instant::now();
         let mut out: [Option<Vec<[f32; 3]>>; 2] = [None, None];
-        self.since_seed = self.since_seed.saturating_add(1);
-        self.since_palm = self.since_palm.saturating_add(1);
         let missing = self.tracks.iter().any(|t| t.previous.is_none());
-        let seeding = missing && self.since_seed >= self.search_interval;
-        if seeding {
-            self.since_seed = 0;
-            // The palm search comes half an interval later.
-            self.since_palm = self.since_palm.min(self.search_interval / 2);
-        }
+        let seeding = self.search.tick_seed(missing);
         // Hands already followed go first, so a new hand seeded from the pose cannot take
         // their place.
         let mut order = [0, 1];
@@ -433,10 +422,9 @@ impl HandsPart {
             track.previous = found.as_ref().map(|f| f.image.clone());
             out[side] = found.map(|f| f.image);
         }
-        if out.iter().any(Option::is_none) && self.since_palm >= self.search_interval {
+        if self.search.take_palm(out.iter().any(Option::is_none)) {
             // A hand the pose does not place (no body in view, hands close to the camera):
             // look for palms, and tell left from right by the hand model's own handedness.
-            self.since_palm = 0;
             for palm in palms.detect(image, &NormRect::WHOLE)?.iter().take(2) {
                 let roi = hand::roi_from_palm(palm, w, h);
                 let taken = out.iter().flatten().any(|p| contains(&roi, p[9], w, h));
@@ -456,6 +444,55 @@ impl HandsPart {
         }
         self.ms = ms_since(start);
         Ok(out)
+    }
+}
+
+/// When to look for a missing hand: the re-crop from the pose and the palm detector each
+/// every `interval` frames; searching less than every frame, the palm search comes half an
+/// interval after the re-crop, so that no frame pays for both.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchClock {
+    interval: u32,
+    since_seed: u32,
+    since_palm: u32,
+}
+
+impl SearchClock {
+    pub fn every(interval: u32) -> Self {
+        SearchClock {
+            interval: interval.max(1),
+            since_seed: u32::MAX,
+            since_palm: u32::MAX,
+        }
+    }
+
+    /// Whether the next frame may search.
+    fn due(&self) -> bool {
+        let next = |since: u32| since.saturating_add(1) >= self.interval;
+        next(self.since_seed) || next(self.since_palm)
+    }
+
+    /// Starts a frame; whether it re-crops for a `missing` hand.
+    fn tick_seed(&mut self, missing: bool) -> bool {
+        self.since_seed = self.since_seed.saturating_add(1);
+        self.since_palm = self.since_palm.saturating_add(1);
+        let seed = missing && self.since_seed >= self.interval;
+        if seed {
+            self.since_seed = 0;
+            if self.interval > 1 {
+                self.since_palm = self.since_palm.min(self.interval / 2);
+            }
+        }
+        seed
+    }
+
+    /// Whether this frame runs the palm detector for a `missing` hand.
+    fn take_palm(&mut self, missing: bool) -> bool {
+        let palm = missing && self.since_palm >= self.interval;
+        if palm {
+            self.since_palm = 0;
+        }
+        palm
     }
 }
 
@@ -511,6 +548,31 @@ fn contains(rect: &NormRect, p: [f32; 3], w: f32, h: f32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hand_searches_run_every_frame_offline_and_staggered_live() {
+        let run = |interval: u32, frames: usize| {
+            let mut clock = SearchClock::every(interval);
+            (0..frames)
+                .map(|_| {
+                    let seed = clock.tick_seed(true);
+                    (seed, clock.take_palm(true))
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            run(1, 5).iter().all(|&(s, p)| s && p),
+            "offline: both every frame"
+        );
+        let live = run(6, 18);
+        let seeds: Vec<usize> = (0..18).filter(|&i| live[i].0).collect();
+        let palms: Vec<usize> = (0..18).filter(|&i| live[i].1).collect();
+        assert_eq!(seeds, [0, 6, 12]);
+        assert_eq!(palms, [3, 9, 15]);
+        // Nothing missing: no search, and the clock still counts.
+        let mut clock = SearchClock::every(6);
+        assert!(!clock.tick_seed(false) && !clock.take_palm(false));
+    }
 
     #[test]
     fn tracking_modes_round_trip_their_settings_keys() {

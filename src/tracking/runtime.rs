@@ -27,7 +27,8 @@ pub struct ModelPaths {
 impl ModelPaths {
     /// Looks in order: an explicit folder, `$VRM_AVATAR_MODELS`, `models/` next to the
     /// executable (an installed layout), the build tree's `models/`. The library is
-    /// `$VRM_AVATAR_ORT_LIB`, or the one in the models folder, or one next to the executable.
+    /// `$VRM_AVATAR_ORT_LIB` (an error when that is not a file), or the one in the models
+    /// folder, or one next to the executable.
     pub fn locate(explicit_dir: Option<&Path>) -> Result<ModelPaths> {
         let exe_dir = std::env::current_exe()
             .ok()
@@ -55,8 +56,16 @@ impl ModelPaths {
                 )
             })?;
         let mut libs: Vec<PathBuf> = Vec::new();
-        if let Some(lib) = std::env::var_os(ORT_LIB_ENV) {
-            libs.push(lib.into());
+        if let Some(lib) = std::env::var_os(ORT_LIB_ENV).filter(|l| !l.is_empty()) {
+            // A library the user named is used or refused, never passed over in silence.
+            let lib = PathBuf::from(lib);
+            if !lib.is_file() {
+                bail!(
+                    "ONNX Runtime library {} (from ${ORT_LIB_ENV}) is not a file",
+                    lib.display()
+                );
+            }
+            libs.push(lib);
         }
         libs.push(models_dir.join(ORT_LIB_NAME));
         if let Some(exe) = &exe_dir {
