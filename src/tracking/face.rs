@@ -35,10 +35,47 @@ pub fn detector(paths: &ModelPaths, threads: usize) -> Result<Detector> {
     Detector::load(paths, &FACE_DETECTOR, threads)
 }
 
-pub struct FaceLandmarker {
-    mesh: Stage,
-    /// One iris session per eye, so the two eyes can run at once.
-    iris: [Stage; 2],
+/// The face mesh model: 468 points on a ROI.
+pub struct FaceMesh {
+    stage: Stage,
+}
+
+impl FaceMesh {
+    pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self> {
+        let spec = TensorSpec {
+            width: 192,
+            height: 192,
+            keep_aspect_ratio: false,
+            range: [0.0, 1.0],
+            border: Border::Replicate,
+        };
+        Ok(FaceMesh {
+            stage: Stage::load(paths, "face_landmark", spec, threads)?,
+        })
+    }
+
+    /// The 468 mesh points, or `None` when the model sees no face on `roi`.
+    pub fn run(&mut self, image: &ImageView, roi: &NormRect) -> Result<Option<Vec<[f32; 3]>>> {
+        let (out, sampled) = self.stage.run(image, roi)?;
+        ensure!(
+            out.len() >= 2 && out[0].len() == FACE_MESH_POINTS * 3,
+            "face_landmark: unexpected outputs"
+        );
+        if sigmoid(out[1][0]) <= 0.5 {
+            return Ok(None);
+        }
+        Ok(Some(
+            tensor_points(&out[0], FACE_MESH_POINTS, 3, 192.0, 1.0)
+                .into_iter()
+                .map(|p| project(p, &sampled, image))
+                .collect(),
+        ))
+    }
+}
+
+/// The iris model, one session per eye so the two eyes can run at once.
+pub struct Irises {
+    stages: [Stage; 2],
 }
 
 /// The two eyes: corner points of the mesh, the mesh points each eye's contour replaces,
@@ -48,57 +85,37 @@ const EYES: [([usize; 2], &[usize; 71], bool); 2] = [
     ([362, 263], &RIGHT_EYE_CONTOUR, true),
 ];
 
-impl FaceLandmarker {
+impl Irises {
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self> {
-        let mesh = TensorSpec {
-            width: 192,
-            height: 192,
-            keep_aspect_ratio: false,
-            range: [0.0, 1.0],
-            border: Border::Replicate,
-        };
-        let iris = TensorSpec {
+        let spec = TensorSpec {
             width: 64,
             height: 64,
             keep_aspect_ratio: true,
             range: [0.0, 1.0],
             border: Border::Replicate,
         };
-        Ok(FaceLandmarker {
-            mesh: Stage::load(paths, "face_landmark", mesh, threads)?,
-            iris: [
-                Stage::load(paths, "iris_landmark", iris, threads)?,
-                Stage::load(paths, "iris_landmark", iris, threads)?,
+        Ok(Irises {
+            stages: [
+                Stage::load(paths, "iris_landmark", spec, threads)?,
+                Stage::load(paths, "iris_landmark", spec, threads)?,
             ],
         })
     }
 
-    /// 468 mesh points refined around the eyes plus 10 iris points, or `None` when the
-    /// model sees no face on `roi`. With `parallel` the second eye runs on a helper thread.
-    pub fn run(
+    /// Refines the eye contours of a 468-point mesh and appends the 10 iris points (478 in
+    /// all, MediaPipe's order). With `parallel` the second eye runs on a helper thread.
+    pub fn refine(
         &mut self,
         image: &ImageView,
-        roi: &NormRect,
+        mesh: &mut Vec<[f32; 3]>,
         parallel: bool,
-    ) -> Result<Option<Vec<[f32; 3]>>> {
-        let (out, sampled) = self.mesh.run(image, roi)?;
-        ensure!(
-            out.len() >= 2 && out[0].len() == FACE_MESH_POINTS * 3,
-            "face_landmark: unexpected outputs"
-        );
-        if sigmoid(out[1][0]) <= 0.5 {
-            return Ok(None);
-        }
-        let mut mesh: Vec<[f32; 3]> = tensor_points(&out[0], FACE_MESH_POINTS, 3, 192.0, 1.0)
-            .into_iter()
-            .map(|p| project(p, &sampled, image))
-            .collect();
+    ) -> Result<()> {
         let (w, h) = (image.width as f32, image.height as f32);
         let rois = EYES.map(|(corners, _, _)| {
             let eye = [mesh[corners[0]], mesh[corners[1]]];
             rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true)
         });
-        let [first, second] = &mut self.iris;
+        let [first, second] = &mut self.stages;
         let (a, b) = if parallel {
             std::thread::scope(|scope| {
                 let job = scope.spawn(|| eye(first, image, &rois[0], EYES[0].2));
@@ -122,7 +139,7 @@ impl FaceLandmarker {
             irises.extend(iris);
         }
         mesh.extend(irises);
-        Ok(Some(mesh))
+        Ok(())
     }
 }
 

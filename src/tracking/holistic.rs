@@ -5,7 +5,7 @@
 //! (or the previous hand).
 
 use super::detect::Detector;
-use super::face::{self, FaceLandmarker, FaceTrack};
+use super::face::{self, FaceMesh, FaceTrack, Irises};
 use super::hand::{self, HandLandmarker, HandTrack};
 use super::image::ImageView;
 use super::pose::{self, PoseLandmarker, PoseResult};
@@ -102,7 +102,8 @@ struct PosePart {
 /// The face's models and track.
 struct FacePart {
     detector: Detector,
-    landmarker: FaceLandmarker,
+    mesh: FaceMesh,
+    irises: Irises,
     track: FaceTrack,
     /// The two eyes at once on two threads (when no hands need the second thread).
     parallel_eyes: bool,
@@ -165,7 +166,8 @@ impl Tracker {
             pose,
             face: FacePart {
                 detector: face::detector(paths, threads)?,
-                landmarker: FaceLandmarker::load(paths, threads)?,
+                mesh: FaceMesh::load(paths, threads)?,
+                irises: Irises::load(paths, threads)?,
                 track: FaceTrack::default(),
                 parallel_eyes: false,
                 detect_ms: 0.0,
@@ -218,33 +220,48 @@ impl Tracker {
         let prev = self.last_pose.take();
         let (pose, face, hands) = (&mut self.pose, &mut self.face, &mut self.hands);
         face.parallel_eyes = self.parallel && hands.is_none();
-        // A face with a track needs nothing from this frame's pose, so it can join the
-        // hands on the helper thread, unless the hands search this frame (that is their
-        // costly frame); a face still to be found waits for the pose.
-        let face_with_hands =
-            face.track.previous.is_some() && hands.as_ref().is_some_and(|h| !h.search_due());
+        (face.detect_ms, face.mesh_ms) = (0.0, 0.0);
         let body = |pose: &mut Option<PosePart>| match pose {
             Some(p) => p.run(image, t_ms),
             None => Ok(None),
         };
+        // Two inference threads. A face with a track needs nothing from this frame's pose:
+        // its mesh runs on the helper before the hands, and its irises here after the pose,
+        // which balances the two threads. On a frame where the hands search (their costly
+        // one), or while the face is still to be found, the whole face runs here.
+        let split_face =
+            face.track.previous.is_some() && hands.as_ref().is_some_and(|h| !h.search_due());
         let (pose_found, mesh, hands_found) = if self.parallel && hands.is_some() {
-            std::thread::scope(|scope| {
-                let helper = scope.spawn(|| {
-                    let hands_found = hands.as_mut().map(|h| h.run(image, prev.as_ref()));
-                    let mesh = face_with_hands.then(|| face.run(image, None));
-                    (hands_found, mesh, face)
+            let tracked_roi = if split_face {
+                face.roi(image, None)?
+            } else {
+                None
+            };
+            let (to_main, from_helper) = std::sync::mpsc::channel();
+            let mesh_model = &mut face.mesh;
+            let (pose_found, hands_found) = std::thread::scope(|scope| {
+                let helper = scope.spawn(move || {
+                    if let Some(roi) = tracked_roi {
+                        let start = Instant::now();
+                        let mesh = mesh_model.run(image, &roi);
+                        let _ = to_main.send((mesh, ms_since(start)));
+                    }
+                    hands.as_mut().map(|h| h.run(image, prev.as_ref()))
                 });
                 let pose_found = body(pose);
-                let (hands_found, mesh, face) = helper
+                let hands_found = helper
                     .join()
                     .map_err(|_| anyhow::anyhow!("the tracking helper thread panicked"))?;
-                let pose_found = pose_found?;
-                let mesh = match mesh {
-                    Some(mesh) => mesh?,
-                    None => face.run(image, pose_found.as_ref())?,
-                };
-                anyhow::Ok((pose_found, mesh, hands_found))
-            })?
+                anyhow::Ok((pose_found?, hands_found))
+            })?;
+            let mesh = match from_helper.try_recv() {
+                Ok((mesh, ms)) => {
+                    face.mesh_ms = ms;
+                    face.finish(image, mesh?, false)?
+                }
+                Err(_) => face.run(image, pose_found.as_ref())?,
+            };
+            (pose_found, mesh, hands_found)
         } else {
             let pose_found = body(pose)?;
             let mesh = face.run(image, pose_found.as_ref())?;
@@ -332,39 +349,57 @@ impl PosePart {
 }
 
 impl FacePart {
+    /// The ROI to run the mesh on: the previous mesh's while there is one, else a face
+    /// found by the detector inside the ROI the pose gives (or in the whole frame).
+    fn roi(&mut self, image: &ImageView, pose: Option<&PoseResult>) -> Result<Option<NormRect>> {
+        let (w, h) = (image.width as f32, image.height as f32);
+        if let Some(mesh) = &self.track.previous {
+            return Ok(Some(face::roi_from_mesh(mesh, w, h)));
+        }
+        let search = match pose {
+            Some(p) => {
+                let pts: Vec<[f32; 3]> = p.image.iter().map(|l| [l[0], l[1], l[2]]).collect();
+                face::roi_from_pose(&pts, w, h)
+            }
+            None => NormRect::WHOLE,
+        };
+        let start = Instant::now();
+        let found = self.detector.detect(image, &search)?;
+        self.detect_ms = ms_since(start);
+        Ok(found.first().map(|d| face::roi_from_detection(d, w, h)))
+    }
+
+    /// The whole face on this thread: ROI, mesh, irises.
     fn run(
         &mut self,
         image: &ImageView,
         pose: Option<&PoseResult>,
     ) -> Result<Option<Vec<[f32; 3]>>> {
-        self.detect_ms = 0.0;
-        self.mesh_ms = 0.0;
-        let (w, h) = (image.width as f32, image.height as f32);
-        let roi = match &self.track.previous {
-            // Follow the previous mesh while the model keeps seeing a face.
-            Some(mesh) => Some(face::roi_from_mesh(mesh, w, h)),
-            None => {
-                // Find the face: inside the ROI the pose gives, or in the whole frame.
-                let search = match pose {
-                    Some(p) => {
-                        let pts: Vec<[f32; 3]> =
-                            p.image.iter().map(|l| [l[0], l[1], l[2]]).collect();
-                        face::roi_from_pose(&pts, w, h)
-                    }
-                    None => NormRect::WHOLE,
-                };
-                let start = Instant::now();
-                let found = self.detector.detect(image, &search)?;
-                self.detect_ms = ms_since(start);
-                found.first().map(|d| face::roi_from_detection(d, w, h))
-            }
-        };
-        let Some(roi) = roi else {
+        let Some(roi) = self.roi(image, pose)? else {
             return Ok(None);
         };
         let start = Instant::now();
-        let mesh = self.landmarker.run(image, &roi, self.parallel_eyes)?;
+        let mesh = self.mesh.run(image, &roi)?;
         self.mesh_ms = ms_since(start);
+        self.finish(image, mesh, self.parallel_eyes)
+    }
+
+    /// Irises on a mesh, and the mesh kept as the next frame's track.
+    fn finish(
+        &mut self,
+        image: &ImageView,
+        mesh: Option<Vec<[f32; 3]>>,
+        parallel: bool,
+    ) -> Result<Option<Vec<[f32; 3]>>> {
+        let start = Instant::now();
+        let mesh = match mesh {
+            Some(mut m) => {
+                self.irises.refine(image, &mut m, parallel)?;
+                Some(m)
+            }
+            None => None,
+        };
+        self.mesh_ms += ms_since(start);
         self.track.previous = mesh.clone();
         Ok(mesh)
     }

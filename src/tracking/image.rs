@@ -67,19 +67,6 @@ impl<'a> ImageView<'a> {
     pub fn rgb(width: u32, height: u32, data: &'a [u8]) -> Result<Self> {
         Self::new(width, height, width as usize * 3, PixelFormat::Rgb8, data)
     }
-
-    /// RGB of pixel (x, y); the caller keeps x, y inside the image.
-    #[inline]
-    pub fn rgb_at(&self, x: usize, y: usize) -> [f32; 3] {
-        let bpp = self.format.bytes_per_pixel();
-        let at = y * self.stride + x * bpp;
-        let p = &self.data[at..at + bpp];
-        match self.format {
-            PixelFormat::Rgb8 | PixelFormat::Rgba8 => [p[0] as f32, p[1] as f32, p[2] as f32],
-            PixelFormat::Bgra8 => [p[2] as f32, p[1] as f32, p[0] as f32],
-            PixelFormat::Gray8 => [p[0] as f32; 3],
-        }
-    }
 }
 
 #[cfg(test)]
@@ -91,10 +78,9 @@ mod tests {
         assert!(ImageView::rgb(0, 4, &[]).is_err());
         assert!(ImageView::rgb(2, 2, &[0; 11]).is_err());
         assert!(ImageView::new(2, 2, 5, PixelFormat::Rgb8, &[0; 12]).is_err());
-        let ok = ImageView::rgb(2, 2, &[0; 12]).unwrap();
-        assert_eq!(ok.rgb_at(1, 1), [0.0; 3]);
-        let bgra = [1u8, 2, 3, 4];
-        let v = ImageView::new(1, 1, 4, PixelFormat::Bgra8, &bgra).unwrap();
-        assert_eq!(v.rgb_at(0, 0), [3.0, 2.0, 1.0]);
+        assert!(ImageView::rgb(2, 2, &[0; 12]).is_ok());
+        // Padded rows: the last row needs no padding after it.
+        assert!(ImageView::new(2, 2, 8, PixelFormat::Bgra8, &[0; 16]).is_ok());
+        assert!(ImageView::new(2, 2, 8, PixelFormat::Bgra8, &[0; 15]).is_err());
     }
 }

@@ -8,7 +8,7 @@ use super::image_to_tensor::{Border, TensorSpec};
 use super::roi::NormRect;
 use super::runtime::ModelPaths;
 use super::{Stage, project, sigmoid, tensor_points};
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail};
 use std::f32::consts::FRAC_PI_2;
 
 /// A pose landmark in the image: x, y normalized, z relative, visibility and presence
@@ -84,20 +84,23 @@ impl PoseLandmarker {
         min_presence: f32,
     ) -> Result<Option<PoseResult>> {
         let (out, sampled) = self.stage.run(image, roi)?;
-        ensure!(
-            out.len() >= 5
-                && out[0].len() == LANDMARKS * 5
-                && out[3].len() == HEATMAP * HEATMAP * LANDMARKS
-                && out[4].len() == LANDMARKS * 3,
-            "pose_landmark_full: unexpected outputs"
-        );
-        let score = out[1][0];
+        // Outputs by size: scripts/models.sh cuts the segmentation mask the tracker never
+        // reads, so the order is not the TFLite original's.
+        let find = |len: usize| out.iter().find(|o| o.len() == len);
+        let (Some(raw), Some(flag), Some(heatmap), Some(world_raw)) = (
+            find(LANDMARKS * 5),
+            find(1),
+            find(HEATMAP * HEATMAP * LANDMARKS),
+            find(LANDMARKS * 3),
+        ) else {
+            bail!("pose_landmark_full: unexpected outputs; re-run scripts/models.sh");
+        };
+        let score = flag[0];
         if score.is_nan() || score <= min_presence {
             return Ok(None);
         }
-        let mut points = tensor_points(&out[0], LANDMARKS, 5, 256.0, 1.0);
-        refine_from_heatmap(&mut points, &out[3]);
-        let raw = &out[0];
+        let mut points = tensor_points(raw, LANDMARKS, 5, 256.0, 1.0);
+        refine_from_heatmap(&mut points, heatmap);
         let image_points: Vec<PosePoint> = points
             .iter()
             .enumerate()
@@ -108,7 +111,7 @@ impl PoseLandmarker {
             .collect();
         // World landmarks turn with the ROI; they keep the landmarks' visibility.
         let (sin, cos) = roi.rotation.sin_cos();
-        let world = out[4]
+        let world = world_raw
             .chunks(3)
             .take(33)
             .zip(&image_points)
