@@ -75,7 +75,14 @@ impl FaceMesh {
 
 /// The iris model, one session per eye so the two eyes can run at once.
 pub struct Irises {
-    stages: [Stage; 2],
+    pub first: Eye,
+    pub second: Eye,
+}
+
+/// One eye's iris session.
+pub struct Eye {
+    stage: Stage,
+    which: usize,
 }
 
 /// The two eyes: corner points of the mesh, the mesh points each eye's contour replaces,
@@ -84,6 +91,17 @@ const EYES: [([usize; 2], &[usize; 71], bool); 2] = [
     ([33, 133], &LEFT_EYE_CONTOUR, false),
     ([362, 263], &RIGHT_EYE_CONTOUR, true),
 ];
+
+impl Eye {
+    /// The iris model on this eye of a 468-point mesh.
+    pub fn run(&mut self, image: &ImageView, mesh: &[[f32; 3]]) -> Result<EyePoints> {
+        let (w, h) = (image.width as f32, image.height as f32);
+        let (corners, _, mirrored) = EYES[self.which];
+        let eye = [mesh[corners[0]], mesh[corners[1]]];
+        let roi = rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true);
+        eye_points(&mut self.stage, image, &roi, mirrored)
+    }
+}
 
 impl Irises {
     pub fn load(paths: &ModelPaths, threads: usize) -> Result<Self> {
@@ -94,11 +112,15 @@ impl Irises {
             range: [0.0, 1.0],
             border: Border::Replicate,
         };
+        let eye = |which| -> Result<Eye> {
+            Ok(Eye {
+                stage: Stage::load(paths, "iris_landmark", spec, threads)?,
+                which,
+            })
+        };
         Ok(Irises {
-            stages: [
-                Stage::load(paths, "iris_landmark", spec, threads)?,
-                Stage::load(paths, "iris_landmark", spec, threads)?,
-            ],
+            first: eye(0)?,
+            second: eye(1)?,
         })
     }
 
@@ -110,45 +132,48 @@ impl Irises {
         mesh: &mut Vec<[f32; 3]>,
         parallel: bool,
     ) -> Result<()> {
-        let (w, h) = (image.width as f32, image.height as f32);
-        let rois = EYES.map(|(corners, _, _)| {
-            let eye = [mesh[corners[0]], mesh[corners[1]]];
-            rect_around(&eye, 0, 1, 0.0, w, h).transform(w, h, [2.3, 2.3], [0.0, 0.0], true)
-        });
-        let [first, second] = &mut self.stages;
+        let (first, second) = (&mut self.first, &mut self.second);
         let (a, b) = if parallel {
+            let shared: &[[f32; 3]] = mesh;
             std::thread::scope(|scope| {
-                let job = scope.spawn(|| eye(first, image, &rois[0], EYES[0].2));
-                let b = eye(second, image, &rois[1], EYES[1].2);
+                let job = scope.spawn(|| first.run(image, shared));
+                let b = second.run(image, shared);
                 let a = job
                     .join()
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("the iris thread panicked")));
                 (a, b)
             })
         } else {
-            (
-                eye(first, image, &rois[0], EYES[0].2),
-                eye(second, image, &rois[1], EYES[1].2),
-            )
+            (first.run(image, mesh), second.run(image, mesh))
         };
+        Self::apply(mesh, [a?, b?]);
+        Ok(())
+    }
+
+    /// Puts both eyes' results into the mesh: contour points replaced, iris points appended.
+    pub fn apply(mesh: &mut Vec<[f32; 3]>, eyes: [EyePoints; 2]) {
         let mut irises = Vec::with_capacity(10);
-        for ((contour, iris), (_, indices, _)) in [a?, b?].into_iter().zip(EYES) {
+        for ((contour, iris), (_, indices, _)) in eyes.into_iter().zip(EYES) {
             for (i, p) in contour.into_iter().enumerate() {
                 mesh[indices[i]] = p;
             }
             irises.extend(iris);
         }
         mesh.extend(irises);
-        Ok(())
     }
 }
 
 /// One eye's 71 contour and brow points and 5 iris points.
-type EyePoints = (Vec<[f32; 3]>, Vec<[f32; 3]>);
+pub type EyePoints = (Vec<[f32; 3]>, Vec<[f32; 3]>);
 
 /// Runs the iris model on one eye: the 71 eye contour and brow points and the 5 iris
 /// points, in the image. A mirrored eye is mirrored in and out.
-fn eye(stage: &mut Stage, image: &ImageView, roi: &NormRect, mirrored: bool) -> Result<EyePoints> {
+fn eye_points(
+    stage: &mut Stage,
+    image: &ImageView,
+    roi: &NormRect,
+    mirrored: bool,
+) -> Result<EyePoints> {
     let (out, sampled) = if mirrored {
         stage.run_mirrored(image, roi)?
     } else {

@@ -5,7 +5,7 @@
 //! (or the previous hand).
 
 use super::detect::Detector;
-use super::face::{self, FaceMesh, FaceTrack, Irises};
+use super::face::{self, EyePoints, FaceMesh, FaceTrack, Irises};
 use super::hand::{self, HandLandmarker, HandTrack};
 use super::image::ImageView;
 use super::pose::{self, PoseLandmarker, PoseResult};
@@ -237,14 +237,22 @@ impl Tracker {
             } else {
                 None
             };
+            // With at most one hand to follow the helper has time for the first eye too.
+            let first_eye_on_helper = hands
+                .as_ref()
+                .is_some_and(|h| h.tracks.iter().filter(|t| t.previous.is_some()).count() < 2);
             let (to_main, from_helper) = std::sync::mpsc::channel();
-            let mesh_model = &mut face.mesh;
+            let (mesh_model, first_eye) = (&mut face.mesh, &mut face.irises.first);
             let (pose_found, hands_found) = std::thread::scope(|scope| {
                 let helper = scope.spawn(move || {
                     if let Some(roi) = tracked_roi {
                         let start = Instant::now();
                         let mesh = mesh_model.run(image, &roi);
-                        let _ = to_main.send((mesh, ms_since(start)));
+                        let eye = match &mesh {
+                            Ok(Some(m)) if first_eye_on_helper => Some(first_eye.run(image, m)),
+                            _ => None,
+                        };
+                        let _ = to_main.send((mesh, eye, ms_since(start)));
                     }
                     hands.as_mut().map(|h| h.run(image, prev.as_ref()))
                 });
@@ -255,10 +263,7 @@ impl Tracker {
                 anyhow::Ok((pose_found?, hands_found))
             })?;
             let mesh = match from_helper.try_recv() {
-                Ok((mesh, ms)) => {
-                    face.mesh_ms = ms;
-                    face.finish(image, mesh?, false)?
-                }
+                Ok((mesh, first, ms)) => face.finish_split(image, mesh?, first, ms)?,
                 Err(_) => face.run(image, pose_found.as_ref())?,
             };
             (pose_found, mesh, hands_found)
@@ -384,6 +389,30 @@ impl FacePart {
         self.finish(image, mesh, self.parallel_eyes)
     }
 
+    /// A mesh (and maybe its first eye) from the helper thread: the rest of the irises here.
+    fn finish_split(
+        &mut self,
+        image: &ImageView,
+        mesh: Option<Vec<[f32; 3]>>,
+        first: Option<Result<EyePoints>>,
+        helper_ms: f64,
+    ) -> Result<Option<Vec<[f32; 3]>>> {
+        let Some(mut mesh) = mesh else {
+            self.track.previous = None;
+            return Ok(None);
+        };
+        let start = Instant::now();
+        let first = match first {
+            Some(eye) => eye?,
+            None => self.irises.first.run(image, &mesh)?,
+        };
+        let second = self.irises.second.run(image, &mesh)?;
+        Irises::apply(&mut mesh, [first, second]);
+        self.mesh_ms = helper_ms + ms_since(start);
+        self.track.previous = Some(mesh.clone());
+        Ok(Some(mesh))
+    }
+
     /// Irises on a mesh, and the mesh kept as the next frame's track.
     fn finish(
         &mut self,
@@ -428,6 +457,7 @@ impl HandsPart {
         if self.tracks[0].previous.is_none() {
             order = [1, 0];
         }
+        let mut seeds = (0, 0); // re-crop searches made, and hands they found
         for side in order {
             let [wrist, pinky, index] = HAND_SIDES[side];
             let track = &mut self.tracks[side];
@@ -454,12 +484,20 @@ impl HandsPart {
                             || !contains(&hand::roi_from_landmarks(o, w, h), f.image[9], w, h)
                     })
                 });
+            if seeded.is_some() {
+                seeds = (seeds.0 + 1, seeds.1 + usize::from(found.is_some()));
+            }
             track.previous = found.as_ref().map(|f| f.image.clone());
             out[side] = found.map(|f| f.image);
         }
-        if self.search.take_palm(out.iter().any(Option::is_none)) {
-            // A hand the pose does not place (no body in view, hands close to the camera):
-            // look for palms, and tell left from right by the hand model's own handedness.
+        if seeds.0 > 0 {
+            self.search.seed_result(seeds.1 > 0);
+        }
+        // The palm detector looks for hands the pose does not place: with no body in view
+        // (hands close to the camera), or while no hand at all is followed.
+        let need_palm = pose.is_none() || out.iter().all(Option::is_none);
+        if self.search.take_palm(need_palm) {
+            // Left and right by the hand model's own handedness.
             for palm in palms.detect(image, &NormRect::WHOLE)?.iter().take(2) {
                 let roi = hand::roi_from_palm(palm, w, h);
                 let taken = out.iter().flatten().any(|p| contains(&roi, p[9], w, h));
@@ -484,12 +522,15 @@ impl HandsPart {
 
 /// When to look for a missing hand: the re-crop from the pose and the palm detector each
 /// every `interval` frames; searching less than every frame, the palm search comes half an
-/// interval after the re-crop, so that no frame pays for both.
+/// interval after the re-crop, so that no frame pays for both. Re-crops that keep finding
+/// nothing (a wrist the pose places at the frame's edge, its hand out of view) back off to
+/// two and then four intervals until one finds a hand.
 #[derive(Debug, Clone, Copy)]
 pub struct SearchClock {
     interval: u32,
     since_seed: u32,
     since_palm: u32,
+    misses: u32,
 }
 
 impl SearchClock {
@@ -498,20 +539,25 @@ impl SearchClock {
             interval: interval.max(1),
             since_seed: u32::MAX,
             since_palm: u32::MAX,
+            misses: 0,
         }
+    }
+
+    fn seed_interval(&self) -> u32 {
+        self.interval << self.misses.min(2)
     }
 
     /// Whether the next frame may search.
     fn due(&self) -> bool {
-        let next = |since: u32| since.saturating_add(1) >= self.interval;
-        next(self.since_seed) || next(self.since_palm)
+        self.since_seed.saturating_add(1) >= self.seed_interval()
+            || self.since_palm.saturating_add(1) >= self.interval
     }
 
     /// Starts a frame; whether it re-crops for a `missing` hand.
     fn tick_seed(&mut self, missing: bool) -> bool {
         self.since_seed = self.since_seed.saturating_add(1);
         self.since_palm = self.since_palm.saturating_add(1);
-        let seed = missing && self.since_seed >= self.interval;
+        let seed = missing && self.since_seed >= self.seed_interval();
         if seed {
             self.since_seed = 0;
             if self.interval > 1 {
@@ -521,9 +567,14 @@ impl SearchClock {
         seed
     }
 
-    /// Whether this frame runs the palm detector for a `missing` hand.
-    fn take_palm(&mut self, missing: bool) -> bool {
-        let palm = missing && self.since_palm >= self.interval;
+    /// What this frame's re-crop search found.
+    fn seed_result(&mut self, found: bool) {
+        self.misses = if found { 0 } else { self.misses + 1 };
+    }
+
+    /// Whether this frame runs the palm detector, given that it `needs` one.
+    fn take_palm(&mut self, needs: bool) -> bool {
+        let palm = needs && self.since_palm >= self.interval;
         if palm {
             self.since_palm = 0;
         }
@@ -607,6 +658,17 @@ mod tests {
         // Nothing missing: no search, and the clock still counts.
         let mut clock = SearchClock::every(6);
         assert!(!clock.tick_seed(false) && !clock.take_palm(false));
+        // Re-crops that find nothing back off to 12 and then 24 frames (at most); a find
+        // brings back 6.
+        let mut clock = SearchClock::every(6);
+        let mut seeds = Vec::new();
+        for frame in 0..80 {
+            if clock.tick_seed(true) {
+                seeds.push(frame);
+                clock.seed_result(frame >= 60);
+            }
+        }
+        assert_eq!(seeds, [0, 12, 36, 60, 66, 72, 78]);
     }
 
     #[test]
