@@ -73,9 +73,15 @@ pub fn run(
     }
     let wall = wall0.elapsed().as_secs_f64();
     let cores_busy = (cpu_seconds() - cpu0) / wall;
-    let stage_mean = |f: fn(&StageTimes) -> f64| {
-        let v = stages.iter().map(f).sum::<f64>() / stages.len() as f64;
-        (v * 1000.0).round() / 1000.0
+    // Per stage over the frames where it ran (a detector runs only now and then).
+    let stage = |f: fn(&StageTimes) -> f64| {
+        let mut ran: Vec<f64> = stages.iter().map(f).filter(|ms| *ms > 0.0).collect();
+        if ran.is_empty() {
+            return json!(null);
+        }
+        let mut summary = stats(&mut ran);
+        summary["frames"] = json!(ran.len());
+        summary
     };
     Ok(json!({
         "input": input.display().to_string(),
@@ -85,12 +91,12 @@ pub fn run(
         "frames": frames.len(),
         "fps": ((frames.len() as f64 / wall) * 10.0).round() / 10.0,
         "ms": stats(&mut per_frame),
-        "stage_mean_ms": {
-            "pose_detect": stage_mean(|s| s.pose_detect),
-            "pose": stage_mean(|s| s.pose),
-            "face_detect": stage_mean(|s| s.face_detect),
-            "face_mesh_and_iris": stage_mean(|s| s.face),
-            "hands": stage_mean(|s| s.hands),
+        "stage_ms": {
+            "pose_detect": stage(|s| s.pose_detect),
+            "pose": stage(|s| s.pose),
+            "face_detect": stage(|s| s.face_detect),
+            "face_mesh_and_iris": stage(|s| s.face),
+            "hands": stage(|s| s.hands),
         },
         "inference_threads": if parallel && mode.hands() { 2 } else { 1 },
         "hand_search_interval_frames": LIVE_SEARCH_INTERVAL,
