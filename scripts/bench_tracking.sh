@@ -29,31 +29,25 @@ python3 - "$RAW" <<'PY'
 import json, statistics, sys
 runs = json.load(open(sys.argv[1]))
 def med(xs): return statistics.median(xs)
-rows = []
-def row(name, pick):
-    vals = [pick(r) for r in runs]
-    rows.append((name, vals))
 ours = lambda r: r["ours"]["tracking"]
 face = lambda r: r["ours"]["tracking_face_only"]
 peer = lambda r: r["peer"]
-def cpu_ms(t, ms_key):  # CPU time per frame = cores busy x wall time per frame
-    return t["cores_busy"] * 1000.0 / t["fps"]
 print(f"Tracking, {runs[0]['peer']['input'].split('/')[-1]} at {runs[0]['peer']['width']}x{runs[0]['peer']['height']}, "
       f"{runs[0]['peer']['frames']} frames, median of {len(runs)} alternating rounds; "
       f"machine: {runs[0]['peer']['machine']['cpu']}, {runs[0]['peer']['machine']['nproc']} cores\n")
 print("| | fps | mean ms | p50 ms | p95 ms | cores busy | CPU ms / frame | found (pose/face/left/right) |")
 print("|---|---:|---:|---:|---:|---:|---:|---|")
-def line(name, get, ms, found):
+def line(name, get, found):
     fps = med([get(r)["fps"] for r in runs])
-    m = {k: med([ms(get(r))[k] for r in runs]) for k in ("mean", "p50", "p95")}
+    m = {k: med([get(r)["ms"][k] for r in runs]) for k in ("mean", "p50", "p95")}
     cores = med([get(r)["cores_busy"] for r in runs])
     cpu = med([get(r)["cores_busy"] * 1000.0 / get(r)["fps"] for r in runs])
     f = found(get(runs[-1]))
     print(f"| {name} | {fps:.1f} | {m['mean']:.1f} | {m['p50']:.1f} | {m['p95']:.1f} | {cores:.2f} | {cpu:.1f} | {f} |")
     return fps, cpu
 fnd = lambda t: "/".join(str(t["found"][k]) for k in ("pose", "face", "left_hand", "right_hand"))
-p_fps, p_cpu = line("MediaPipe 0.10.14 Holistic (peer)", peer, lambda t: t["ms"], fnd)
-o_fps, o_cpu = line("obs-vrm-avatar, pose + face + iris + hands, 2 threads", ours, lambda t: t["ms"], fnd)
-line("obs-vrm-avatar, face + iris only", face, lambda t: t["ms"], fnd)
+p_fps, p_cpu = line("MediaPipe 0.10.14 Holistic (peer)", peer, fnd)
+o_fps, o_cpu = line("obs-vrm-avatar, pose + face + iris + hands, 2 threads", ours, fnd)
+line("obs-vrm-avatar, face + iris only", face, fnd)
 print(f"\nRatio ours / peer: {o_fps / p_fps:.2f}x the frames per second, {o_cpu / p_cpu:.2f}x the CPU time per frame.")
 PY
