@@ -1,6 +1,8 @@
 //! Avatar poses: from tracked landmarks, or idle life when nothing is tracked.
 
 pub mod body;
+pub mod fit;
+pub mod hands;
 pub mod idle;
 
 pub use idle::IdleMotion;
