@@ -238,33 +238,13 @@ fn foot_frame(heel_to_toe: Vec3, heel_to_ankle: Vec3) -> Option<Quat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::solver::ground_truth::{Rng, degrees, median, rig};
     use crate::vrm::NormalizedRig;
     use std::collections::BTreeMap;
 
-    /// Ground truth by construction: random poses within human limits on a real humanoid's
-    /// rest skeleton (the built-in avatar), landmarks by forward kinematics (plus noise),
-    /// then the solver, whose bone orientations must come back.
-    struct Rng(u64);
-    impl Rng {
-        fn unit(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 40) as f32 / (1u64 << 24) as f32
-        }
-        fn range(&mut self, lo: f32, hi: f32) -> f32 {
-            (lo + (hi - lo) * self.unit()).to_radians()
-        }
-        fn gauss(&mut self) -> f32 {
-            let (u, v) = (self.unit().max(1e-7), self.unit());
-            (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-        }
-    }
-
-    fn rig() -> NormalizedRig {
-        let model = crate::vrm::load(crate::default_avatar::default_avatar_vrm()).unwrap();
-        NormalizedRig::new(&model.nodes, model.humanoid.as_ref().unwrap())
-    }
+    // Ground truth by construction: random poses within human limits on a real humanoid's
+    // rest skeleton (the built-in avatar), landmarks by forward kinematics (plus noise),
+    // then the solver, whose bone orientations must come back.
 
     /// The mirror image of a left-side rotation for the right side (reflection through the
     /// YZ plane).
@@ -273,9 +253,9 @@ mod tests {
     }
 
     fn euler(rng: &mut Rng, x: (f32, f32), y: (f32, f32), z: (f32, f32)) -> Quat {
-        Quat::from_rotation_z(rng.range(z.0, z.1))
-            * Quat::from_rotation_y(rng.range(y.0, y.1))
-            * Quat::from_rotation_x(rng.range(x.0, x.1))
+        Quat::from_rotation_z(rng.deg(z.0, z.1))
+            * Quat::from_rotation_y(rng.deg(y.0, y.1))
+            * Quat::from_rotation_x(rng.deg(x.0, x.1))
     }
 
     fn random_pose(rng: &mut Rng) -> BTreeMap<HumanBone, Quat> {
@@ -293,10 +273,10 @@ mod tests {
             let side = |q: Quat| if left { q } else { mirror(q) };
             // Upper arm: twist about the bone, forward/back, down/up.
             let arm = euler(rng, (-60.0, 60.0), (-90.0, 30.0), (-75.0, 60.0));
-            let elbow = Quat::from_axis_angle(Vec3::NEG_Y, rng.range(0.0, 140.0));
+            let elbow = Quat::from_axis_angle(Vec3::NEG_Y, rng.deg(0.0, 140.0));
             let hand = euler(rng, (-40.0, 40.0), (-40.0, 40.0), (-40.0, 40.0));
             let leg = euler(rng, (-100.0, 20.0), (-30.0, 30.0), (-15.0, 40.0));
-            let knee = Quat::from_rotation_x(rng.range(0.0, 130.0));
+            let knee = Quat::from_rotation_x(rng.deg(0.0, 130.0));
             let foot = euler(rng, (-25.0, 25.0), (-25.0, 25.0), (-15.0, 15.0));
             let bones = if left {
                 [
@@ -414,15 +394,6 @@ mod tests {
                 [v.x, -v.y, -v.z, 1.0]
             })
             .collect()
-    }
-
-    fn degrees(a: Quat, b: Quat) -> f32 {
-        (2.0 * a.dot(b).abs().min(1.0).acos()).to_degrees()
-    }
-
-    fn median(mut v: Vec<f32>) -> f32 {
-        v.sort_by(f32::total_cmp);
-        v[v.len() / 2]
     }
 
     /// World orientation errors per bone over `n` random poses.

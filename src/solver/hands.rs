@@ -168,29 +168,8 @@ pub fn solve(points: &[[f32; 3]], rest: &HandRest) -> Option<HandPose> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::solver::ground_truth::{Rng, degrees, median, rig};
     use std::collections::BTreeMap;
-
-    struct Rng(u64);
-    impl Rng {
-        fn unit(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 >> 40) as f32 / (1u64 << 24) as f32
-        }
-        fn deg(&mut self, lo: f32, hi: f32) -> f32 {
-            (lo + (hi - lo) * self.unit()).to_radians()
-        }
-        fn gauss(&mut self) -> f32 {
-            let (u, v) = (self.unit().max(1e-7), self.unit());
-            (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
-        }
-    }
-
-    fn rig() -> NormalizedRig {
-        let model = crate::vrm::load(crate::default_avatar::default_avatar_vrm()).unwrap();
-        NormalizedRig::new(&model.nodes, model.humanoid.as_ref().unwrap())
-    }
 
     /// Ground truth by construction: random finger curls and spreads and a random wrist
     /// rotation on the built-in avatar's hand, landmarks by forward kinematics (tips one
@@ -274,10 +253,6 @@ mod tests {
                 }
             }
         }
-        let median = |mut v: Vec<f32>| {
-            v.sort_by(f32::total_cmp);
-            v[v.len() / 2]
-        };
         let wrist = median(wrist_errors);
         eprintln!("wrist: median {wrist:.2} deg");
         assert!(wrist <= 5.0, "wrist {wrist}");
@@ -293,8 +268,4 @@ mod tests {
     }
 
     const NOISE: f32 = 0.0015;
-
-    fn degrees(a: Quat, b: Quat) -> f32 {
-        (2.0 * a.dot(b).abs().min(1.0).acos()).to_degrees()
-    }
 }

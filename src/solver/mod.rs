@@ -2,6 +2,8 @@
 
 pub mod body;
 pub mod fit;
+#[cfg(test)]
+mod ground_truth;
 pub mod hands;
 pub mod idle;
 
