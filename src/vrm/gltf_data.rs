@@ -78,9 +78,6 @@ impl Mesh {
 pub struct Primitive {
     pub positions: Vec<[f32; 3]>,
     pub normals: Option<Vec<[f32; 3]>>,
-    /// TANGENT as the file has it (xyz unit length, w = handedness ±1); None when absent (the
-    /// renderer computes tangents with [`compute_tangents`] where a normal texture needs them).
-    pub tangents: Option<Vec<[f32; 4]>>,
     pub uv0: Option<Vec<[f32; 2]>>,
     pub joints0: Option<Vec<[u16; 4]>>,
     pub weights0: Option<Vec<[f32; 4]>>,
@@ -835,7 +832,6 @@ impl Data<'_> {
                     Ok(Some(v))
                 };
             let normals = read(Semantic::Normals, Type::Vec3, "NORMAL")?;
-            let tangents = read(Semantic::Tangents, Type::Vec4, "TANGENT")?;
             let uv0 = read(Semantic::TexCoords(0), Type::Vec2, "TEXCOORD_0")?;
             let joints0 = read(Semantic::Joints(0), Type::Vec4, "JOINTS_0")?;
             let weights0 = read(Semantic::Weights(0), Type::Vec4, "WEIGHTS_0")?;
@@ -930,12 +926,6 @@ impl Data<'_> {
             primitives.push(Primitive {
                 positions: gather(&positions, order),
                 normals: normals.map(|v| gather(&v, order)),
-                tangents: tangents.map(|v| {
-                    gather::<4>(&v, order)
-                        .into_iter()
-                        .map(|[x, y, z, w]| [x, y, z, if w < 0.0 { -1.0 } else { 1.0 }])
-                        .collect()
-                }),
                 uv0: uv0.map(|v| gather(&v, order)),
                 joints0,
                 weights0: weights0.map(|v| gather(&v, order)),
@@ -1110,73 +1100,6 @@ fn to_triangle_list(mode: json::mesh::Mode, idx: Vec<u32>) -> Vec<u32> {
             idx
         }
     }
-}
-
-/// Per-vertex tangents (xyz, w = handedness ±1) from positions, normals, UV0 and triangle
-/// indices, for normal mapping when the file has no TANGENT: the per-triangle accumulation
-/// (Lengyel), orthogonalized against the normal (Gram-Schmidt). Not MikkTSpace: vertices shared
-/// across a UV mirror seam average both sides instead of being split.
-///
-/// glTF's bitangent is `cross(normal, tangent.xyz) * w` and points along the normal texture's
-/// green axis, up in the image, which is towards *decreasing* v (UV origin at the top left).
-/// Vertices without usable UVs get any unit vector perpendicular to the normal and w = 1.
-pub fn compute_tangents(
-    positions: &[[f32; 3]],
-    normals: &[[f32; 3]],
-    uvs: &[[f32; 2]],
-    indices: &[u32],
-) -> Vec<[f32; 4]> {
-    let n = positions.len();
-    let mut tan_u = vec![Vec3::ZERO; n];
-    let mut tan_v = vec![Vec3::ZERO; n];
-    if uvs.len() == n && normals.len() == n {
-        for tri in indices.chunks_exact(3) {
-            let [a, b, c] = [0, 1, 2].map(|k| tri[k] as usize);
-            if a >= n || b >= n || c >= n {
-                continue;
-            }
-            let [pa, pb, pc] = [a, b, c].map(|i| Vec3::from(positions[i]));
-            let [ta, tb, tc] = [a, b, c].map(|i| glam::Vec2::from(uvs[i]));
-            let (e1, e2) = (pb - pa, pc - pa);
-            let (d1, d2) = (tb - ta, tc - ta);
-            let det = d1.x * d2.y - d2.x * d1.y;
-            if !det.is_finite() || det.abs() < 1e-12 {
-                continue;
-            }
-            let r = 1.0 / det;
-            // Directions of increasing u and v on the triangle.
-            let du = (e1 * d2.y - e2 * d1.y) * r;
-            let dv = (e2 * d1.x - e1 * d2.x) * r;
-            if !(du.is_finite() && dv.is_finite()) {
-                continue;
-            }
-            for i in [a, b, c] {
-                tan_u[i] += du;
-                tan_v[i] += dv;
-            }
-        }
-    }
-    (0..n)
-        .map(|i| {
-            let normal = normals
-                .get(i)
-                .map_or(Vec3::Z, |&v| Vec3::from(v).normalize_or(Vec3::Z));
-            let t = tan_u[i] - normal * normal.dot(tan_u[i]);
-            let (t, w) = match t.try_normalize() {
-                Some(t) => {
-                    // Image up is -v; the frame is right-handed when cross(n, t) points there.
-                    let w = if normal.cross(t).dot(-tan_v[i]) < 0.0 {
-                        -1.0
-                    } else {
-                        1.0
-                    };
-                    (t, w)
-                }
-                None => (normal.any_orthonormal_vector(), 1.0),
-            };
-            [t.x, t.y, t.z, w]
-        })
-        .collect()
 }
 
 /// Joint indices must address the skin of every node that draws the mesh; an out-of-range
@@ -1579,11 +1502,6 @@ pub(crate) fn turn_to_face_plus_z(model: &mut VrmModel) {
         for p in &mut mesh.primitives {
             p.positions.iter_mut().for_each(flip);
             p.normals.iter_mut().flatten().for_each(flip);
-            // A rotation keeps the handedness (w) of the tangent frame.
-            for t in p.tangents.iter_mut().flatten() {
-                t[0] = -t[0];
-                t[2] = -t[2];
-            }
             for t in &mut p.targets {
                 t.positions.iter_mut().for_each(flip);
                 t.normals.iter_mut().flatten().for_each(flip);
@@ -1711,118 +1629,6 @@ mod tests {
             to_triangle_list(Mode::Triangles, vec![0, 1, 2, 3]),
             vec![0, 1, 2]
         );
-    }
-
-    /// A unit quad in the XY plane facing +Z (two triangles, counter-clockwise), with `uvs`.
-    fn quad_tangents(uvs: [[f32; 2]; 4]) -> Vec<[f32; 4]> {
-        let positions = [
-            [0.0, 0.0, 0.0],
-            [1.0, 0.0, 0.0],
-            [1.0, 1.0, 0.0],
-            [0.0, 1.0, 0.0],
-        ];
-        compute_tangents(&positions, &[[0.0, 0.0, 1.0]; 4], &uvs, &[0, 1, 2, 0, 2, 3])
-    }
-
-    fn close(a: [f32; 4], b: [f32; 4]) -> bool {
-        a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5)
-    }
-
-    #[test]
-    fn tangents_of_a_quad_follow_u_with_handedness_in_w() {
-        // glTF UVs: origin at the top left, so v grows down the quad (-Y).
-        let standard = quad_tangents([[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]);
-        for t in &standard {
-            assert!(close(*t, [1.0, 0.0, 0.0, 1.0]), "{t:?}");
-        }
-        // u mirrored (runs along -X): the tangent turns round and the frame is left-handed, so
-        // cross(n, t) * w still points up the image (+Y).
-        let mirrored = quad_tangents([[1.0, 1.0], [0.0, 1.0], [0.0, 0.0], [1.0, 0.0]]);
-        for t in &mirrored {
-            assert!(close(*t, [-1.0, 0.0, 0.0, -1.0]), "{t:?}");
-        }
-        // v mirrored (grows up the quad): same tangent, left-handed.
-        let flipped_v = quad_tangents([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]);
-        for t in &flipped_v {
-            assert!(close(*t, [1.0, 0.0, 0.0, -1.0]), "{t:?}");
-        }
-        // UVs rotated a quarter turn: u runs along +Y.
-        let rotated = quad_tangents([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]);
-        for t in &rotated {
-            assert!(close(*t, [0.0, 1.0, 0.0, 1.0]), "{t:?}");
-        }
-        // No usable UVs (all equal): still a unit tangent perpendicular to the normal.
-        for t in quad_tangents([[0.5, 0.5]; 4]) {
-            let v = Vec3::new(t[0], t[1], t[2]);
-            assert!((v.length() - 1.0).abs() < 1e-5 && v.z.abs() < 1e-5 && t[3] == 1.0);
-        }
-    }
-
-    #[test]
-    fn tangents_are_orthogonalized_against_the_normal() {
-        // Normals tilted towards +X: the tangent stays perpendicular to them.
-        let positions = [
-            [0.0, 0.0, 0.0],
-            [1.0, 0.0, 0.0],
-            [1.0, 1.0, 0.0],
-            [0.0, 1.0, 0.0],
-        ];
-        let n = Vec3::new(0.6, 0.0, 0.8);
-        let t = compute_tangents(
-            &positions,
-            &[n.into(); 4],
-            &[[0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]],
-            &[0, 1, 2, 0, 2, 3],
-        );
-        let t0 = Vec3::new(t[0][0], t[0][1], t[0][2]);
-        assert!(t0.dot(n).abs() < 1e-5);
-        assert!(t0.abs_diff_eq(Vec3::new(0.8, 0.0, -0.6), 1e-5), "{t0}");
-    }
-
-    #[test]
-    fn tangent_attributes_are_read_compacted_and_turned() {
-        // Four vertices, one triangle drawing vertices 3, 1, 2 (vertex 0 unused).
-        let mut bytes = Vec::new();
-        let positions: [[f32; 3]; 4] = [[9.0; 3], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0; 3]];
-        let tangents: [[f32; 4]; 4] = [
-            [0.0, 0.0, 1.0, 1.0],
-            [1.0, 0.0, 0.0, -1.0],
-            [0.0, 1.0, 0.0, 1.0],
-            [0.0, 0.0, 1.0, 1.0],
-        ];
-        bytes.extend(positions.iter().flatten().flat_map(|v| v.to_le_bytes()));
-        bytes.extend(tangents.iter().flatten().flat_map(|v| v.to_le_bytes()));
-        bytes.extend([3u16, 1, 2, 0].iter().flat_map(|v| v.to_le_bytes()));
-        let uri = format!(
-            "data:application/octet-stream;base64,{}",
-            base64::engine::general_purpose::STANDARD.encode(&bytes)
-        );
-        let doc = serde_json::json!({
-            "asset": {"version": "2.0"},
-            "buffers": [{"byteLength": bytes.len(), "uri": uri}],
-            "bufferViews": [
-                {"buffer": 0, "byteOffset": 0, "byteLength": 48},
-                {"buffer": 0, "byteOffset": 48, "byteLength": 64},
-                {"buffer": 0, "byteOffset": 112, "byteLength": 6}
-            ],
-            "accessors": [
-                {"bufferView": 0, "componentType": 5126, "count": 4, "type": "VEC3"},
-                {"bufferView": 1, "componentType": 5126, "count": 4, "type": "VEC4"},
-                {"bufferView": 2, "componentType": 5123, "count": 3, "type": "SCALAR"}
-            ],
-            "meshes": [{"primitives": [{"attributes": {"POSITION": 0, "TANGENT": 1}, "indices": 2}]}],
-            "nodes": [{"mesh": 0}]
-        });
-        let mut model = read_gltf(&doc, None, None, None).unwrap();
-        let p = &model.meshes[0].primitives[0];
-        assert_eq!(
-            p.tangents.as_deref(),
-            Some(&[tangents[3], tangents[1], tangents[2]][..])
-        );
-        turn_to_face_plus_z(&mut model);
-        let p = &model.meshes[0].primitives[0];
-        assert_eq!(p.tangents.as_ref().unwrap()[1], [-1.0, 0.0, -0.0, -1.0]);
-        assert_eq!(p.tangents.as_ref().unwrap()[0], [-0.0, 0.0, -1.0, 1.0]);
     }
 
     #[test]

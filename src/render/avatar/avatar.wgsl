@@ -1,7 +1,7 @@
 // Avatar shading: GPU skinning and morph targets in the vertex stage; MToon 1.0 (the spec's
 // formulas), unlit and a simple lit fallback for other glTF materials in the fragment stage;
-// the MToon outline as a second pass with front faces culled; tangent-space normal maps for MToon
-// and the lit fallback. Output is premultiplied alpha in linear light (the sRGB target encodes it).
+// the MToon outline as a second pass with front faces culled. Output is premultiplied alpha in
+// linear light (the sRGB target encodes it).
 
 struct Frame {
     view_proj: mat4x4<f32>,
@@ -46,9 +46,6 @@ struct Material {
     // KHR_texture_transform of the base color texture: (offset.xy, scale.xy), rotation in x below.
     uv_offset_scale: vec4<f32>,
     uv_rotation: vec4<f32>,
-    // x normal texture scale, y has a normal texture (0/1; such materials draw with vs_mapped and
-    // fs_mapped).
-    normal: vec4<f32>,
 };
 
 @group(0) @binding(0) var<uniform> frame: Frame;
@@ -65,8 +62,6 @@ struct Material {
 @group(2) @binding(4) var emissive_tex: texture_2d<f32>;
 @group(2) @binding(5) var matcap_tex: texture_2d<f32>;
 @group(2) @binding(6) var rim_tex: texture_2d<f32>;
-// Tangent-space normal map, linear (a flat 1x1 stand-in without one).
-@group(2) @binding(7) var normal_tex: texture_2d<f32>;
 
 struct VertexIn {
     @builtin(vertex_index) index: u32,
@@ -84,25 +79,12 @@ struct VertexOut {
     @location(2) uv: vec2<f32>,
 };
 
-// Normal-mapped materials draw with their own pipelines: the vertex stage also takes the
-// tangent (xyz, w = handedness +-1) and hands it on. Everything else draws as if normal maps
-// did not exist.
-struct MappedVertexOut {
-    @builtin(position) clip: vec4<f32>,
-    @location(0) world_pos: vec3<f32>,
-    @location(1) normal: vec3<f32>,
-    @location(2) uv: vec2<f32>,
-    @location(3) tangent: vec4<f32>,
-};
-
 struct Posed {
     position: vec3<f32>,
     normal: vec3<f32>,
-    // World-space tangent (not normalized), w handedness.
-    tangent: vec4<f32>,
 };
 
-fn pose_vertex(v: VertexIn, tangent: vec4<f32>) -> Posed {
+fn pose_vertex(v: VertexIn) -> Posed {
     var p = v.position;
     var n = v.normal;
     let vertex_count = draw.counts.x;
@@ -119,11 +101,9 @@ fn pose_vertex(v: VertexIn, tangent: vec4<f32>) -> Posed {
           + joints[v.joint_ids.z] * v.weights.z + joints[v.joint_ids.w] * v.weights.w;
     }
     let world = m * vec4<f32>(p, 1.0);
-    // Skinning matrices here carry no shear worth a normal matrix; renormalize after. Tangents
-    // skin like normals; morph targets leave them at rest.
+    // Skinning matrices here carry no shear worth a normal matrix; renormalize after.
     let world_n = (m * vec4<f32>(n, 0.0)).xyz;
-    let world_t = (m * vec4<f32>(tangent.xyz, 0.0)).xyz;
-    return Posed(world.xyz / world.w, safe_normalize(world_n), vec4<f32>(world_t, tangent.w));
+    return Posed(world.xyz / world.w, safe_normalize(world_n));
 }
 
 fn safe_normalize(v: vec3<f32>) -> vec3<f32> {
@@ -133,7 +113,7 @@ fn safe_normalize(v: vec3<f32>) -> vec3<f32> {
 
 @vertex
 fn vs_main(v: VertexIn) -> VertexOut {
-    let posed = pose_vertex(v, vec4<f32>(0.0));
+    let posed = pose_vertex(v);
     var out: VertexOut;
     out.clip = frame.view_proj * vec4<f32>(posed.position, 1.0);
     out.world_pos = posed.position;
@@ -143,20 +123,8 @@ fn vs_main(v: VertexIn) -> VertexOut {
 }
 
 @vertex
-fn vs_mapped(v: VertexIn, @location(5) tangent: vec4<f32>) -> MappedVertexOut {
-    let posed = pose_vertex(v, tangent);
-    var out: MappedVertexOut;
-    out.clip = frame.view_proj * vec4<f32>(posed.position, 1.0);
-    out.world_pos = posed.position;
-    out.normal = posed.normal;
-    out.uv = v.uv;
-    out.tangent = posed.tangent;
-    return out;
-}
-
-@vertex
 fn vs_outline(v: VertexIn) -> VertexOut {
-    let posed = pose_vertex(v, vec4<f32>(0.0));
+    let posed = pose_vertex(v);
     var width = material.outline.x;
     var position = posed.position;
     if (material.outline.y == 2.0) {
@@ -194,33 +162,10 @@ struct Shaded {
     alpha: f32,
 };
 
-// The normal perturbed by the normal map texel (glTF: tangent space, xy times the scale); the
-// bitangent is cross(n, t) * w, the texture's green axis. Before any back-face flip.
-fn mapped_normal(n: vec3<f32>, tangent: vec4<f32>, texel: vec3<f32>) -> vec3<f32> {
-    // Interpolation bends the frame: make the tangent perpendicular to the normal again.
-    let t_raw = tangent.xyz - n * dot(n, tangent.xyz);
-    let t_len = length(t_raw);
-    if (t_len < 1e-6) {
-        return n;
-    }
-    let t = t_raw / t_len;
-    let b = cross(n, t) * select(1.0, -1.0, tangent.w < 0.0);
-    let m = texel * 2.0 - 1.0;
-    let scale = material.normal.x;
-    let mapped = t * (m.x * scale) + b * (m.y * scale) + n * m.z;
-    let len = length(mapped);
-    return select(n, mapped / len, len > 1e-6);
-}
-
-// `mapped`: the normal-mapped pipeline (a constant per entry point), with `tangent`.
-fn shade(v: VertexOut, front: bool, mapped: bool, tangent: vec4<f32>) -> Shaded {
+fn shade(v: VertexOut, front: bool) -> Shaded {
     // Every texture is sampled first, in uniform control flow, as WGSL requires.
     let uv = texture_uv(v.uv);
     var n = normalize(v.normal);
-    if (mapped) {
-        n = mapped_normal(n, tangent, textureSample(normal_tex, tex_sampler, uv).xyz);
-    }
-    // Back faces (double-sided materials) flip the whole frame, as glTF viewers do.
     if (!front) {
         n = -n;
     }
@@ -266,20 +211,13 @@ fn shade(v: VertexOut, front: bool, mapped: bool, tangent: vec4<f32>) -> Shaded 
 
 @fragment
 fn fs_main(v: VertexOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
-    let s = shade(v, front, false, vec4<f32>(0.0));
-    return vec4<f32>(s.color * s.alpha, s.alpha);
-}
-
-@fragment
-fn fs_mapped(v: MappedVertexOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
-    let s = shade(VertexOut(v.clip, v.world_pos, v.normal, v.uv), front, true, v.tangent);
+    let s = shade(v, front);
     return vec4<f32>(s.color * s.alpha, s.alpha);
 }
 
 @fragment
 fn fs_outline(v: VertexOut, @builtin(front_facing) front: bool) -> @location(0) vec4<f32> {
-    // The outline pass leaves normal maps out (it shades the hull's vertex normals).
-    let s = shade(v, true, false, vec4<f32>(0.0));
+    let s = shade(v, true);
     let color = material.outline_color.rgb * mix(vec3<f32>(1.0), s.color, material.outline_color.w);
     return vec4<f32>(color * s.alpha, s.alpha);
 }

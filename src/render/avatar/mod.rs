@@ -1,7 +1,7 @@
 //! Draws a loaded VRM (or plain glTF) model with wgpu: GPU skinning and morph targets, MToon,
 //! unlit and a lit fallback, MToon outlines, alpha modes opaque / mask / blend (blended
 //! primitives sorted back to front), double-sided materials, expressions (morph, material color
-//! and texture transform binds), tangent-space normal maps, mipmapped textures.
+//! and texture transform binds).
 
 pub mod camera;
 pub mod material;
@@ -14,9 +14,9 @@ use crate::vrm::look_at::LookAtOutput;
 use crate::vrm::{AlphaMode, VrmModel};
 use camera::Camera;
 use glam::{Mat4, Vec3};
-use material::{MaterialParams, MaterialUniform, OutlineMode, TextureSpace};
+use material::{MaterialParams, MaterialUniform, OutlineMode};
 use skeleton::Skeleton;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use wgpu::util::DeviceExt;
 
 /// Morph targets a primitive blends at once (the strongest win when more are active).
@@ -66,10 +66,7 @@ struct DrawUniform {
 struct GpuPrimitive {
     node: usize,
     mesh: usize,
-    /// Positions, normals, UV0, joints, weights.
     vertex_buffers: [wgpu::Buffer; 5],
-    /// Tangents (slot 5) where the material has a normal texture.
-    tangents: Option<wgpu::Buffer>,
     indices: wgpu::Buffer,
     index_count: u32,
     vertex_count: u32,
@@ -80,8 +77,6 @@ struct GpuPrimitive {
     skinned: bool,
     /// Bounding-box center in the primitive's own space, for sorting blended primitives.
     center: Vec3,
-    /// Bytes of its own GPU buffers (vertices, indices, morph deltas, tangents).
-    bytes: u64,
 }
 
 struct GpuMaterial {
@@ -96,9 +91,6 @@ struct PipelineKey {
     double_sided: bool,
     z_write: bool,
     outline: bool,
-    /// A normal-mapped material (never with `outline`): the shader's vs_mapped / fs_mapped with
-    /// a tangent vertex buffer. Made only for models that have such materials.
-    normal_mapped: bool,
 }
 
 pub struct AvatarRenderer {
@@ -114,8 +106,7 @@ pub struct AvatarRenderer {
     /// Draw order of this frame: (primitive, outline pass).
     order: Vec<(usize, bool)>,
     world: Vec<Mat4>,
-    /// Bytes of model data uploaded to the GPU (textures with their mip levels, vertices,
-    /// tangents, indices, morph deltas).
+    /// Bytes of model data uploaded to the GPU (textures, vertices, indices, morph deltas).
     gpu_bytes: u64,
 }
 
@@ -149,43 +140,26 @@ impl AvatarRenderer {
             }],
         });
 
-        // The model's materials, then glTF's default material for primitives without one.
-        let params: Vec<MaterialParams> = model
+        let textures = upload_images(device, queue, &model);
+        let white = color_texture(device, queue, 1, 1, &[255; 4], "white");
+        let materials = model
             .materials
             .iter()
-            .map(MaterialParams::new)
-            .chain([MaterialParams::fallback()])
-            .collect();
-        let default_material = params.len() - 1;
-        let (textures, texture_bytes) = upload_textures(device, queue, &model, &params);
-        let stand_ins = StandIns {
-            white: upload_texture(
-                device,
-                queue,
-                1,
-                1,
-                &[255; 4],
-                "white",
-                TextureSpace::Srgb,
-                false,
-            )
-            .0,
-            flat_normal: upload_texture(
-                device,
-                queue,
-                1,
-                1,
-                &[128, 128, 255, 255],
-                "flat normal",
-                TextureSpace::Normal,
-                false,
-            )
-            .0,
-        };
-        let materials = params
-            .into_iter()
-            .map(|params| make_material(device, &layouts, &model, params, &textures, &stand_ins))
+            .map(|m| {
+                let params = MaterialParams::new(m);
+                make_material(device, &layouts, &model, params, &textures, &white)
+            })
             .collect::<Vec<_>>();
+        let default_material = materials.len();
+        let mut materials = materials;
+        materials.push(make_material(
+            device,
+            &layouts,
+            &model,
+            MaterialParams::fallback(),
+            &textures,
+            &white,
+        ));
 
         let joints = model
             .skins
@@ -213,22 +187,15 @@ impl AvatarRenderer {
             let skin = node.skin.filter(|&s| s < joints.len());
             for primitive in &model.meshes[mesh_index].primitives {
                 let joint_buffer = skin.map_or(&identity_joints, |s| &joints[s]);
-                let material = primitive.material.unwrap_or(default_material);
-                let normal_mapped = materials
-                    .get(material)
-                    .is_some_and(|m| m.params.textures.normal.is_some());
                 primitives.push(upload_primitive(
                     device,
                     &layouts,
                     primitive,
-                    PrimitiveSlot {
-                        node: node_index,
-                        mesh: mesh_index,
-                        material,
-                        skinned: skin.is_some() && primitive.joints0.is_some(),
-                    },
+                    node_index,
+                    mesh_index,
+                    skin.is_some() && primitive.joints0.is_some(),
                     joint_buffer,
-                    normal_mapped,
+                    default_material,
                 ));
             }
         }
@@ -243,20 +210,15 @@ impl AvatarRenderer {
             immediate_size: 0,
         });
         let mut pipelines = HashMap::new();
-        let any_normal_map = primitives.iter().any(|p| p.tangents.is_some());
         for blend in [false, true] {
             for double_sided in [false, true] {
                 for z_write in [false, true] {
-                    for (outline, normal_mapped) in [(false, false), (true, false), (false, true)] {
-                        if normal_mapped && !any_normal_map {
-                            continue;
-                        }
+                    for outline in [false, true] {
                         let key = PipelineKey {
                             blend,
                             double_sided,
                             z_write,
                             outline,
-                            normal_mapped,
                         };
                         pipelines.insert(
                             key,
@@ -276,7 +238,16 @@ impl AvatarRenderer {
         }
         let skeleton = Skeleton::new(&model);
         let world = skeleton.world_matrices(&skeleton.local_transforms(&AvatarPose::default()));
-        let mesh_bytes: u64 = primitives.iter().map(|p| p.bytes).sum();
+        let image_bytes: u64 = model.images.iter().map(|i| i.rgba8.len() as u64).sum();
+        let mesh_bytes: u64 = primitives
+            .iter()
+            .map(|p| {
+                let n = p.vertex_count as u64;
+                n * (12 + 12 + 8 + 8 + 16)
+                    + p.index_count as u64 * 4
+                    + p.target_count as u64 * 2 * n * 16
+            })
+            .sum();
         Self {
             skeleton,
             model,
@@ -288,12 +259,11 @@ impl AvatarRenderer {
             pipelines,
             order: Vec::new(),
             world,
-            gpu_bytes: texture_bytes + mesh_bytes,
+            gpu_bytes: image_bytes + mesh_bytes,
         }
     }
 
-    /// Bytes of model data on the GPU (textures with their mip levels, vertices, tangents,
-    /// indices, morph deltas).
+    /// Bytes of model data on the GPU (textures, vertices, indices, morph deltas).
     pub fn gpu_bytes(&self) -> u64 {
         self.gpu_bytes
     }
@@ -488,16 +458,12 @@ impl AvatarRenderer {
                 double_sided: params.double_sided,
                 z_write: params.z_write,
                 outline,
-                normal_mapped: !outline && p.tangents.is_some(),
             };
             pass.set_pipeline(&self.pipelines[&key]);
             pass.set_bind_group(1, &p.bind_group, &[]);
             pass.set_bind_group(2, &material.bind_group, &[]);
             for (slot, buffer) in p.vertex_buffers.iter().enumerate() {
                 pass.set_vertex_buffer(slot as u32, buffer.slice(..));
-            }
-            if let (true, Some(tangents)) = (key.normal_mapped, &p.tangents) {
-                pass.set_vertex_buffer(5, tangents.slice(..));
             }
             pass.set_index_buffer(p.indices.slice(..), wgpu::IndexFormat::Uint32);
             pass.draw_indexed(0..p.index_count, 0, 0..1);
@@ -572,176 +538,73 @@ impl Layouts {
                     texture(4),
                     texture(5),
                     texture(6),
-                    texture(7),
                 ],
             }),
         }
     }
 }
 
-/// A texture, `mipmapped` with its full mip chain (made on the CPU); returns its view and GPU
-/// bytes.
-#[allow(clippy::too_many_arguments)]
-fn upload_texture(
+fn color_texture(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     width: u32,
     height: u32,
     rgba: &[u8],
     label: &str,
-    space: TextureSpace,
-    mipmapped: bool,
-) -> (wgpu::TextureView, u64) {
-    let smaller = if mipmapped {
-        material::mip_levels(width, height, rgba, space)
-    } else {
-        Vec::new()
-    };
-    let texture = device.create_texture(&wgpu::TextureDescriptor {
-        label: Some(label),
-        size: wgpu::Extent3d {
-            width,
-            height,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: smaller.len() as u32 + 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: match space {
-            // Colors are sRGB-encoded in glTF and VRM; the sampler decodes them.
-            TextureSpace::Srgb => wgpu::TextureFormat::Rgba8UnormSrgb,
-            TextureSpace::Normal => wgpu::TextureFormat::Rgba8Unorm,
-        },
-        usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    let mut bytes = 0;
-    let levels = std::iter::once(rgba).chain(smaller.iter().map(Vec::as_slice));
-    for (level, data) in levels.enumerate() {
-        let (w, h) = ((width >> level).max(1), (height >> level).max(1));
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &texture,
-                mip_level: level as u32,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
+) -> wgpu::TextureView {
+    device
+        .create_texture_with_data(
+            queue,
+            &wgpu::TextureDescriptor {
+                label: Some(label),
+                size: wgpu::Extent3d {
+                    width,
+                    height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                // Every texture the shader samples holds colors (sRGB-encoded in glTF and VRM).
+                format: wgpu::TextureFormat::Rgba8UnormSrgb,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
             },
-            data,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(w * 4),
-                rows_per_image: Some(h),
-            },
-            wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-        );
-        bytes += data.len() as u64;
-    }
-    (texture.create_view(&Default::default()), bytes)
+            wgpu::util::TextureDataOrder::LayerMajor,
+            rgba,
+        )
+        .create_view(&Default::default())
 }
 
-/// An uploaded image: in a color space, with a full mip chain or level 0 alone.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-struct TextureKey {
-    image: usize,
-    space: TextureSpace,
-    mipmapped: bool,
-}
-
-/// Textures of the model: each image the materials use, once per way it is used (an image both
-/// a color and a normal map, or sampled with and without mipmaps, is uploaded twice; images no
-/// material uses, such as the VRM thumbnail, not at all).
-type Textures = HashMap<TextureKey, wgpu::TextureView>;
-
-/// The sampler of a material: its base color texture's (glTF has one per texture; every texture
-/// of a material is sampled alike here), else glTF's default (trilinear, repeating).
-fn material_sampler(model: &VrmModel, params: &MaterialParams) -> crate::vrm::gltf_data::Sampler {
-    params
-        .textures
-        .base
-        .and_then(|t| model.textures.get(t))
-        .and_then(|t| t.sampler)
-        .and_then(|s| model.samplers.get(s))
-        .copied()
-        .unwrap_or_default()
-}
-
-/// Uploads the images `materials` use, with mip chains; returns them and their GPU bytes.
-fn upload_textures(
+fn upload_images(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     model: &VrmModel,
-    materials: &[MaterialParams],
-) -> (Textures, u64) {
-    let image = |t: Option<usize>| model.textures.get(t?).map(|t| t.image);
-    let mut wanted = BTreeSet::new();
-    for m in materials {
-        let mipmapped = material_sampler(model, m).mipmap_filter.is_some();
-        let key = |image, space| TextureKey {
-            image,
-            space,
-            mipmapped,
-        };
-        let t = &m.textures;
-        for color in [t.base, t.shade, t.emissive, t.matcap, t.rim] {
-            wanted.extend(image(color).map(|i| key(i, TextureSpace::Srgb)));
-        }
-        wanted.extend(image(t.normal).map(|i| key(i, TextureSpace::Normal)));
-    }
+) -> Vec<wgpu::TextureView> {
     let max = device.limits().max_texture_dimension_2d;
-    let mut bytes = 0;
-    let mut textures = HashMap::new();
-    for key in wanted {
-        let space = key.space;
-        let Some(image) = model.images.get(key.image) else {
-            continue;
-        };
-        let (view, size) = if image.width == 0
-            || image.height == 0
-            || image.width > max
-            || image.height > max
-            || image.rgba8.len() as u64 != u64::from(image.width) * u64::from(image.height) * 4
-        {
-            log::warn!(
-                "image {:?} ({}x{}, {} bytes) cannot be uploaded (this GPU takes at most \
-                 {max}x{max}): drawn plain",
-                image.name,
-                image.width,
-                image.height,
-                image.rgba8.len()
-            );
-            let texel = match space {
-                TextureSpace::Srgb => [255; 4],
-                TextureSpace::Normal => [128, 128, 255, 255],
-            };
-            upload_texture(device, queue, 1, 1, &texel, "stand-in", space, false)
-        } else {
-            upload_texture(
+    model
+        .images
+        .iter()
+        .map(|image| {
+            if image.width == 0 || image.height == 0 || image.width > max || image.height > max {
+                log::warn!(
+                    "image {:?} is {}x{}; this GPU takes at most {max}: drawn white",
+                    image.name,
+                    image.width,
+                    image.height
+                );
+                return color_texture(device, queue, 1, 1, &[255; 4], "stand-in");
+            }
+            color_texture(
                 device,
                 queue,
                 image.width,
                 image.height,
                 &image.rgba8,
                 &image.name,
-                space,
-                key.mipmapped,
             )
-        };
-        bytes += size;
-        textures.insert(key, view);
-    }
-    (textures, bytes)
-}
-
-/// What a material binds where it has no texture.
-struct StandIns {
-    white: wgpu::TextureView,
-    /// (128, 128, 255): the unperturbed normal, bound where a material has no normal texture (only
-    /// normal-mapped materials draw with the pipeline that samples it).
-    flat_normal: wgpu::TextureView,
+        })
+        .collect()
 }
 
 fn make_material(
@@ -749,20 +612,23 @@ fn make_material(
     layouts: &Layouts,
     model: &VrmModel,
     params: MaterialParams,
-    textures: &Textures,
-    stand_ins: &StandIns,
+    images: &[wgpu::TextureView],
+    white: &wgpu::TextureView,
 ) -> GpuMaterial {
-    let sampler_info = material_sampler(model, &params);
-    let lookup = |texture: Option<usize>, space| {
-        texture.and_then(|t| model.textures.get(t)).and_then(|t| {
-            textures.get(&TextureKey {
-                image: t.image,
-                space,
-                mipmapped: sampler_info.mipmap_filter.is_some(),
-            })
-        })
+    let view = |texture: Option<usize>| {
+        texture
+            .and_then(|t| model.textures.get(t))
+            .and_then(|t| images.get(t.image))
+            .unwrap_or(white)
     };
-    let view = |texture| lookup(texture, TextureSpace::Srgb).unwrap_or(&stand_ins.white);
+    let sampler_info = params
+        .textures
+        .base
+        .and_then(|t| model.textures.get(t))
+        .and_then(|t| t.sampler)
+        .and_then(|s| model.samplers.get(s))
+        .copied()
+        .unwrap_or_default();
     let filter = |f: Filter| match f {
         Filter::Nearest => wgpu::FilterMode::Nearest,
         Filter::Linear => wgpu::FilterMode::Linear,
@@ -772,20 +638,12 @@ fn make_material(
         Wrap::MirroredRepeat => wgpu::AddressMode::MirrorRepeat,
         Wrap::Repeat => wgpu::AddressMode::Repeat,
     };
-    // glTF's minFilter NEAREST / LINEAR mean no mipmaps: such materials bind textures of one
-    // level (see `upload_textures`). The mipmap modes, and textures without a sampler, filter
-    // between levels.
-    let mipmap_filter = match sampler_info.mipmap_filter {
-        Some(Filter::Linear) => wgpu::MipmapFilterMode::Linear,
-        _ => wgpu::MipmapFilterMode::Nearest,
-    };
     let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
         label: Some("material"),
         address_mode_u: wrap(sampler_info.wrap_s),
         address_mode_v: wrap(sampler_info.wrap_t),
         mag_filter: filter(sampler_info.mag_filter),
         min_filter: filter(sampler_info.min_filter),
-        mipmap_filter,
         ..Default::default()
     });
     let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -826,12 +684,6 @@ fn make_material(
                 binding: 6,
                 resource: wgpu::BindingResource::TextureView(view(t.rim)),
             },
-            wgpu::BindGroupEntry {
-                binding: 7,
-                resource: wgpu::BindingResource::TextureView(
-                    lookup(t.normal, TextureSpace::Normal).unwrap_or(&stand_ins.flat_normal),
-                ),
-            },
         ],
     });
     GpuMaterial {
@@ -841,21 +693,16 @@ fn make_material(
     }
 }
 
-/// Where a primitive is drawn from: its node and mesh, its material, whether it is skinned.
-struct PrimitiveSlot {
-    node: usize,
-    mesh: usize,
-    material: usize,
-    skinned: bool,
-}
-
+#[allow(clippy::too_many_arguments)]
 fn upload_primitive(
     device: &wgpu::Device,
     layouts: &Layouts,
     primitive: &crate::vrm::Primitive,
-    slot: PrimitiveSlot,
+    node: usize,
+    mesh: usize,
+    skinned: bool,
     joints: &wgpu::Buffer,
-    normal_mapped: bool,
+    default_material: usize,
 ) -> GpuPrimitive {
     let n = primitive.positions.len();
     let vertex_buffer = |label: &str, bytes: &[u8]| {
@@ -875,21 +722,6 @@ fn upload_primitive(
         .weights0
         .clone()
         .unwrap_or_else(|| vec![[1.0, 0.0, 0.0, 0.0]; n]);
-    // Tangents for normal maps: the file's, else computed. Morph targets move positions and
-    // normals only; tangents stay at rest (glTF TANGENT morph deltas are not read; VRM 1.0 says
-    // they are unused).
-    let tangents = normal_mapped.then(|| {
-        let tangents = primitive.tangents.clone().unwrap_or_else(|| {
-            crate::vrm::gltf_data::compute_tangents(
-                &primitive.positions,
-                &normals,
-                &uvs,
-                &primitive.indices,
-            )
-        });
-        vertex_buffer("tangents", bytemuck::cast_slice(&tangents))
-    });
-    let tangent_bytes = n as u64 * if tangents.is_some() { 16 } else { 0 };
     let vertex_buffers = [
         vertex_buffer("positions", bytemuck::cast_slice(&primitive.positions)),
         vertex_buffer("normals", bytemuck::cast_slice(&normals)),
@@ -961,30 +793,23 @@ fn upload_primitive(
         (Vec3::splat(f32::MAX), Vec3::splat(f32::MIN)),
         |(lo, hi), p| (lo.min(Vec3::from(*p)), hi.max(Vec3::from(*p))),
     );
-    let vertices = n as u64;
-    let bytes = vertices * (12 + 12 + 8 + 8 + 16)
-        + primitive.indices.len() as u64 * 4
-        + primitive.targets.len() as u64 * 2 * vertices * 16
-        + tangent_bytes;
     GpuPrimitive {
-        node: slot.node,
-        mesh: slot.mesh,
+        node,
+        mesh,
         vertex_buffers,
-        tangents,
         indices,
         index_count: primitive.indices.len() as u32,
         vertex_count: n as u32,
         target_count: primitive.targets.len(),
         draw_uniform,
         bind_group,
-        material: slot.material,
-        skinned: slot.skinned,
+        material: primitive.material.unwrap_or(default_material),
+        skinned,
         center: if n == 0 {
             Vec3::ZERO
         } else {
             (min + max) * 0.5
         },
-        bytes,
     }
 }
 
@@ -1026,11 +851,9 @@ fn make_pipeline(
         attribute(2, wgpu::VertexFormat::Float32x2),
         attribute(3, wgpu::VertexFormat::Uint16x4),
         attribute(4, wgpu::VertexFormat::Float32x4),
-        attribute(5, wgpu::VertexFormat::Float32x4),
     ];
-    let strides = [12, 12, 8, 8, 16, 16];
-    let used = if key.normal_mapped { 6 } else { 5 };
-    let buffers: Vec<Option<wgpu::VertexBufferLayout>> = attributes[..used]
+    let strides = [12, 12, 8, 8, 16];
+    let buffers: Vec<Option<wgpu::VertexBufferLayout>> = attributes
         .iter()
         .zip(strides)
         .map(|(a, stride)| {
@@ -1066,21 +889,13 @@ fn make_pipeline(
         layout: Some(layout),
         vertex: wgpu::VertexState {
             module: shader,
-            entry_point: Some(match (key.outline, key.normal_mapped) {
-                (true, _) => "vs_outline",
-                (false, true) => "vs_mapped",
-                (false, false) => "vs_main",
-            }),
+            entry_point: Some(if key.outline { "vs_outline" } else { "vs_main" }),
             compilation_options: Default::default(),
             buffers: &buffers,
         },
         fragment: Some(wgpu::FragmentState {
             module: shader,
-            entry_point: Some(match (key.outline, key.normal_mapped) {
-                (true, _) => "fs_outline",
-                (false, true) => "fs_mapped",
-                (false, false) => "fs_main",
-            }),
+            entry_point: Some(if key.outline { "fs_outline" } else { "fs_main" }),
             compilation_options: Default::default(),
             targets: &[Some(wgpu::ColorTargetState {
                 format,
@@ -1477,246 +1292,6 @@ mod tests {
         assert!(
             (20..20_000).contains(&changed),
             "the irises move: {changed} pixels"
-        );
-    }
-
-    /// A plain glTF of one unit quad in the XY plane facing +Z (glTF UVs: v = 0 at the top),
-    /// drawn with `material`; texture i shows `images[i]` (RGBA8) through `sampler`.
-    fn quad_gltf(
-        material: serde_json::Value,
-        images: &[(u32, u32, Vec<u8>)],
-        sampler: serde_json::Value,
-    ) -> Vec<u8> {
-        use base64::Engine as _;
-        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-        let positions = [
-            [-0.5f32, -0.5, 0.0],
-            [0.5, -0.5, 0.0],
-            [0.5, 0.5, 0.0],
-            [-0.5, 0.5, 0.0],
-        ];
-        let uvs = [[0.0f32, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]];
-        let mut bin: Vec<u8> = Vec::new();
-        bin.extend(positions.iter().flatten().flat_map(|v| v.to_le_bytes()));
-        bin.extend(
-            [[0.0f32, 0.0, 1.0]; 4]
-                .iter()
-                .flatten()
-                .flat_map(|v| v.to_le_bytes()),
-        );
-        bin.extend(uvs.iter().flatten().flat_map(|v| v.to_le_bytes()));
-        bin.extend([0u16, 1, 2, 0, 2, 3].iter().flat_map(|v| v.to_le_bytes()));
-        let images: Vec<serde_json::Value> = images
-            .iter()
-            .map(|(w, h, rgba)| {
-                let mut png = Vec::new();
-                image::RgbaImage::from_raw(*w, *h, rgba.clone())
-                    .unwrap()
-                    .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                    .unwrap();
-                serde_json::json!({"uri": format!("data:image/png;base64,{}", b64(&png))})
-            })
-            .collect();
-        let textures: Vec<serde_json::Value> = (0..images.len())
-            .map(|i| serde_json::json!({"source": i, "sampler": 0}))
-            .collect();
-        let doc = serde_json::json!({
-            "asset": {"version": "2.0"},
-            "extensionsUsed": ["KHR_materials_unlit", "VRMC_materials_mtoon"],
-            "buffers": [{
-                "byteLength": bin.len(),
-                "uri": format!("data:application/octet-stream;base64,{}", b64(&bin))
-            }],
-            "bufferViews": [
-                {"buffer": 0, "byteOffset": 0, "byteLength": 48},
-                {"buffer": 0, "byteOffset": 48, "byteLength": 48},
-                {"buffer": 0, "byteOffset": 96, "byteLength": 32},
-                {"buffer": 0, "byteOffset": 128, "byteLength": 12}
-            ],
-            "accessors": [
-                {"bufferView": 0, "componentType": 5126, "count": 4, "type": "VEC3"},
-                {"bufferView": 1, "componentType": 5126, "count": 4, "type": "VEC3"},
-                {"bufferView": 2, "componentType": 5126, "count": 4, "type": "VEC2"},
-                {"bufferView": 3, "componentType": 5123, "count": 6, "type": "SCALAR"}
-            ],
-            "images": images,
-            "samplers": [sampler],
-            "textures": textures,
-            "materials": [material],
-            "meshes": [{"primitives": [{
-                "attributes": {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 2},
-                "indices": 3,
-                "material": 0
-            }]}],
-            "nodes": [{"mesh": 0}],
-            "scenes": [{"nodes": [0]}],
-            "scene": 0
-        });
-        serde_json::to_vec(&doc).unwrap()
-    }
-
-    /// Renders a `quad_gltf` head on from `distance` with the default lighting.
-    fn render_quad(
-        r: &mut OffscreenRenderer,
-        gltf: &[u8],
-        distance: f32,
-    ) -> crate::frame::RgbaFrame {
-        let model = crate::vrm::load(gltf).unwrap();
-        let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
-        scene.camera = Some(Camera {
-            eye: Vec3::new(0.0, 0.0, distance),
-            target: Vec3::ZERO,
-            fov_y_deg: 30.0,
-        });
-        r.render_blocking(&mut scene, 0.0)
-    }
-
-    /// Mean encoded red of the central `size` x `size` pixels (all must be covered).
-    fn center_red(frame: &crate::frame::RgbaFrame, size: u32) -> f64 {
-        let (x0, y0) = ((frame.width - size) / 2, (frame.height - size) / 2);
-        let mut sum = 0.0;
-        for y in y0..y0 + size {
-            for x in x0..x0 + size {
-                let p = frame.pixel(x, y);
-                assert_eq!(p[3], 255, "the quad covers the center");
-                sum += p[0] as f64;
-            }
-        }
-        sum / (size * size) as f64
-    }
-
-    /// A 4x4 normal map of one tangent-space normal.
-    fn normal_map(n: [f32; 3]) -> (u32, u32, Vec<u8>) {
-        let n = Vec3::from(n).normalize();
-        let enc = |v: f32| ((v * 0.5 + 0.5) * 255.0).round() as u8;
-        (4, 4, [enc(n.x), enc(n.y), enc(n.z), 255].repeat(16))
-    }
-
-    #[test]
-    fn normal_maps_change_the_lit_shading() {
-        let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 64, 64);
-        let linear = serde_json::json!({"magFilter": 9729, "minFilter": 9987});
-        let gray = serde_json::json!({"baseColorFactor": [0.5, 0.5, 0.5, 1.0]});
-        let with_map = |kind: &serde_json::Value, scale: f32| {
-            let mut m = serde_json::json!({
-                "pbrMetallicRoughness": gray,
-                "normalTexture": {"index": 0, "scale": scale}
-            });
-            if let Some(ext) = kind.as_object() {
-                m["extensions"] = serde_json::Value::Object(ext.clone());
-            }
-            m
-        };
-        let mut brightness = |kind: serde_json::Value, normal: Option<([f32; 3], f32)>| {
-            let (material, images) = match normal {
-                None => {
-                    let mut m = serde_json::json!({"pbrMetallicRoughness": gray});
-                    if let Some(ext) = kind.as_object() {
-                        m["extensions"] = serde_json::Value::Object(ext.clone());
-                    }
-                    (m, vec![])
-                }
-                Some((n, scale)) => (with_map(&kind, scale), vec![normal_map(n)]),
-            };
-            let frame = render_quad(&mut r, &quad_gltf(material, &images, linear.clone()), 2.0);
-            center_red(&frame, 16)
-        };
-        // The key light comes from the front, up and to the right (+X +Y +Z).
-        let pbr = serde_json::Value::Null;
-        let none = brightness(pbr.clone(), None);
-        let flat = brightness(pbr.clone(), Some(([0.0, 0.0, 1.0], 1.0)));
-        // Green is up the image (+Y here, towards the light); red along u (+X); so a normal
-        // tilted up turns to the light and one tilted along -u turns away.
-        let up = brightness(pbr.clone(), Some(([0.0, 0.6, 0.8], 1.0)));
-        let back = brightness(pbr.clone(), Some(([-0.6, 0.0, 0.8], 1.0)));
-        let back_unscaled = brightness(pbr.clone(), Some(([-0.6, 0.0, 0.8], 0.0)));
-        let back_half = brightness(pbr.clone(), Some(([-0.6, 0.0, 0.8], 0.5)));
-        eprintln!("lit: none {none} flat {flat} up {up} back {back} half {back_half}");
-        // A flat map is (almost: 128 is not exactly 0.5) no map at all.
-        assert!((flat - none).abs() <= 1.0, "flat {flat} vs none {none}");
-        assert!(up > flat + 2.0, "tilted to the light: {up} vs {flat}");
-        assert!(back < flat - 15.0, "tilted away: {back} vs {flat}");
-        // glTF's scale multiplies x and y: 0 flattens, 0.5 is in between.
-        assert!(
-            (back_unscaled - flat).abs() <= 1.0,
-            "{back_unscaled} vs {flat}"
-        );
-        assert!(
-            back < back_half - 5.0 && back_half < flat - 5.0,
-            "{back_half}"
-        );
-
-        // MToon: the tilted normal moves the shading towards the shade color.
-        let mtoon = serde_json::json!({"VRMC_materials_mtoon": {
-            "specVersion": "1.0", "shadeColorFactor": [0.05, 0.05, 0.05],
-            "shadingToonyFactor": 0.3
-        }});
-        let mtoon_none = brightness(mtoon.clone(), None);
-        let mtoon_flat = brightness(mtoon.clone(), Some(([0.0, 0.0, 1.0], 1.0)));
-        let mtoon_back = brightness(mtoon.clone(), Some(([-0.9, -0.4, 0.2], 1.0)));
-        eprintln!("mtoon: none {mtoon_none} flat {mtoon_flat} back {mtoon_back}");
-        assert!((mtoon_flat - mtoon_none).abs() <= 1.0);
-        assert!(
-            mtoon_back < mtoon_flat - 20.0,
-            "{mtoon_back} vs {mtoon_flat}"
-        );
-
-        // Unlit ignores normal maps: the very same picture.
-        let unlit = serde_json::json!({"KHR_materials_unlit": {}});
-        let unlit_none = brightness(unlit.clone(), None);
-        let unlit_back = brightness(unlit, Some(([-0.9, -0.4, 0.2], 1.0)));
-        assert_eq!(unlit_none, unlit_back);
-    }
-
-    #[test]
-    fn minified_textures_use_mipmaps_unless_the_sampler_says_otherwise() {
-        // A one-texel black and white checkerboard, 256 texels across ~30 pixels: mipmapped, it
-        // averages to an even gray; sampled from level 0 only, it aliases into noise.
-        let size = 256u32;
-        let checker: Vec<u8> = (0..size * size)
-            .flat_map(|i| {
-                let v = if (i % size + i / size).is_multiple_of(2) {
-                    255
-                } else {
-                    0
-                };
-                [v, v, v, 255]
-            })
-            .collect();
-        let material = serde_json::json!({
-            "pbrMetallicRoughness": {"baseColorTexture": {"index": 0}},
-            "extensions": {"KHR_materials_unlit": {}}
-        });
-        let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 64, 64);
-        let mut spread = |sampler: serde_json::Value| {
-            let gltf = quad_gltf(material.clone(), &[(size, size, checker.clone())], sampler);
-            let frame = render_quad(&mut r, &gltf, 4.0);
-            let reds: Vec<f64> = (26..38)
-                .flat_map(|y| (26..38).map(move |x| (x, y)))
-                .map(|(x, y)| frame.pixel(x, y)[0] as f64)
-                .collect();
-            let mean = reds.iter().sum::<f64>() / reds.len() as f64;
-            let max_dev = reds.iter().map(|r| (r - mean).abs()).fold(0.0, f64::max);
-            (mean, max_dev)
-        };
-        let (trilinear_mean, trilinear_dev) =
-            spread(serde_json::json!({"magFilter": 9729, "minFilter": 9987}));
-        let (default_mean, _) = spread(serde_json::json!({}));
-        let (linear_mean, linear_dev) =
-            spread(serde_json::json!({"magFilter": 9729, "minFilter": 9729}));
-        eprintln!(
-            "trilinear {trilinear_mean} +-{trilinear_dev}, default {default_mean}, \
-             level 0 only {linear_mean} +-{linear_dev}"
-        );
-        // Half of linear white is sRGB 188 (averaging the encoded bytes would give 128).
-        assert!((trilinear_mean - 188.0).abs() < 3.0 && trilinear_dev < 3.0);
-        assert!(
-            (default_mean - trilinear_mean).abs() < 0.5,
-            "no sampler: trilinear"
-        );
-        assert!(
-            linear_dev > 30.0,
-            "LINEAR without mipmaps aliases: +-{linear_dev}"
         );
     }
 
