@@ -6,6 +6,7 @@ mod bench_track;
 mod demo;
 mod media;
 mod render;
+mod solve;
 mod track;
 
 use crate::launcher::{PluginFiles, install_plugin};
@@ -135,6 +136,8 @@ enum Command {
         #[arg(long)]
         frame_ms: Option<f64>,
     },
+    /// Avatar poses (AvatarPose JSON) from landmarks, with the OBS source's solver and smoothing.
+    Solve(solve::SolveArgs),
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
         #[command(flatten)]
@@ -234,6 +237,7 @@ pub fn main() -> i32 {
             threads,
             frame_ms,
         }),
+        Command::Solve(args) => solve::run(&args),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Inspect { file, json: _ } => render::inspect(&file),
         Command::Bench {

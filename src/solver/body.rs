@@ -11,7 +11,7 @@ use crate::vrm::HumanBone;
 use glam::{Mat3, Quat, Vec3};
 
 /// BlazePose indices used here.
-mod lm {
+pub(super) mod lm {
     pub const LEFT_SHOULDER: usize = 11;
     pub const RIGHT_SHOULDER: usize = 12;
     pub const LEFT_ELBOW: usize = 13;
@@ -238,8 +238,9 @@ fn foot_frame(heel_to_toe: Vec3, heel_to_ankle: Vec3) -> Option<Quat> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::solver::ground_truth::{Rng, degrees, median, rig};
-    use crate::vrm::NormalizedRig;
+    use crate::solver::ground_truth::{
+        Rng, degrees, forward, limb_bones, median, pose_landmarks, rig,
+    };
     use std::collections::BTreeMap;
 
     // Ground truth by construction: random poses within human limits on a real humanoid's
@@ -278,122 +279,12 @@ mod tests {
             let leg = euler(rng, (-100.0, 20.0), (-30.0, 30.0), (-15.0, 40.0));
             let knee = Quat::from_rotation_x(rng.deg(0.0, 130.0));
             let foot = euler(rng, (-25.0, 25.0), (-25.0, 25.0), (-15.0, 15.0));
-            let bones = if left {
-                [
-                    LeftUpperArm,
-                    LeftLowerArm,
-                    LeftHand,
-                    LeftUpperLeg,
-                    LeftLowerLeg,
-                    LeftFoot,
-                ]
-            } else {
-                [
-                    RightUpperArm,
-                    RightLowerArm,
-                    RightHand,
-                    RightUpperLeg,
-                    RightLowerLeg,
-                    RightFoot,
-                ]
-            };
+            let bones = limb_bones(left);
             for (bone, rot) in bones.into_iter().zip([arm, elbow, hand, leg, knee, foot]) {
                 q.insert(bone, side(rot));
             }
         }
         q
-    }
-
-    /// World rotation and position of every rig bone for local rotations `q`.
-    fn forward(
-        rig: &NormalizedRig,
-        q: &BTreeMap<HumanBone, Quat>,
-    ) -> BTreeMap<HumanBone, (Quat, Vec3)> {
-        fn place(
-            rig: &NormalizedRig,
-            q: &BTreeMap<HumanBone, Quat>,
-            bone: HumanBone,
-            out: &mut BTreeMap<HumanBone, (Quat, Vec3)>,
-        ) -> (Quat, Vec3) {
-            if let Some(done) = out.get(&bone) {
-                return *done;
-            }
-            let rb = rig.bone(bone).unwrap();
-            let local = q.get(&bone).copied().unwrap_or(Quat::IDENTITY);
-            let placed = match rb.parent_bone {
-                Some(parent) => {
-                    let (pw, pp) = place(rig, q, parent, out);
-                    (pw * local, pp + pw * rb.normalized_translation)
-                }
-                None => (local, rb.rest_world_position),
-            };
-            out.insert(bone, placed);
-            placed
-        }
-        let mut out = BTreeMap::new();
-        for rb in rig.bones() {
-            place(rig, q, rb.bone, &mut out);
-        }
-        out
-    }
-
-    /// BlazePose world landmarks of a posed skeleton, meters about the hips' midpoint.
-    fn landmarks(
-        w: &BTreeMap<HumanBone, (Quat, Vec3)>,
-        rng: &mut Rng,
-        noise: f32,
-    ) -> Vec<[f32; 4]> {
-        use HumanBone::*;
-        let mut pts = vec![Vec3::ZERO; 33];
-        for (offset, side, bones) in [
-            (
-                0,
-                1.0,
-                [
-                    LeftUpperArm,
-                    LeftLowerArm,
-                    LeftHand,
-                    LeftUpperLeg,
-                    LeftLowerLeg,
-                    LeftFoot,
-                ],
-            ),
-            (
-                1,
-                -1.0,
-                [
-                    RightUpperArm,
-                    RightLowerArm,
-                    RightHand,
-                    RightUpperLeg,
-                    RightLowerLeg,
-                    RightFoot,
-                ],
-            ),
-        ] {
-            let at = |b: HumanBone| w[&b];
-            pts[lm::LEFT_SHOULDER + offset] = at(bones[0]).1;
-            pts[lm::LEFT_ELBOW + offset] = at(bones[1]).1;
-            let (hand_rot, wrist) = at(bones[2]);
-            pts[lm::LEFT_WRIST + offset] = wrist;
-            pts[lm::LEFT_INDEX + offset] = wrist + hand_rot * layout::index(side);
-            pts[lm::LEFT_PINKY + offset] = wrist + hand_rot * layout::pinky(side);
-            pts[lm::LEFT_HIP + offset] = at(bones[3]).1;
-            pts[lm::LEFT_KNEE + offset] = at(bones[4]).1;
-            let (foot_rot, ankle) = at(bones[5]);
-            pts[lm::LEFT_ANKLE + offset] = ankle;
-            pts[lm::LEFT_HEEL + offset] = ankle + foot_rot * layout::HEEL;
-            pts[lm::LEFT_FOOT_INDEX + offset] = ankle + foot_rot * layout::TOE;
-        }
-        let center = (pts[lm::LEFT_HIP] + pts[lm::RIGHT_HIP]) * 0.5;
-        pts.iter()
-            .map(|p| {
-                let jitter = Vec3::new(rng.gauss(), rng.gauss(), rng.gauss()) * noise;
-                let v = *p - center + jitter;
-                // Back to MediaPipe's axes (the inverse of to_avatar_space).
-                [v.x, -v.y, -v.z, 1.0]
-            })
-            .collect()
     }
 
     /// World orientation errors per bone over `n` random poses.
@@ -404,9 +295,10 @@ mod tests {
         for _ in 0..n {
             let truth = random_pose(&mut rng);
             let world = forward(&rig, &truth);
-            let solved: BTreeMap<HumanBone, Quat> = solve(&landmarks(&world, &mut rng, noise), 0.5)
-                .into_iter()
-                .collect();
+            let solved: BTreeMap<HumanBone, Quat> =
+                solve(&pose_landmarks(&world, &mut rng, noise), 0.5)
+                    .into_iter()
+                    .collect();
             let solved_world = forward(&rig, &solved);
             for bone in truth.keys() {
                 if solved.contains_key(bone) {

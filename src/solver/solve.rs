@@ -1,0 +1,767 @@
+//! One tracked frame to one avatar pose: body, hands and face solved, each part gated by how
+//! sure the tracker is, each signal smoothed on its own time-based One Euro filter, mirrored
+//! if asked. The OBS source and `vrm-avatar solve` both run this, with the same defaults.
+
+use super::body;
+use super::face::{self, FaceReading, Neutral};
+use super::hands::{self, HandRest};
+use super::idle::IdleMotion;
+use crate::filter::{OneEuro, OneEuroQuat};
+use crate::landmarks::LandmarkFrame;
+use crate::pose::{AvatarPose, LookAtAngles};
+use crate::vrm::{HumanBone, NormalizedRig};
+use glam::{Quat, Vec3};
+use std::collections::BTreeMap;
+
+/// What the user sets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SolverSettings {
+    /// The avatar mirrors the person (their right hand moves the avatar's left).
+    pub mirror: bool,
+    /// 0 = raw, 1 = steadiest; 0.5 is the default.
+    pub smoothing: f32,
+    /// One eye closing alone closes only that eye of the avatar.
+    pub winks: bool,
+}
+
+impl Default for SolverSettings {
+    fn default() -> Self {
+        SolverSettings {
+            mirror: true,
+            smoothing: 0.5,
+            winks: true,
+        }
+    }
+}
+
+/// The kinds of signal, each with its own filter tuning: blinks must stay quick, a head can
+/// be steadier, fingers are noisy.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Signal {
+    Body,
+    Head,
+    Fingers,
+    Eyes,
+    Mouth,
+    /// Degrees.
+    Gaze,
+    /// Meters.
+    Position,
+}
+
+/// One Euro parameters `(min_cutoff Hz, beta)` for a signal at a smoothing setting: the
+/// default (0.5) is the tuned middle; each step of 0.5 divides (or multiplies) the cutoff by
+/// 3 and the speed gain by 2. `None` means raw (smoothing 0).
+fn tuning(signal: Signal, smoothing: f32) -> Option<(f32, f32)> {
+    if smoothing <= 0.0 {
+        return None;
+    }
+    let (cutoff, beta) = match signal {
+        // Tuned on the test videos (tests/solver_metrics.rs): far steadier than Kalidokit's
+        // lerp at rest, and far quicker on fast moves.
+        Signal::Body => (0.4, 0.6),
+        Signal::Head => (0.4, 0.6),
+        Signal::Fingers => (0.6, 0.5),
+        Signal::Eyes => (3.0, 2.0),
+        Signal::Mouth => (3.0, 2.0),
+        Signal::Gaze => (1.5, 0.04),
+        Signal::Position => (1.0, 4.0),
+    };
+    let k = 1.0 - 2.0 * smoothing.clamp(0.0, 1.0);
+    Some((cutoff * 3f32.powf(k), beta * 2f32.powf(k)))
+}
+
+/// How long a part takes to ease to rest when lost, or in when found (seconds).
+const EASE_S: f32 = 0.3;
+/// Pose landmarks less visible than this are not trusted.
+const MIN_VISIBILITY: f32 = 0.5;
+/// Hand points closer than this to the frame's edge (a fraction of it) mean the hand is
+/// partly outside and its fingers are guesses.
+const EDGE_MARGIN: f32 = 0.02;
+
+/// How much a part is tracked now (0 = at rest .. 1 = fully tracked), easing in time.
+#[derive(Debug, Clone, Copy, Default)]
+struct Presence(f32);
+
+impl Presence {
+    fn update(&mut self, seen: bool, dt: f32) {
+        let step = dt / EASE_S;
+        self.0 = if seen {
+            (self.0 + step).min(1.0)
+        } else {
+            (self.0 - step).max(0.0)
+        };
+    }
+
+    /// Smoothstepped, so easing starts and ends gently.
+    fn weight(self) -> f32 {
+        self.0 * self.0 * (3.0 - 2.0 * self.0)
+    }
+}
+
+/// A rotation signal: its filter, the last filtered value (held while the part is lost) and
+/// how present its part is.
+#[derive(Debug, Clone)]
+struct RotationTrack {
+    filter: Option<OneEuroQuat>,
+    held: Option<Quat>,
+}
+
+impl RotationTrack {
+    fn new(signal: Signal, smoothing: f32) -> Self {
+        RotationTrack {
+            filter: tuning(signal, smoothing).map(|(c, b)| OneEuroQuat::new(c, b, 1.0)),
+            held: None,
+        }
+    }
+
+    fn feed(&mut self, t: f64, raw: Quat, restart: bool) {
+        let value = match &mut self.filter {
+            Some(f) => {
+                if restart {
+                    f.reset();
+                }
+                f.apply(t, raw)
+            }
+            None => raw,
+        };
+        self.held = Some(value);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ScalarTrack {
+    filter: Option<OneEuro>,
+    held: f32,
+}
+
+impl ScalarTrack {
+    fn new(signal: Signal, smoothing: f32) -> Self {
+        ScalarTrack {
+            filter: tuning(signal, smoothing).map(|(c, b)| OneEuro::new(c, b, 1.0)),
+            held: 0.0,
+        }
+    }
+
+    fn feed(&mut self, t: f64, raw: f32, restart: bool) -> f32 {
+        self.held = match &mut self.filter {
+            Some(f) => {
+                if restart {
+                    f.reset();
+                }
+                f.apply(t, raw, 1.0)
+            }
+            None => raw,
+        };
+        self.held
+    }
+}
+
+/// The parts that are gated together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Torso,
+    LeftArm,
+    RightArm,
+    LeftHand,
+    RightHand,
+    LeftFingers,
+    RightFingers,
+    LeftLeg,
+    RightLeg,
+    Face,
+}
+
+fn part_of(bone: HumanBone) -> Part {
+    use HumanBone::*;
+    let name = bone.name();
+    match bone {
+        LeftUpperArm | LeftLowerArm => Part::LeftArm,
+        RightUpperArm | RightLowerArm => Part::RightArm,
+        LeftHand => Part::LeftHand,
+        RightHand => Part::RightHand,
+        LeftUpperLeg | LeftLowerLeg | LeftFoot => Part::LeftLeg,
+        RightUpperLeg | RightLowerLeg | RightFoot => Part::RightLeg,
+        Neck | Head => Part::Face,
+        _ if ["Thumb", "Index", "Middle", "Ring", "Little"]
+            .iter()
+            .any(|f| name.contains(f)) =>
+        {
+            if name.starts_with("left") {
+                Part::LeftFingers
+            } else {
+                Part::RightFingers
+            }
+        }
+        _ => Part::Torso,
+    }
+}
+
+fn signal_of(part: Part) -> Signal {
+    match part {
+        Part::Face => Signal::Head,
+        Part::LeftFingers | Part::RightFingers => Signal::Fingers,
+        _ => Signal::Body,
+    }
+}
+
+/// The solver for one person and one avatar.
+pub struct Solver {
+    settings: SolverSettings,
+    hands: [Option<HandRest>; 2],
+    neutral: Option<Neutral>,
+    calibrate_next: bool,
+    /// The rest the lost parts ease to: idle life, so breathing and blinks go on.
+    idle: IdleMotion,
+    presence: BTreeMap<Part, Presence>,
+    bones: BTreeMap<HumanBone, RotationTrack>,
+    /// `blink`, `blinkLeft`, `blinkRight`, the visemes, `browRaise`, gaze yaw and pitch.
+    scalars: BTreeMap<&'static str, ScalarTrack>,
+    position: [ScalarTrack; 3],
+    /// The shoulders' midpoint (image pixels) and width (pixels per meter) the hips'
+    /// translation is measured from.
+    anchor: Option<(Vec3, f32)>,
+    last_t: Option<f64>,
+}
+
+/// Shoulder width of an adult (meters), to guess depth from the shoulders' apparent size.
+const CAMERA_DISTANCE_M: f32 = 0.8;
+
+impl Solver {
+    /// A solver for an avatar's rig (its hands' rest layout; fingers are left out without it).
+    pub fn new(rig: &NormalizedRig, settings: SolverSettings) -> Solver {
+        Solver::with_hands(
+            [HandRest::new(rig, true), HandRest::new(rig, false)],
+            settings,
+        )
+    }
+
+    fn with_hands(hands: [Option<HandRest>; 2], settings: SolverSettings) -> Solver {
+        let s = settings.smoothing;
+        Solver {
+            settings,
+            hands,
+            neutral: None,
+            calibrate_next: false,
+            idle: IdleMotion::new(0x5eed),
+            presence: BTreeMap::new(),
+            bones: BTreeMap::new(),
+            scalars: BTreeMap::new(),
+            position: std::array::from_fn(|_| ScalarTrack::new(Signal::Position, s)),
+            anchor: None,
+            last_t: None,
+        }
+    }
+
+    pub fn settings(&self) -> SolverSettings {
+        self.settings
+    }
+
+    /// The next face seen becomes the neutral face (straight ahead, eyes open, mouth shut)
+    /// and the next body its home position.
+    pub fn calibrate(&mut self) {
+        self.calibrate_next = true;
+    }
+
+    /// Whether a user calibration is in use.
+    pub fn calibrated(&self) -> bool {
+        self.neutral.as_ref().is_some_and(|n| n.calibrated)
+    }
+
+    /// Forgets calibration and everything tracked; the avatar starts from rest again.
+    pub fn reset(&mut self) {
+        *self = Solver::with_hands(self.hands.clone(), self.settings);
+    }
+
+    /// Solves one frame; `width` and `height` are the tracked image's size in pixels.
+    pub fn solve(&mut self, frame: &LandmarkFrame, width: u32, height: u32) -> AvatarPose {
+        let t = frame.t_ms / 1000.0;
+        let dt = match self.last_t {
+            Some(last) if t > last => ((t - last) as f32).min(1.0),
+            Some(_) => 0.0,
+            None => 1.0 / 30.0,
+        };
+        self.last_t = Some(t);
+        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+        let calibrating = std::mem::take(&mut self.calibrate_next);
+
+        let mut raw: BTreeMap<HumanBone, Quat> = BTreeMap::new();
+        let mut seen: BTreeMap<Part, bool> = BTreeMap::new();
+        if let Some(pose) = &frame.pose {
+            let hands = [frame.left_hand.is_some(), frame.right_hand.is_some()];
+            for (bone, q) in body::solve(&pose.world, MIN_VISIBILITY) {
+                if in_view(bone, &pose.image, hands) {
+                    raw.insert(bone, q);
+                }
+            }
+        }
+        for (i, (left, hand)) in [(true, &frame.left_hand), (false, &frame.right_hand)]
+            .into_iter()
+            .enumerate()
+        {
+            let (Some(points), Some(rest)) = (hand, &self.hands[i]) else {
+                continue;
+            };
+            let inside = points.iter().all(|p| {
+                (EDGE_MARGIN..=1.0 - EDGE_MARGIN).contains(&p[0])
+                    && (EDGE_MARGIN..=1.0 - EDGE_MARGIN).contains(&p[1])
+            });
+            if !inside {
+                continue;
+            }
+            let px: Vec<[f32; 3]> = points
+                .iter()
+                .map(|p| [p[0] * w, p[1] * h, p[2] * w])
+                .collect();
+            let Some(solved) = hands::solve(&px, rest) else {
+                continue;
+            };
+            let (hand_bone, lower) = if left {
+                (HumanBone::LeftHand, HumanBone::LeftLowerArm)
+            } else {
+                (HumanBone::RightHand, HumanBone::RightLowerArm)
+            };
+            // The hand model sees the palm far better than the pose's three hand points.
+            if raw.contains_key(&lower) {
+                let parent = world(&raw, lower);
+                raw.insert(hand_bone, parent.inverse() * solved.wrist);
+            }
+            raw.extend(solved.fingers);
+        }
+        let reading = self.read_face(frame, w, h, calibrating);
+        if let Some(reading) = &reading {
+            // The head relative to the chest, shared by neck (40%) and head.
+            let chest = world(&raw, HumanBone::UpperChest);
+            let total = chest.inverse() * reading.head;
+            let neck = Quat::IDENTITY.slerp(total, 0.4);
+            raw.insert(HumanBone::Neck, neck);
+            raw.insert(HumanBone::Head, neck.inverse() * total);
+        }
+        for bone in raw.keys() {
+            seen.insert(part_of(*bone), true);
+        }
+
+        for part in [
+            Part::Torso,
+            Part::LeftArm,
+            Part::RightArm,
+            Part::LeftHand,
+            Part::RightHand,
+            Part::LeftFingers,
+            Part::RightFingers,
+            Part::LeftLeg,
+            Part::RightLeg,
+            Part::Face,
+        ] {
+            let is_seen = seen.get(&part).copied().unwrap_or(false);
+            self.presence.entry(part).or_default().update(is_seen, dt);
+        }
+
+        let mut out = self.idle.pose(t as f32);
+        out.index = frame.index;
+        out.t_ms = frame.t_ms;
+        let smoothing = self.settings.smoothing;
+        for (bone, q) in &raw {
+            let part = part_of(*bone);
+            // A part back after being fully lost starts its filter afresh (it is invisible
+            // then, so that cannot snap).
+            let restart = self.presence[&part].0 <= step_of(dt);
+            self.bones
+                .entry(*bone)
+                .or_insert_with(|| RotationTrack::new(signal_of(part), smoothing))
+                .feed(t, *q, restart);
+        }
+        for (bone, track) in &self.bones {
+            let Some(held) = track.held else { continue };
+            let weight = self.presence[&part_of(*bone)].weight();
+            let rest = out.rotation(bone.name()).unwrap_or(Quat::IDENTITY);
+            out.set_rotation(bone.name(), rest.slerp(held, weight));
+        }
+        self.position_hips(frame, w, h, t, calibrating, &mut out);
+        self.face_expressions(reading.as_ref(), t, &mut out);
+        if self.settings.mirror {
+            mirror(&mut out);
+        }
+        out
+    }
+
+    fn read_face(
+        &mut self,
+        frame: &LandmarkFrame,
+        w: f32,
+        h: f32,
+        calibrating: bool,
+    ) -> Option<FaceReading> {
+        let points = face::face_points(frame.face.as_deref()?, w, h)?;
+        if calibrating && let Some(neutral) = Neutral::calibrate(&points) {
+            self.neutral = Some(neutral);
+        }
+        if self.neutral.is_none() {
+            self.neutral = Neutral::guess(&points);
+        }
+        face::read(&points, self.neutral.as_ref()?)
+    }
+
+    fn scalar(&mut self, name: &'static str, signal: Signal) -> &mut ScalarTrack {
+        let smoothing = self.settings.smoothing;
+        self.scalars
+            .entry(name)
+            .or_insert_with(|| ScalarTrack::new(signal, smoothing))
+    }
+
+    /// Blinks, visemes, brows and gaze from the face, eased with the face's presence into the
+    /// idle pose's own blinks.
+    fn face_expressions(&mut self, reading: Option<&FaceReading>, t: f64, out: &mut AvatarPose) {
+        let presence = self.presence[&Part::Face];
+        // Back after being fully lost: the filters start afresh (unseen, so nothing snaps).
+        let restart = presence.0 <= step_of(0.0) + f32::EPSILON || self.scalars.is_empty();
+        if let Some(r) = reading {
+            let (yaw, _, _) = r.head.to_euler(glam::EulerRot::YXZ);
+            let left = self
+                .scalar("closeLeft", Signal::Eyes)
+                .feed(t, r.close_left, restart);
+            let right = self
+                .scalar("closeRight", Signal::Eyes)
+                .feed(t, r.close_right, restart);
+            let (l, r2) = face::stabilize_blink(left, right, yaw, self.settings.winks);
+            // Both eyes' common part is a blink; what one eye closes beyond it, a wink.
+            let both = l.min(r2);
+            self.scalar("blink", Signal::Eyes).held = both;
+            self.scalar("blinkLeft", Signal::Eyes).held = l - both;
+            self.scalar("blinkRight", Signal::Eyes).held = r2 - both;
+            for (name, v) in face::VISEMES.iter().zip(r.visemes) {
+                self.scalar(name, Signal::Mouth).feed(t, v, restart);
+            }
+            self.scalar("browRaise", Signal::Mouth)
+                .feed(t, r.brow_raise, restart);
+            // The irises are guesses while the lids are shut: gaze holds then.
+            if l.max(r2) < 0.5 {
+                self.scalar("gazeYaw", Signal::Gaze)
+                    .feed(t, r.gaze_yaw_deg, restart);
+                self.scalar("gazePitch", Signal::Gaze)
+                    .feed(t, r.gaze_pitch_deg, restart);
+            }
+        }
+        if self.scalars.is_empty() {
+            return;
+        }
+        let weight = presence.weight();
+        let held = |s: &Self, name: &str| s.scalars.get(name).map_or(0.0, |t| t.held) * weight;
+        let idle_blink = out.expressions.get("blink").copied().unwrap_or(0.0) * (1.0 - weight);
+        let mut set = |name: &str, v: f32| {
+            out.expressions.insert(name.to_string(), v.clamp(0.0, 1.0));
+        };
+        set("blink", held(self, "blink") + idle_blink);
+        set("blinkLeft", held(self, "blinkLeft"));
+        set("blinkRight", held(self, "blinkRight"));
+        for name in face::VISEMES {
+            set(name, held(self, name));
+        }
+        set("browRaise", held(self, "browRaise"));
+        out.look_at = Some(LookAtAngles {
+            yaw_deg: held(self, "gazeYaw"),
+            pitch_deg: held(self, "gazePitch"),
+        });
+    }
+
+    /// The hips follow the shoulders' movement in the image: sideways and up and down by the
+    /// shoulders' own scale (pixels per meter), towards the camera by their growing size.
+    fn position_hips(
+        &mut self,
+        frame: &LandmarkFrame,
+        w: f32,
+        h: f32,
+        t: f64,
+        calibrating: bool,
+        out: &mut AvatarPose,
+    ) {
+        let torso = self.presence[&Part::Torso];
+        let measured = frame.pose.as_ref().and_then(|pose| {
+            let (l, r) = (pose.image.get(11)?, pose.image.get(12)?);
+            let (wl, wr) = (pose.world.get(11)?, pose.world.get(12)?);
+            if l[3].min(r[3]) < MIN_VISIBILITY {
+                return None;
+            }
+            let px = |p: &[f32; 4]| Vec3::new(p[0] * w, p[1] * h, 0.0);
+            let width_px = px(l).distance(px(r));
+            let width_m = Vec3::from_slice(&wl[..3]).distance(Vec3::from_slice(&wr[..3]));
+            (width_px > 1.0 && width_m > 0.05).then(|| ((px(l) + px(r)) * 0.5, width_px / width_m))
+        });
+        let restart = torso.0 <= step_of(0.0);
+        if let Some((mid, px_per_m)) = measured {
+            if calibrating || self.anchor.is_none() {
+                self.anchor = Some((mid, px_per_m));
+            }
+            let (home, home_scale) = self.anchor.expect("set above");
+            let offset = [
+                // Image right is the subject's left (+X); image down is -Y.
+                (mid.x - home.x) / px_per_m,
+                -(mid.y - home.y) / px_per_m,
+                CAMERA_DISTANCE_M * (1.0 - home_scale / px_per_m),
+            ];
+            let limits = [0.5, 0.3, 0.3];
+            for (k, track) in self.position.iter_mut().enumerate() {
+                track.feed(t, offset[k].clamp(-limits[k], limits[k]), restart);
+            }
+        }
+        if self.anchor.is_some() {
+            let weight = torso.weight();
+            let idle = out.hips_offset();
+            let held = Vec3::new(
+                self.position[0].held,
+                self.position[1].held,
+                self.position[2].held,
+            );
+            out.hips_translation = Some(idle.lerp(held, weight).to_array());
+        }
+    }
+}
+
+/// Whether a limb bone is really in the picture. BlazePose guesses joints outside the frame
+/// with a fair visibility (a lost wrist often lands on the other one), so an arm counts only
+/// with its wrist in the frame and its elbow too, or its hand found by the hand model; a leg
+/// only with knee and ankle in the frame.
+fn in_view(bone: HumanBone, image: &[[f32; 4]], hands: [bool; 2]) -> bool {
+    let inside = |i: usize| {
+        image
+            .get(i)
+            .is_some_and(|p| (0.0..=1.0).contains(&p[0]) && (0.0..=1.0).contains(&p[1]))
+    };
+    let arm = |side: usize| {
+        inside(body::lm::LEFT_WRIST + side) && (inside(body::lm::LEFT_ELBOW + side) || hands[side])
+    };
+    let leg =
+        |side: usize| inside(body::lm::LEFT_KNEE + side) && inside(body::lm::LEFT_ANKLE + side);
+    match part_of(bone) {
+        Part::LeftArm | Part::LeftHand => arm(0),
+        Part::RightArm | Part::RightHand => arm(1),
+        Part::LeftLeg => leg(0),
+        Part::RightLeg => leg(1),
+        _ => true,
+    }
+}
+
+/// The presence step of one frame: below it a part counts as fully lost.
+fn step_of(dt: f32) -> f32 {
+    (dt / EASE_S).max(1e-3)
+}
+
+/// A bone's world rotation from local rotations (absent bones at rest).
+fn world(locals: &BTreeMap<HumanBone, Quat>, bone: HumanBone) -> Quat {
+    let mut q = Quat::IDENTITY;
+    let mut b = Some(bone);
+    while let Some(cur) = b {
+        q = locals.get(&cur).copied().unwrap_or(Quat::IDENTITY) * q;
+        b = cur.parent();
+    }
+    q
+}
+
+/// The pose's mirror image: left and right swapped, every rotation reflected through the
+/// avatar's YZ plane, sideways movement and gaze reversed.
+pub fn mirror(pose: &mut AvatarPose) {
+    let swap = |name: &str| -> String {
+        if let Some(rest) = name.strip_prefix("left") {
+            format!("right{rest}")
+        } else if let Some(rest) = name.strip_prefix("right") {
+            format!("left{rest}")
+        } else if let Some(rest) = name.strip_suffix("Left") {
+            format!("{rest}Right")
+        } else if let Some(rest) = name.strip_suffix("Right") {
+            format!("{rest}Left")
+        } else {
+            name.to_string()
+        }
+    };
+    pose.bones = std::mem::take(&mut pose.bones)
+        .into_iter()
+        .map(|(name, [x, y, z, w])| (swap(&name), [x, -y, -z, w]))
+        .collect();
+    pose.expressions = std::mem::take(&mut pose.expressions)
+        .into_iter()
+        .map(|(name, v)| (swap(&name), v))
+        .collect();
+    if let Some(t) = &mut pose.hips_translation {
+        t[0] = -t[0];
+    }
+    if let Some(look) = &mut pose.look_at {
+        look.yaw_deg = -look.yaw_deg;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::landmarks::PoseLandmarks;
+    use crate::solver::face::tests::{observe, synthetic_face};
+    use crate::solver::ground_truth::{Rng, degrees, forward, pose_landmarks, rig};
+
+    const FPS: f64 = 30.0;
+
+    /// A frame holding the body of a skeleton posed with `locals` (image points are the world
+    /// points placed in the middle of the picture; only the shoulders' are read from them).
+    fn body_frame(
+        index: u64,
+        locals: &BTreeMap<HumanBone, Quat>,
+        hidden: &[usize],
+    ) -> LandmarkFrame {
+        let rig = rig();
+        let mut world = pose_landmarks(&forward(&rig, locals), &mut Rng(1), 0.0);
+        for &i in hidden {
+            world[i][3] = 0.1;
+        }
+        let image = world
+            .iter()
+            .map(|p| [0.5 + p[0] * 0.4, 0.5 + p[1] * 0.4, p[2], p[3]])
+            .collect();
+        LandmarkFrame {
+            index,
+            t_ms: index as f64 * 1000.0 / FPS,
+            pose: Some(PoseLandmarks { image, world }),
+            ..Default::default()
+        }
+    }
+
+    fn arm_forward() -> BTreeMap<HumanBone, Quat> {
+        // The left arm straight ahead, the right one down.
+        BTreeMap::from([
+            (HumanBone::LeftUpperArm, Quat::from_rotation_y(-1.5)),
+            (HumanBone::RightUpperArm, Quat::from_rotation_z(-1.3)),
+            (HumanBone::LeftLowerArm, Quat::from_rotation_y(-0.4)),
+        ])
+    }
+
+    fn solver(mirror: bool) -> Solver {
+        Solver::new(
+            &rig(),
+            SolverSettings {
+                mirror,
+                ..SolverSettings::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_lost_arm_eases_to_rest_and_comes_back_without_a_snap() {
+        let mut solver = solver(false);
+        let raised = arm_forward();
+        let mut lowered = raised.clone();
+        lowered.insert(HumanBone::LeftUpperArm, Quat::from_rotation_z(-0.9));
+        let (elbow, wrist) = (body::lm::LEFT_ELBOW, body::lm::LEFT_WRIST);
+        let mut arm = Vec::new();
+        let mut idle = IdleMotion::new(0x5eed);
+        let mut rest = Vec::new();
+        for i in 0..120u64 {
+            let frame = match i {
+                0..30 => body_frame(i, &raised, &[]),
+                30..60 => body_frame(i, &raised, &[elbow, wrist]),
+                _ => body_frame(i, &lowered, &[]),
+            };
+            let pose = solver.solve(&frame, 1280, 720);
+            arm.push(pose.rotation("leftUpperArm").unwrap());
+            rest.push(
+                idle.pose(frame.t_ms as f32 / 1000.0)
+                    .rotation("leftUpperArm")
+                    .unwrap(),
+            );
+        }
+        let steps: Vec<f32> = arm.windows(2).map(|w| degrees(w[0], w[1])).collect();
+        let worst = steps.iter().cloned().fold(0.0, f32::max);
+        assert!(
+            worst < 20.0,
+            "no snap: worst step {worst:.1} degrees: {steps:?}"
+        );
+        assert!(
+            degrees(arm[29], raised[&HumanBone::LeftUpperArm]) < 3.0,
+            "tracked first"
+        );
+        // Half a second after the arm was lost it is at rest (the idle pose's arm).
+        assert!(
+            degrees(arm[45], rest[45]) < 1.0,
+            "{}",
+            degrees(arm[45], rest[45])
+        );
+        // And a second after it came back it follows the new pose.
+        let back = degrees(arm[119], lowered[&HumanBone::LeftUpperArm]);
+        assert!(back < 3.0, "{back}");
+    }
+
+    #[test]
+    fn mirroring_swaps_sides_and_reflects_rotations() {
+        let (mut plain, mut mirrored) = (solver(false), solver(true));
+        let (mut a, mut b) = (AvatarPose::default(), AvatarPose::default());
+        for i in 0..30 {
+            let frame = body_frame(i, &arm_forward(), &[]);
+            a = plain.solve(&frame, 1280, 720);
+            b = mirrored.solve(&frame, 1280, 720);
+        }
+        let locals = |pose: &AvatarPose| -> BTreeMap<HumanBone, Quat> {
+            HumanBone::ALL
+                .iter()
+                .filter_map(|&bone| Some((bone, pose.rotation(bone.name())?)))
+                .collect()
+        };
+        // The person's left arm ahead: the mirrored avatar's right arm points ahead.
+        let dir = world(&locals(&b), HumanBone::RightUpperArm) * Vec3::NEG_X;
+        assert!(dir.z > 0.95, "{dir}");
+        let left = a.rotation("leftUpperArm").unwrap();
+        let right = b.rotation("rightUpperArm").unwrap();
+        assert!(degrees(right, Quat::from_xyzw(left.x, -left.y, -left.z, left.w)) < 1e-3);
+        let mut pose = AvatarPose::default();
+        pose.expressions.insert("blinkLeft".into(), 1.0);
+        pose.look_at = Some(LookAtAngles {
+            yaw_deg: 10.0,
+            pitch_deg: 5.0,
+        });
+        pose.hips_translation = Some([0.1, 0.0, 0.0]);
+        mirror(&mut pose);
+        assert_eq!(pose.expressions.get("blinkRight"), Some(&1.0));
+        assert_eq!(pose.look_at.unwrap().yaw_deg, -10.0);
+        assert_eq!(pose.hips_translation, Some([-0.1, 0.0, 0.0]));
+    }
+
+    #[test]
+    fn the_face_turns_the_head_and_closes_the_eyes() {
+        let mut rng = Rng(3);
+        let face = synthetic_face(&mut rng);
+        let mut shut = face.clone();
+        for (upper, lower) in [
+            ([387, 386, 385], [373, 374, 380]),
+            ([160, 159, 158], [144, 145, 153]),
+        ] {
+            for (u, l) in upper.into_iter().zip(lower) {
+                shut[u].y = shut[l].y;
+            }
+        }
+        let mut solver = solver(false);
+        let turn = Quat::from_rotation_y(0.5);
+        let mut last = AvatarPose::default();
+        for i in 0..40u64 {
+            let (head, eyes) = if i == 0 {
+                (Quat::IDENTITY, &face)
+            } else if i < 20 {
+                (turn, &face)
+            } else {
+                (turn, &shut)
+            };
+            if i == 0 {
+                solver.calibrate();
+            }
+            let frame = LandmarkFrame {
+                index: i,
+                t_ms: i as f64 * 1000.0 / FPS,
+                face: Some(observe(eyes, head, &mut rng, 0.3)),
+                ..Default::default()
+            };
+            last = solver.solve(&frame, 1280, 720);
+            if i == 19 {
+                let both = last.rotation("neck").unwrap() * last.rotation("head").unwrap();
+                assert!(degrees(both, turn) < 3.0, "{}", degrees(both, turn));
+                assert!(last.expressions["blink"] < 0.05);
+            }
+        }
+        assert!(solver.calibrated());
+        assert!(last.expressions["blink"] > 0.95, "{:?}", last.expressions);
+        assert!(last.expressions["blinkLeft"] < 0.05);
+    }
+}
