@@ -27,7 +27,7 @@ const CHAINS: [[usize; 4]; 5] = [
     [17, 18, 19, 20],
 ];
 
-fn chain_bones(left: bool) -> [[HumanBone; 3]; 5] {
+pub(super) fn chain_bones(left: bool) -> [[HumanBone; 3]; 5] {
     use HumanBone::*;
     if left {
         [

@@ -71,6 +71,10 @@ fn tuning(signal: Signal, smoothing: f32) -> Option<(f32, f32)> {
     Some((cutoff * 3f32.powf(k), beta * 2f32.powf(k)))
 }
 
+/// The largest finger bend taken as tracker bias at calibration (radians): more is a
+/// finger that was not held straight.
+const MAX_FINGER_BIAS: f32 = 0.6;
+
 /// How long a part takes to ease to rest when lost, or in when found (seconds).
 const EASE_S: f32 = 0.3;
 /// Pose landmarks less visible than this are not trusted.
@@ -210,6 +214,8 @@ pub struct Solver {
     settings: SolverSettings,
     hands: [Option<HandRest>; 2],
     neutral: Option<Neutral>,
+    /// Each finger bone's reading when the user calibrated with open hands.
+    finger_bias: BTreeMap<HumanBone, Quat>,
     calibrate_next: bool,
     /// The rest the lost parts ease to: idle life, so breathing and blinks go on.
     idle: IdleMotion,
@@ -242,6 +248,7 @@ impl Solver {
             settings,
             hands,
             neutral: None,
+            finger_bias: BTreeMap::new(),
             calibrate_next: false,
             idle: IdleMotion::new(0x5eed),
             presence: BTreeMap::new(),
@@ -257,8 +264,9 @@ impl Solver {
         self.settings
     }
 
-    /// The next face seen becomes the neutral face (straight ahead, eyes open, mouth shut)
-    /// and the next body its home position.
+    /// The next face seen becomes the neutral face (straight ahead, eyes open, mouth shut),
+    /// the next body its home position, and hands seen then (held open, fingers straight)
+    /// their straight fingers.
     pub fn calibrate(&mut self) {
         self.calibrate_next = true;
     }
@@ -326,7 +334,19 @@ impl Solver {
                 let parent = world(&raw, lower);
                 raw.insert(hand_bone, parent.inverse() * solved.wrist);
             }
-            raw.extend(solved.fingers);
+            for (bone, q) in solved.fingers {
+                // Calibration with open hands: what the tracker reads as bent in a straight
+                // finger is its bias for this person and camera (a fist is not taken as one).
+                if calibrating && q.angle_between(Quat::IDENTITY) < MAX_FINGER_BIAS {
+                    self.finger_bias.insert(bone, q);
+                }
+                let bias = self
+                    .finger_bias
+                    .get(&bone)
+                    .copied()
+                    .unwrap_or(Quat::IDENTITY);
+                raw.insert(bone, bias.inverse() * q);
+            }
         }
         let reading = self.read_face(frame, w, h, calibrating);
         if let Some(reading) = &reading {
@@ -763,5 +783,89 @@ mod tests {
         assert!(solver.calibrated());
         assert!(last.expressions["blink"] > 0.95, "{:?}", last.expressions);
         assert!(last.expressions["blinkLeft"] < 0.05);
+    }
+
+    /// An open hand of the avatar's rig as the hand model reports it (a square 1000 px
+    /// image, the wrist in the middle), each finger bent `bend` radians at its knuckle.
+    fn open_hand(left: bool, bend: f32) -> Vec<[f32; 3]> {
+        use HumanBone::{LeftHand, RightHand};
+        let rig = rig();
+        let at = |b: HumanBone| rig.bone(b).unwrap().rest_world_position;
+        let wrist = at(if left { LeftHand } else { RightHand });
+        let chains = hands::chain_bones(left);
+        let mut pts = vec![wrist; 21];
+        for (c, chain) in chains.iter().enumerate() {
+            let knuckle = at(chain[0]);
+            let (mid, end) = (at(chain[1]), at(chain[2]));
+            let tip = end + (end - mid);
+            let dir = (mid - knuckle).normalize();
+            // Curl towards the palm (palms face down at rest).
+            let turn = Quat::from_axis_angle(dir.cross(Vec3::NEG_Y).normalize(), bend);
+            let bent = |p: Vec3| knuckle + turn * (p - knuckle);
+            pts[1 + 4 * c] = knuckle;
+            pts[2 + 4 * c] = bent(mid);
+            pts[3 + 4 * c] = bent(end);
+            pts[4 + 4 * c] = bent(tip);
+        }
+        pts.iter()
+            .map(|p| {
+                let v = *p - wrist;
+                [0.5 + v.x, 0.5 - v.y, -v.z]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn calibrating_with_open_hands_removes_the_trackers_finger_bias() {
+        let index_bend = |calibrate: bool| {
+            let mut solver = solver(false);
+            let mut pose = AvatarPose::default();
+            for i in 0..30u64 {
+                if calibrate && i == 0 {
+                    solver.calibrate();
+                }
+                let frame = LandmarkFrame {
+                    index: i,
+                    t_ms: i as f64 * 1000.0 / FPS,
+                    left_hand: Some(open_hand(true, 0.2)),
+                    ..Default::default()
+                };
+                pose = solver.solve(&frame, 1000, 1000);
+            }
+            let q = pose.rotation("leftIndexProximal").unwrap();
+            q.angle_between(Quat::IDENTITY).to_degrees()
+        };
+        let (raw, calibrated) = (index_bend(false), index_bend(true));
+        assert!(
+            (raw - 11.5).abs() < 1.5,
+            "the bias shows uncalibrated: {raw}"
+        );
+        assert!(
+            calibrated < 1.0,
+            "and is gone after calibration: {calibrated}"
+        );
+    }
+
+    #[test]
+    fn the_hips_follow_the_shoulders_across_the_picture() {
+        let mut solver = solver(false);
+        let pose = arm_forward();
+        let mut last = AvatarPose::default();
+        for i in 0..40u64 {
+            let mut frame = body_frame(i, &pose, &[]);
+            if i >= 10 {
+                // 0.1 of the picture to the right: towards the subject's left.
+                for p in &mut frame.pose.as_mut().unwrap().image {
+                    p[0] += 0.1;
+                }
+            }
+            last = solver.solve(&frame, 1000, 1000);
+        }
+        let [x, y, z] = last.hips_translation.unwrap();
+        // body_frame draws 0.4 of the picture per meter: 0.1 is 0.25 m.
+        assert!(
+            (x - 0.25).abs() < 0.02 && y.abs() < 0.02 && z.abs() < 0.02,
+            "{x} {y} {z}"
+        );
     }
 }
