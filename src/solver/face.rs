@@ -413,6 +413,7 @@ pub(super) mod tests {
             median(errors.clone()),
             errors.iter().cloned().fold(0.0, f32::max),
         );
+        eprintln!("head: median {med:.2} degrees, worst {worst:.2}");
         assert!(
             med <= 3.0,
             "head: median {med:.2} degrees (worst {worst:.2})"

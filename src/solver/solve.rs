@@ -302,6 +302,19 @@ impl Solver {
                     raw.insert(bone, q);
                 }
             }
+            // Hips below the picture (a webcam at a desk) are guesses whose turn would twist
+            // the legs: the hips stay at rest and the spine takes the whole torso's rotation.
+            let inside = |i: usize| {
+                pose.image
+                    .get(i)
+                    .is_some_and(|p| (0.0..=1.0).contains(&p[1]))
+            };
+            if !(inside(body::lm::LEFT_HIP) && inside(body::lm::RIGHT_HIP))
+                && let (Some(hips), Some(spine)) =
+                    (raw.remove(&HumanBone::Hips), raw.get_mut(&HumanBone::Spine))
+            {
+                *spine = hips * *spine;
+            }
         }
         for (i, (left, hand)) in [(true, &frame.left_hand), (false, &frame.right_hand)]
             .into_iter()
