@@ -4,6 +4,7 @@
 mod bench;
 mod bench_track;
 mod demo;
+mod ivs;
 mod media;
 mod render;
 mod track;
@@ -135,6 +136,9 @@ enum Command {
         #[arg(long)]
         frame_ms: Option<f64>,
     },
+    /// Publish to an Amazon IVS real-time stage: tokens, OBS's stream setup, preflight checks.
+    #[command(subcommand)]
+    Ivs(ivs::IvsCommand),
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
         #[command(flatten)]
@@ -235,6 +239,10 @@ pub fn main() -> i32 {
             frame_ms,
         }),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
+        Command::Ivs(command) => match ivs::run(command) {
+            Ok(status) => return status,
+            Err(err) => Err(err),
+        },
         Command::Inspect { file, json: _ } => render::inspect(&file),
         Command::Bench {
             vrm,
