@@ -424,6 +424,14 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
         "still streaming after {STREAM_SECONDS} s"
     );
     obs.ws.request("StopStream", json!({})).unwrap();
+    let stopping = Instant::now();
+    while stream_active(&mut obs) {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "the stream stops"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     assert!(
         wait_for_exit(&mut ingest, Duration::from_secs(20)),
         "the ingest ends with the stream"
