@@ -247,7 +247,10 @@ fn check_received_stream(file: &Path) {
     let video_kbps = bits(&video_packets) / video_span / 1000.0;
     let audio_kbps = bits(&audio_packets) / audio_span / 1000.0;
     assert!(video_kbps <= 8500.0, "video {video_kbps:.0} kbps");
-    assert!(audio_kbps <= 160.0 * 1.05, "audio {audio_kbps:.0} kbps");
+    assert!(
+        (40.0..=160.0 * 1.05).contains(&audio_kbps),
+        "audio {audio_kbps:.0} kbps (a tone at CBR 160; silence would be ~2)"
+    );
 
     let frames = Command::new("ffprobe")
         .args([
@@ -279,6 +282,38 @@ fn check_received_stream(file: &Path) {
     );
 }
 
+/// A looping 440 Hz tone (a Media Source), so that the stream's audio carries a signal whose
+/// bitrate the ingest can measure (silence compresses to almost nothing).
+fn add_tone(obs: &mut ObsStudio, home: &Path, scene: &str) {
+    let tone = home.join("tone.wav");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .args([
+            "sine=frequency=440:sample_rate=48000:duration=5",
+            "-ac",
+            "2",
+        ])
+        .arg(&tone)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": scene, "inputName": "Tone", "inputKind": "ffmpeg_source",
+                   "inputSettings": {"local_file": tone, "is_local_file": true, "looping": true}}),
+        )
+        .unwrap();
+}
+
 fn test_token() -> String {
     use p384::pkcs8::EncodePrivateKey;
     let secret = p384::SecretKey::from_slice(&[3u8; 48]).unwrap();
@@ -304,6 +339,7 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
     let mut obs = start_obs(&home);
     obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
         .unwrap();
+    add_tone(&mut obs, &home, "IVS Scene");
 
     // A profile that breaks IVS's rules: 5 fps, 9 Mbps, 320 kbps audio, B-frames, 10 s keyframes.
     obs.ws
