@@ -7,6 +7,7 @@ pub mod cli;
 pub mod default_avatar;
 pub mod filter;
 pub mod frame;
+pub mod ivs;
 pub mod landmarks;
 pub mod launcher;
 pub mod pipeline;

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_track;
 mod demo;
+mod ivs;
 mod media;
 mod render;
 mod solve;
@@ -138,6 +139,9 @@ enum Command {
     },
     /// Avatar poses (AvatarPose JSON) from landmarks, with the OBS source's solver and smoothing.
     Solve(solve::SolveArgs),
+    /// Publish to an Amazon IVS real-time stage: tokens, OBS's stream setup, preflight checks.
+    #[command(subcommand)]
+    Ivs(ivs::IvsCommand),
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
         #[command(flatten)]
@@ -239,6 +243,10 @@ pub fn main() -> i32 {
         }),
         Command::Solve(args) => solve::run(&args),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
+        Command::Ivs(command) => match ivs::run(command) {
+            Ok(status) => return status,
+            Err(err) => Err(err),
+        },
         Command::Inspect { file, json: _ } => render::inspect(&file),
         Command::Bench {
             vrm,

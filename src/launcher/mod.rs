@@ -73,11 +73,30 @@ pub struct LaunchOptions {
     pub language: String,
 }
 
+impl LaunchOptions {
+    /// Headless OBS at 1280x720 and 30 fps in `home`, recording into `home/recordings`, in English.
+    pub fn headless_720p30(home: &Path, plugin: PluginFiles) -> Self {
+        LaunchOptions {
+            home: home.to_path_buf(),
+            plugin,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            record_dir: home.join("recordings"),
+            headless: true,
+            env: Vec::new(),
+            language: "en-US".into(),
+        }
+    }
+}
+
 /// A running OBS Studio. Dropping it kills OBS; [`ObsStudio::quit`] shuts it down cleanly.
 pub struct ObsStudio {
     obs: Option<Child>,
     xvfb: Option<Child>,
     pub ws: ObsWs,
+    /// obs-websocket's port on 127.0.0.1 (for other clients, e.g. `vrm-avatar ivs`).
+    pub ws_port: u16,
     pub config_dir: PathBuf,
     output_log: PathBuf,
 }
@@ -237,6 +256,7 @@ impl ObsStudio {
             obs: Some(obs),
             xvfb,
             ws,
+            ws_port: port,
             config_dir,
             output_log,
         })

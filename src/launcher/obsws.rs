@@ -23,9 +23,19 @@ impl ObsWs {
     /// Connects to `host:port` and identifies, retrying until `wait` has passed (OBS takes a few
     /// seconds to start its server).
     pub fn connect(host: &str, port: u16, wait: Duration) -> Result<Self> {
+        Self::connect_with_password(host, port, None, wait)
+    }
+
+    /// [`ObsWs::connect`] to a server that may ask for a password.
+    pub fn connect_with_password(
+        host: &str,
+        port: u16,
+        password: Option<&str>,
+        wait: Duration,
+    ) -> Result<Self> {
         let deadline = Instant::now() + wait;
         loop {
-            match Self::try_connect(host, port) {
+            match Self::try_connect(host, port, password) {
                 Ok(ws) => return Ok(ws),
                 Err(err) if Instant::now() >= deadline => {
                     return Err(
@@ -37,7 +47,7 @@ impl ObsWs {
         }
     }
 
-    fn try_connect(host: &str, port: u16) -> Result<Self> {
+    fn try_connect(host: &str, port: u16, password: Option<&str>) -> Result<Self> {
         let stream = TcpStream::connect((host, port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -49,13 +59,23 @@ impl ObsWs {
         if hello["op"] != HELLO {
             bail!("expected Hello from obs-websocket, got {hello}");
         }
-        if hello["d"].get("authentication").is_some() {
-            bail!(
-                "obs-websocket asks for a password; start OBS with authentication off for this tool"
-            );
+        let mut identify = json!({"rpcVersion": 1, "eventSubscriptions": 0});
+        if let Some(auth) = hello["d"].get("authentication") {
+            let Some(password) = password else {
+                bail!("obs-websocket asks for a password (give --password)");
+            };
+            identify["authentication"] = json!(auth_response(
+                password,
+                auth["salt"].as_str().unwrap_or_default(),
+                auth["challenge"].as_str().unwrap_or_default(),
+            ));
         }
-        ws.send(json!({"op": IDENTIFY, "d": {"rpcVersion": 1, "eventSubscriptions": 0}}))?;
-        let identified = ws.receive()?;
+        ws.send(json!({"op": IDENTIFY, "d": identify}))?;
+        let identified = match ws.receive() {
+            Ok(message) => message,
+            Err(_) if password.is_some() => bail!("obs-websocket refused the password"),
+            Err(err) => return Err(err),
+        };
         if identified["op"] != IDENTIFIED {
             bail!("obs-websocket refused to identify: {identified}");
         }
@@ -102,5 +122,31 @@ impl ObsWs {
             }
             return Ok(message["d"]["responseData"].clone());
         }
+    }
+}
+
+/// obs-websocket v5's answer to its challenge:
+/// base64(sha256(base64(sha256(password + salt)) + challenge)).
+fn auth_response(password: &str, salt: &str, challenge: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let secret = b64.encode(Sha256::digest(format!("{password}{salt}")));
+    b64.encode(Sha256::digest(format!("{secret}{challenge}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn auth_response_matches_the_protocol_example() {
+        // obs-websocket's protocol.md example: password "supersecretpassword".
+        assert_eq!(
+            super::auth_response(
+                "supersecretpassword",
+                "lM1GncleQOaCu9lT1yeUZhFYnqhsLLP1G5lAGo3ixaI=",
+                "+IxH4CnCiqpX1rM9scsNynZzbOe4KhDeYcTNS3PDaeY="
+            ),
+            "1Ct943GAT+6YQUUX47Ia/ncufilbe6+oD6lY+5kaCu4="
+        );
     }
 }

@@ -1,0 +1,510 @@
+//! `vrm-avatar ivs ...`: participant tokens, and OBS's stream set up and checked for an Amazon
+//! IVS real-time stage over obs-websocket. Secrets (tokens, stream keys) only ever appear masked
+//! in messages.
+
+use crate::ivs::preflight::{self, Change, ObsSettings, OutputMode, Severity, VideoSettings};
+use crate::ivs::{mask, token};
+use crate::launcher::obsws::ObsWs;
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Exit status of `ivs check` when a rule is broken.
+pub const EXIT_VIOLATIONS: i32 = 3;
+
+#[derive(Subcommand)]
+pub enum IvsCommand {
+    /// Print a participant token (ES384 JWT) for a stage, signed offline with the private key
+    /// of a public key imported into IVS.
+    Token {
+        /// The P-384 private key (PEM: PKCS#8 or SEC1).
+        #[arg(long)]
+        private_key: PathBuf,
+        /// ARN of the imported public key (arn:aws:ivs:REGION:ACCOUNT:public-key/ID).
+        #[arg(long)]
+        key_arn: String,
+        /// ARN of the stage (arn:aws:ivs:REGION:ACCOUNT:stage/ID).
+        #[arg(long)]
+        stage_arn: String,
+        /// Your name for the participant (shown to everyone on the stage).
+        #[arg(long)]
+        user_id: Option<String>,
+        /// NAME=VALUE shown to everyone on the stage (repeatable; 1 KB in all).
+        #[arg(long = "attribute", value_parser = token::parse_attribute)]
+        attributes: Vec<(String, String)>,
+        /// publish, subscribe or publish,subscribe.
+        #[arg(long, default_value = "publish,subscribe")]
+        capabilities: String,
+        /// How long the token is valid: 90s, 30m, 12h, 14d (at most 14 days).
+        #[arg(long, default_value = "12h")]
+        duration: String,
+        /// The participant id (1-64 of A-Z a-z 0-9 _ -); random when omitted.
+        #[arg(long)]
+        jti: Option<String>,
+        #[arg(long, default_value = token::DEFAULT_WHIP_URL)]
+        whip_url: String,
+        #[arg(long, default_value = token::DEFAULT_EVENTS_URL)]
+        events_url: String,
+    },
+    /// Show a token's stage, capabilities and expiry (decoded, not verified).
+    Inspect {
+        /// The token, or @FILE to read it from a file.
+        token: String,
+    },
+    /// Set a running OBS's stream service for the stage: WHIP with a participant token (OBS
+    /// 30+), or RTMP(S) with the stage's endpoint and stream key. Refused while OBS streams.
+    Configure {
+        /// A participant token with publish capability (or @FILE).
+        #[arg(long, required_unless_present = "rtmp_url", conflicts_with_all = ["rtmp_url", "stream_key"])]
+        token: Option<String>,
+        /// The stage's RTMPS ingest endpoint (rtmps://HOST:443/app/).
+        #[arg(long, requires = "stream_key")]
+        rtmp_url: Option<String>,
+        /// The ingest configuration's stream key (or @FILE).
+        #[arg(long, requires = "rtmp_url")]
+        stream_key: Option<String>,
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// Also apply IVS's recommended output settings (720p or less, 1 s keyframes,
+        /// Baseline, no B-frames, CBR 2.5 Mbps, audio 160 kbps or less).
+        #[arg(long)]
+        fix_settings: bool,
+        /// Print the stream service settings OBS would get, as JSON (secrets included), and
+        /// change nothing.
+        #[arg(long, conflicts_with = "fix_settings")]
+        dry_run: bool,
+    },
+    /// Check OBS's output settings against IVS's ingest rules: a list of violations, each with
+    /// its fix; exit status 0 when there is none, 3 when there are.
+    Check {
+        #[command(flatten)]
+        obs: ObsArgs,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How to reach OBS.
+#[derive(clap::Args)]
+pub struct ObsArgs {
+    /// obs-websocket's address (OBS: Tools -> WebSocket Server Settings).
+    #[arg(long, default_value = "ws://127.0.0.1:4455")]
+    obs_websocket: String,
+    /// obs-websocket's password, if it asks for one.
+    #[arg(long)]
+    password: Option<String>,
+    /// OBS's configuration folder, where the profiles are (default:
+    /// `$XDG_CONFIG_HOME/obs-studio` or `~/.config/obs-studio`). Needed in Advanced output
+    /// mode, whose encoder settings OBS keeps in the profile's streamEncoder.json.
+    #[arg(long)]
+    obs_config: Option<PathBuf>,
+}
+
+/// Runs an `ivs` subcommand; returns the exit status.
+pub fn run(command: IvsCommand) -> Result<i32> {
+    match command {
+        IvsCommand::Token {
+            private_key,
+            key_arn,
+            stage_arn,
+            user_id,
+            attributes,
+            capabilities,
+            duration,
+            jti,
+            whip_url,
+            events_url,
+        } => {
+            let pem = std::fs::read_to_string(&private_key)
+                .with_context(|| format!("reading the private key {}", private_key.display()))?;
+            let request = token::TokenRequest {
+                stage_arn,
+                key_arn,
+                user_id,
+                attributes: attributes.into_iter().collect::<BTreeMap<_, _>>(),
+                capabilities: token::Capabilities::parse(&capabilities)?,
+                duration_secs: token::parse_duration(&duration)?,
+                jti,
+                whip_url,
+                events_url,
+                issued_at: None,
+            };
+            let token = token::create(&request, &pem)?;
+            println!("{token}");
+            Ok(0)
+        }
+        IvsCommand::Inspect { token } => {
+            let info = token::inspect(&secret_arg(&token)?)?;
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            Ok(0)
+        }
+        IvsCommand::Configure {
+            token,
+            rtmp_url,
+            stream_key,
+            obs,
+            fix_settings,
+            dry_run,
+        } => {
+            let service = match (token, rtmp_url, stream_key) {
+                (Some(token), _, _) => whip_service(&secret_arg(&token)?)?,
+                (None, Some(url), Some(key)) => rtmp_service(&url, &secret_arg(&key)?)?,
+                _ => bail!("give --token, or --rtmp-url with --stream-key"),
+            };
+            if dry_run {
+                println!("{}", serde_json::to_string_pretty(&service)?);
+                return Ok(0);
+            }
+            configure(&obs, &service, fix_settings)?;
+            Ok(0)
+        }
+        IvsCommand::Check { obs, json } => {
+            let mut session = Session::connect(&obs)?;
+            let settings = session.read_settings()?;
+            let violations = preflight::check(&settings);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&violations)?);
+            } else if violations.is_empty() {
+                println!("OBS's output settings follow every IVS ingest rule");
+            } else {
+                for v in &violations {
+                    let level = match v.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    };
+                    println!("{level} {}: {}; fix: {}", v.id, v.message, v.fix);
+                }
+            }
+            let errors = violations.iter().any(|v| v.severity == Severity::Error);
+            Ok(if errors { EXIT_VIOLATIONS } else { 0 })
+        }
+    }
+}
+
+/// A secret given on the command line, or `@FILE` to keep it out of the shell's history.
+fn secret_arg(arg: &str) -> Result<String> {
+    match arg.strip_prefix('@') {
+        Some(path) => Ok(std::fs::read_to_string(path)
+            .with_context(|| format!("reading {path}"))?
+            .trim()
+            .to_string()),
+        None => Ok(arg.trim().to_string()),
+    }
+}
+
+/// The WHIP service OBS 30+ reads (obs-webrtc's `whip_custom`: `server`, `bearer_token`).
+/// The token's own WHIP URL is the server; the token is only read to warn.
+fn whip_service(token: &str) -> Result<Value> {
+    let info = token::inspect(token)?;
+    if info.expired {
+        log::warn!("the token {} expired at {}", mask(token), info.expires_at);
+    }
+    if !info.capabilities.contains(&"publish") {
+        log::warn!(
+            "the token {} has no publish capability; IVS will refuse the stream",
+            mask(token)
+        );
+    }
+    let server = if info.whip_url.starts_with("https://") {
+        info.whip_url.clone()
+    } else {
+        token::DEFAULT_WHIP_URL.to_string()
+    };
+    Ok(json!({
+        "streamServiceType": "whip_custom",
+        "streamServiceSettings": {"server": server, "bearer_token": token},
+    }))
+}
+
+/// OBS's custom RTMP(S) service (`rtmp_custom`: `server`, `key`).
+fn rtmp_service(url: &str, key: &str) -> Result<Value> {
+    if !(url.starts_with("rtmps://") || url.starts_with("rtmp://")) || !url.contains("://") {
+        bail!("--rtmp-url {url:?} must start with rtmps:// (or rtmp://)");
+    }
+    if url.starts_with("rtmp://") && !is_loopback_url(url) {
+        log::warn!(
+            "{url} is plain RTMP; IVS stages take RTMPS unless the ingest configuration allows insecure ingest"
+        );
+    }
+    if key.is_empty() {
+        bail!("--stream-key is empty");
+    }
+    Ok(json!({
+        "streamServiceType": "rtmp_custom",
+        "streamServiceSettings": {"server": url, "key": key, "use_auth": false},
+    }))
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or("");
+    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
+}
+
+/// A connection to a running OBS.
+struct Session {
+    ws: ObsWs,
+    config_dir: Option<PathBuf>,
+    version: String,
+}
+
+impl Session {
+    fn connect(args: &ObsArgs) -> Result<Session> {
+        let address = args.obs_websocket.strip_prefix("ws://").ok_or_else(|| {
+            anyhow!(
+                "--obs-websocket {}: expected ws://HOST:PORT",
+                args.obs_websocket
+            )
+        })?;
+        let (host, port) = address
+            .trim_end_matches('/')
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+            .ok_or_else(|| {
+                anyhow!(
+                    "--obs-websocket {}: expected ws://HOST:PORT",
+                    args.obs_websocket
+                )
+            })?;
+        let mut ws = ObsWs::connect_with_password(
+            &host,
+            port,
+            args.password.as_deref(),
+            Duration::from_secs(3),
+        )
+        .with_context(|| {
+            format!(
+                "is OBS running with its WebSocket server on (Tools -> WebSocket Server Settings)? {}",
+                args.obs_websocket
+            )
+        })?;
+        let version = ws.request("GetVersion", json!({}))?["obsVersion"]
+            .as_str()
+            .unwrap_or("0")
+            .to_string();
+        let config_dir = args.obs_config.clone().or_else(default_obs_config);
+        Ok(Session {
+            ws,
+            config_dir,
+            version,
+        })
+    }
+
+    fn major_version(&self) -> u32 {
+        self.version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn streaming(&mut self) -> Result<bool> {
+        Ok(self.ws.request("GetStreamStatus", json!({}))?["outputActive"] == true)
+    }
+
+    /// The folder of OBS's current profile (found by its name in `basic.ini`).
+    fn profile_dir(&mut self) -> Result<PathBuf> {
+        let name = self.ws.request("GetProfileList", json!({}))?["currentProfileName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let config = self
+            .config_dir
+            .clone()
+            .ok_or_else(|| anyhow!("OBS's configuration folder is unknown: give --obs-config"))?;
+        let profiles = config.join("basic/profiles");
+        let entries = std::fs::read_dir(&profiles).with_context(|| {
+            format!(
+                "reading OBS's profiles in {} (give --obs-config)",
+                profiles.display()
+            )
+        })?;
+        for dir in entries.flatten().map(|e| e.path()) {
+            let ini = std::fs::read_to_string(dir.join("basic.ini")).unwrap_or_default();
+            if ini.lines().any(|l| l.trim() == format!("Name={name}")) {
+                return Ok(dir);
+            }
+        }
+        bail!(
+            "no folder in {} holds OBS's current profile {name:?} (give --obs-config)",
+            profiles.display()
+        )
+    }
+
+    fn read_settings(&mut self) -> Result<ObsSettings> {
+        let v = self.ws.request("GetVideoSettings", json!({}))?;
+        let number = |key: &str| v[key].as_u64().unwrap_or(0) as u32;
+        let video = VideoSettings {
+            base_width: number("baseWidth"),
+            base_height: number("baseHeight"),
+            output_width: number("outputWidth"),
+            output_height: number("outputHeight"),
+            fps_num: number("fpsNumerator"),
+            fps_den: number("fpsDenominator").max(1),
+        };
+        let service = self.ws.request("GetStreamServiceSettings", json!({}))?;
+        let service_type = service["streamServiceType"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let mode = self.parameter("Output", "Mode")?.unwrap_or_default();
+        let stream_encoder = if mode.eq_ignore_ascii_case("advanced") {
+            let path = self.profile_dir()?.join("streamEncoder.json");
+            Some(read_json_object(&path)?)
+        } else {
+            None
+        };
+        let ws = RefCell::new(&mut self.ws);
+        let failed = RefCell::new(None);
+        let get = |section: &str, key: &str| match parameter(&mut ws.borrow_mut(), section, key) {
+            Ok(value) => value,
+            Err(err) => {
+                failed.borrow_mut().get_or_insert(err);
+                None
+            }
+        };
+        let settings =
+            ObsSettings::from_profile(video, &get, stream_encoder.as_ref(), &service_type);
+        if let Some(err) = failed.into_inner() {
+            return Err(err);
+        }
+        Ok(settings)
+    }
+
+    fn parameter(&mut self, section: &str, key: &str) -> Result<Option<String>> {
+        parameter(&mut self.ws, section, key)
+    }
+}
+
+/// A profile (`basic.ini`) value, or OBS's default for it.
+fn parameter(ws: &mut ObsWs, section: &str, key: &str) -> Result<Option<String>> {
+    let reply = ws.request(
+        "GetProfileParameter",
+        json!({"parameterCategory": section, "parameterName": key}),
+    )?;
+    Ok(reply["parameterValue"]
+        .as_str()
+        .or(reply["defaultParameterValue"].as_str())
+        .map(str::to_string))
+}
+
+/// A JSON object file; a missing file is an empty object (as OBS reads it).
+fn read_json_object(path: &Path) -> Result<Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(json!({})),
+        Ok(text) => {
+            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
+        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn default_obs_config() -> Option<PathBuf> {
+    std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .map(|c| c.join("obs-studio"))
+}
+
+/// Sets the stream service (and with `fix` the recommended output settings) of a running OBS.
+fn configure(args: &ObsArgs, service: &Value, fix: bool) -> Result<()> {
+    let mut session = Session::connect(args)?;
+    let service_type = service["streamServiceType"].as_str().unwrap_or_default();
+    if service_type == "whip_custom" && session.major_version() < 30 {
+        bail!(
+            "WHIP needs OBS 30 or newer (this OBS is {}); update OBS, or publish over RTMPS with --rtmp-url and --stream-key",
+            session.version
+        );
+    }
+    if session.streaming()? {
+        bail!(
+            "OBS is streaming: stop the stream first (settings are never changed on a live stream)"
+        );
+    }
+    session
+        .ws
+        .request("SetStreamServiceSettings", service.clone())?;
+    let settings = &service["streamServiceSettings"];
+    let secret = settings["bearer_token"]
+        .as_str()
+        .or(settings["key"].as_str())
+        .unwrap_or_default();
+    eprintln!(
+        "OBS {}: stream service {service_type}, server {}, {} {}",
+        session.version,
+        settings["server"].as_str().unwrap_or_default(),
+        if service_type == "whip_custom" {
+            "bearer token"
+        } else {
+            "stream key"
+        },
+        mask(secret)
+    );
+    if !fix {
+        return Ok(());
+    }
+    let current = session.read_settings()?;
+    let mut restart = Vec::new();
+    for change in preflight::changes(&current) {
+        match change {
+            Change::Video {
+                output_width,
+                output_height,
+                fps_num,
+                fps_den,
+            } => {
+                session.ws.request(
+                    "SetVideoSettings",
+                    json!({"outputWidth": output_width, "outputHeight": output_height,
+                           "fpsNumerator": fps_num, "fpsDenominator": fps_den}),
+                ).context("changing the video settings (OBS refuses while recording or the virtual camera runs)")?;
+                eprintln!("video: output {output_width}x{output_height}, {fps_num}/{fps_den} fps");
+            }
+            Change::Parameter {
+                section,
+                key,
+                value,
+                needs_restart,
+            } => {
+                session.ws.request(
+                    "SetProfileParameter",
+                    json!({"parameterCategory": section, "parameterName": key, "parameterValue": value}),
+                )?;
+                eprintln!("profile: [{section}] {key}={value}");
+                if needs_restart {
+                    restart.push(format!("[{section}] {key}"));
+                }
+            }
+            Change::StreamEncoder(keys) => {
+                let path = session.profile_dir()?.join("streamEncoder.json");
+                let mut json = read_json_object(&path)?;
+                let object = json
+                    .as_object_mut()
+                    .ok_or_else(|| anyhow!("{} is not a JSON object", path.display()))?;
+                object.extend(keys.clone());
+                let partial = path.with_extension("json.partial");
+                std::fs::write(&partial, serde_json::to_string_pretty(&json)?)?;
+                std::fs::rename(&partial, &path)?;
+                eprintln!(
+                    "stream encoder ({}): {}",
+                    path.display(),
+                    Value::Object(keys)
+                );
+            }
+        }
+    }
+    if current.mode == OutputMode::Simple {
+        eprintln!(
+            "Simple output mode: x264 custom options carry the profile, keyframes and B-frames"
+        );
+    }
+    if !restart.is_empty() {
+        eprintln!("restart OBS for {} to take effect", restart.join(", "));
+    }
+    Ok(())
+}

@@ -1,0 +1,530 @@
+//! `vrm-avatar ivs` against real OBS Studio (Debian's OBS 29) under Xvfb: a deliberately bad
+//! profile fails the preflight, `ivs configure --rtmp-url ... --fix-settings` makes OBS follow
+//! IVS's ingest rules, and the avatar scene streamed for 15 s to a local RTMP ingest (ffmpeg)
+//! is checked with ffprobe against every rule. OBS 29 has no WHIP: the WHIP service settings are
+//! checked as `--dry-run` prints them, and OBS 29 refuses them with a clear message.
+
+use obs_vrm_avatar::ivs::token;
+use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const STREAM_KEY: &str = "ivs-e2e-stream-key-0123456789";
+const STAGE: &str = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456";
+const KEY_ARN: &str = "arn:aws:ivs:us-east-1:123456789012:public-key/Key123";
+const STREAM_SECONDS: u64 = 15;
+
+fn target_profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn start_obs(home: &Path) -> ObsStudio {
+    let module = target_profile_dir().join("libobs_vrm_avatar.so");
+    assert!(
+        module.is_file(),
+        "{} is built with the tests",
+        module.display()
+    );
+    let locale_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale");
+    let plugin = PluginFiles { module, locale_dir };
+    ObsStudio::start(&LaunchOptions::headless_720p30(home, plugin))
+        .expect("OBS starts and answers over obs-websocket")
+}
+
+/// `vrm-avatar ivs ARGS --obs-websocket ... --obs-config ...` against this OBS.
+fn ivs(obs: &ObsStudio, args: &[&str]) -> Output {
+    let address = format!("ws://127.0.0.1:{}", obs.ws_port);
+    Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
+        .arg("ivs")
+        .args(args)
+        .args(["--obs-websocket", &address, "--obs-config"])
+        .arg(&obs.config_dir)
+        .output()
+        .unwrap()
+}
+
+/// `ivs check --json`: the violations' ids and the exit status.
+fn check(obs: &ObsStudio) -> (Vec<String>, Option<i32>) {
+    let out = ivs(obs, &["check", "--json"]);
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ivs check --json: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let mut ids: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert!(v["message"].is_string() && v["fix"].is_string(), "{v}");
+            v["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    ids.sort();
+    (ids, out.status.code())
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Whether something listens on 127.0.0.1:`port` (from /proc, without connecting: ffmpeg's
+/// RTMP listener takes one connection only).
+fn listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| format!("{a} ").ends_with(&needle))
+                && l.split_whitespace().nth(3) == Some("0A")
+        })
+}
+
+/// A local RTMP ingest: ffmpeg listening once, copying what it gets into `out`.
+fn start_ingest(out: &Path) -> (Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("rtmp://127.0.0.1:{port}/live/{STREAM_KEY}");
+    let child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-listen",
+            "1",
+            "-i",
+            &url,
+            "-c",
+            "copy",
+            "-f",
+            "flv",
+        ])
+        .arg(out)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("ffmpeg (apt-get install ffmpeg)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listening(port) {
+        assert!(Instant::now() < deadline, "ffmpeg listens on {port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (child, port)
+}
+
+fn wait_for_exit(child: &mut Child, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+fn stream_active(obs: &mut ObsStudio) -> bool {
+    obs.ws.request("GetStreamStatus", json!({})).unwrap()["outputActive"] == true
+}
+
+fn ffprobe_json(args: &[&str], file: &Path) -> Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(args)
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe {args:?}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn number(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or(v.as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+/// `num/den` of ffprobe's frame rates.
+fn rate(v: &Value) -> f64 {
+    let (n, d) = v.as_str().unwrap().split_once('/').unwrap();
+    n.parse::<f64>().unwrap() / d.parse::<f64>().unwrap()
+}
+
+/// Every IVS ingest rule, checked on what the local ingest received.
+fn check_received_stream(file: &Path) {
+    let streams = ffprobe_json(&["-show_streams"], file);
+    let streams = streams["streams"].as_array().unwrap();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    let audio = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("an audio stream (RTMP needs both)");
+
+    assert_eq!(video["codec_name"], "h264");
+    let profile = video["profile"].as_str().unwrap();
+    assert!(profile.contains("Baseline"), "H.264 profile {profile}");
+    assert_eq!(video["has_b_frames"], 0);
+    let (w, h) = (
+        video["width"].as_u64().unwrap(),
+        video["height"].as_u64().unwrap(),
+    );
+    assert!(
+        w.max(h) <= 1280 && w.min(h) <= 720 && w.min(h) >= 160,
+        "{w}x{h}"
+    );
+    let fps = rate(&video["avg_frame_rate"]);
+    assert!((10.0..=60.0).contains(&fps), "{fps} fps");
+
+    assert_eq!(audio["codec_name"], "aac");
+    assert_eq!(audio["profile"], "LC");
+    let sample_rate = number(&audio["sample_rate"]) as u32;
+    assert!(matches!(sample_rate, 44100 | 48000), "{sample_rate} Hz");
+    let channels = audio["channels"].as_u64().unwrap();
+    assert!((1..=2).contains(&channels), "{channels} channels");
+
+    let packets = ffprobe_json(
+        &[
+            "-show_entries",
+            "packet=codec_type,pts_time,dts_time,size,flags",
+        ],
+        file,
+    );
+    let packets = packets["packets"].as_array().unwrap();
+    let of = |kind: &str| {
+        packets
+            .iter()
+            .filter(|p| p["codec_type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    let (video_packets, audio_packets) = (of("video"), of("audio"));
+    let span = |ps: &[&Value]| number(&ps.last().unwrap()["pts_time"]) - number(&ps[0]["pts_time"]);
+    let bits = |ps: &[&Value]| ps.iter().map(|p| number(&p["size"])).sum::<f64>() * 8.0;
+    let video_span = span(&video_packets);
+    let audio_span = span(&audio_packets);
+    assert!(
+        video_span >= (STREAM_SECONDS - 4) as f64,
+        "{video_span:.1} s of video"
+    );
+    assert!(
+        audio_span >= (STREAM_SECONDS - 4) as f64,
+        "{audio_span:.1} s of audio"
+    );
+
+    let keyframes: Vec<f64> = video_packets
+        .iter()
+        .filter(|p| p["flags"].as_str().unwrap().starts_with('K'))
+        .map(|p| number(&p["pts_time"]))
+        .collect();
+    assert!(keyframes.len() >= 5, "keyframes at {keyframes:?}");
+    let widest = keyframes
+        .windows(2)
+        .map(|k| k[1] - k[0])
+        .fold(0.0, f64::max);
+    assert!(
+        widest <= 2.05,
+        "an IDR every 1-2 s; widest gap {widest:.2} s in {keyframes:?}"
+    );
+    // No reordering: every video packet's pts equals its dts (B-frames would need reordering).
+    for p in &video_packets {
+        assert_eq!(number(&p["pts_time"]), number(&p["dts_time"]), "packet {p}");
+    }
+    let video_kbps = bits(&video_packets) / video_span / 1000.0;
+    let audio_kbps = bits(&audio_packets) / audio_span / 1000.0;
+    assert!(video_kbps <= 8500.0, "video {video_kbps:.0} kbps");
+    assert!(
+        (40.0..=160.0 * 1.05).contains(&audio_kbps),
+        "audio {audio_kbps:.0} kbps (a tone at CBR 160; silence would be ~2)"
+    );
+
+    let frames = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "frame=pict_type",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let types = String::from_utf8_lossy(&frames.stdout);
+    assert!(
+        types.lines().count() as f64 >= video_span * 10.0,
+        "decoded frames: {}",
+        types.lines().count()
+    );
+    assert!(
+        !types.lines().any(|t| t.trim() == "B"),
+        "a B-frame in the stream"
+    );
+    eprintln!(
+        "received {w}x{h} {profile} {fps:.1} fps, keyframes {widest:.2} s apart at most, video {video_kbps:.0} kbps, \
+         AAC {sample_rate} Hz {channels} ch {audio_kbps:.0} kbps, {video_span:.1} s"
+    );
+}
+
+/// A looping 440 Hz tone (a Media Source), so that the stream's audio carries a signal whose
+/// bitrate the ingest can measure (silence compresses to almost nothing).
+fn add_tone(obs: &mut ObsStudio, home: &Path, scene: &str) {
+    let tone = home.join("tone.wav");
+    let out = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .args([
+            "sine=frequency=440:sample_rate=48000:duration=5",
+            "-ac",
+            "2",
+        ])
+        .arg(&tone)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": scene, "inputName": "Tone", "inputKind": "ffmpeg_source",
+                   "inputSettings": {"local_file": tone, "is_local_file": true, "looping": true}}),
+        )
+        .unwrap();
+}
+
+fn test_token() -> String {
+    use p384::pkcs8::EncodePrivateKey;
+    let secret = p384::SecretKey::from_slice(&[3u8; 48]).unwrap();
+    let pem = secret.to_pkcs8_pem(p384::pkcs8::LineEnding::LF).unwrap();
+    let request = token::TokenRequest {
+        stage_arn: STAGE.into(),
+        key_arn: KEY_ARN.into(),
+        user_id: None,
+        attributes: Default::default(),
+        capabilities: token::Capabilities::parse("publish").unwrap(),
+        duration_secs: 3600,
+        jti: None,
+        whip_url: "https://abc123.global-bm.whip.live-video.net".into(),
+        events_url: token::DEFAULT_EVENTS_URL.into(),
+        issued_at: None,
+    };
+    token::create(&request, &pem).unwrap()
+}
+
+#[test]
+fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
+    let home = target_profile_dir().join("obs-e2e").join("ivs");
+    let mut obs = start_obs(&home);
+    obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
+        .unwrap();
+    add_tone(&mut obs, &home, "IVS Scene");
+
+    // A profile that breaks IVS's rules: 5 fps, 9 Mbps, 320 kbps audio, B-frames, 10 s keyframes.
+    obs.ws
+        .request(
+            "SetVideoSettings",
+            json!({"fpsNumerator": 5, "fpsDenominator": 1}),
+        )
+        .unwrap();
+    for (key, value) in [
+        ("VBitrate", "9000"),
+        ("ABitrate", "320"),
+        ("UseAdvanced", "true"),
+        ("x264Settings", "bframes=3 keyint=50"),
+    ] {
+        obs.ws
+            .request(
+                "SetProfileParameter",
+                json!({"parameterCategory": "SimpleOutput", "parameterName": key, "parameterValue": value}),
+            )
+            .unwrap();
+    }
+    let (ids, status) = check(&obs);
+    assert_eq!(status, Some(3), "violations exit 3");
+    assert_eq!(
+        ids,
+        [
+            "audio.bitrate",
+            "service.type",
+            "video.b_frames",
+            "video.bitrate",
+            "video.fps",
+            "video.keyframe_interval",
+            "video.profile"
+        ]
+    );
+
+    // WHIP: exactly the service settings OBS 30+ reads, and OBS 29 refuses with the reason.
+    let token = test_token();
+    let out = ivs(&obs, &["configure", "--token", &token, "--dry-run"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let service: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        service,
+        json!({"streamServiceType": "whip_custom",
+               "streamServiceSettings": {"server": "https://abc123.global-bm.whip.live-video.net", "bearer_token": token}})
+    );
+    let out = ivs(&obs, &["configure", "--token", &token]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let message = text(&out);
+    assert!(
+        message.starts_with("error: WHIP needs OBS 30 or newer (this OBS is 29"),
+        "{message}"
+    );
+    assert!(
+        message.contains("RTMPS") && message.lines().count() == 1,
+        "{message}"
+    );
+    assert!(!message.contains(&token[20..60]), "the token is not echoed");
+    let type_now = obs
+        .ws
+        .request("GetStreamServiceSettings", json!({}))
+        .unwrap();
+    assert_ne!(
+        type_now["streamServiceType"], "whip_custom",
+        "nothing was changed"
+    );
+
+    // One step: the local ingest as the stage's RTMP endpoint, with IVS's settings.
+    let recording = home.join("received.flv");
+    let (mut ingest, port) = start_ingest(&recording);
+    let url = format!("rtmp://127.0.0.1:{port}/live");
+    let configure = [
+        "configure",
+        "--rtmp-url",
+        &url,
+        "--stream-key",
+        STREAM_KEY,
+        "--fix-settings",
+    ];
+    let out = ivs(&obs, &configure);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains(STREAM_KEY), "the stream key is masked: {log}");
+    let service = obs
+        .ws
+        .request("GetStreamServiceSettings", json!({}))
+        .unwrap();
+    assert_eq!(service["streamServiceType"], "rtmp_custom");
+    assert_eq!(service["streamServiceSettings"]["server"], url.as_str());
+    assert_eq!(service["streamServiceSettings"]["key"], STREAM_KEY);
+    assert_eq!(
+        check(&obs),
+        (vec![], Some(0)),
+        "no violations after --fix-settings"
+    );
+
+    obs.ws.request("StartStream", json!({})).unwrap();
+    let started = Instant::now();
+    while !stream_active(&mut obs) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the stream starts; log:\n{}",
+            obs.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Never on a live stream.
+    let out = ivs(&obs, &configure);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("OBS is streaming: stop the stream first"),
+        "{}",
+        text(&out)
+    );
+    std::thread::sleep(Duration::from_secs(STREAM_SECONDS).saturating_sub(started.elapsed()));
+    assert!(
+        stream_active(&mut obs),
+        "still streaming after {STREAM_SECONDS} s"
+    );
+    obs.ws.request("StopStream", json!({})).unwrap();
+    let stopping = Instant::now();
+    while stream_active(&mut obs) {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "the stream stops"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        wait_for_exit(&mut ingest, Duration::from_secs(20)),
+        "the ingest ends with the stream"
+    );
+    advanced_mode_fix_writes_the_stream_encoder_settings(&mut obs);
+    let _ = obs.quit(Duration::from_secs(60));
+
+    check_received_stream(&recording);
+}
+
+/// Advanced output mode keeps the stream encoder's settings in the profile's
+/// streamEncoder.json: the preflight reads it and the fix merges IVS's values into it.
+fn advanced_mode_fix_writes_the_stream_encoder_settings(obs: &mut ObsStudio) {
+    let profile_dir = obs.config_dir.join("basic/profiles/Demo");
+    let encoder_file = profile_dir.join("streamEncoder.json");
+    std::fs::write(
+        &encoder_file,
+        json!({"bitrate": 9000, "bf": 2, "profile": "high", "keyint_sec": 0, "rate_control": "VBR", "threads": 2})
+            .to_string(),
+    )
+    .unwrap();
+    obs.ws
+        .request(
+            "SetProfileParameter",
+            json!({"parameterCategory": "Output", "parameterName": "Mode", "parameterValue": "Advanced"}),
+        )
+        .unwrap();
+    let (ids, status) = check(obs);
+    assert_eq!(status, Some(3));
+    assert_eq!(
+        ids,
+        [
+            "video.b_frames",
+            "video.bitrate",
+            "video.keyframe_interval",
+            "video.profile",
+            "video.rate_control"
+        ]
+    );
+    let out = ivs(
+        obs,
+        &[
+            "configure",
+            "--rtmp-url",
+            "rtmps://example.invalid:443/app/",
+            "--stream-key",
+            STREAM_KEY,
+            "--fix-settings",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(check(obs), (vec![], Some(0)));
+    let written: Value =
+        serde_json::from_str(&std::fs::read_to_string(&encoder_file).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        json!({"bitrate": 2500, "bf": 0, "profile": "baseline", "keyint_sec": 1, "rate_control": "CBR",
+               "preset": "veryfast", "tune": "zerolatency", "x264opts": "", "threads": 2})
+    );
+}
