@@ -71,6 +71,23 @@ fn tuning(signal: Signal, smoothing: f32) -> Option<(f32, f32)> {
     Some((cutoff * 3f32.powf(k), beta * 2f32.powf(k)))
 }
 
+/// How far a joint turns from rest at most, any way (radians): the head on the neck together,
+/// the torso on the hips, the hand on the forearm. A bad frame cannot twist them into knots.
+const HEAD_REACH: f32 = 1.4;
+const SPINE_REACH: f32 = 1.0;
+const WRIST_REACH: f32 = 1.6;
+
+/// `q`, or the same turn cut back to `max` radians.
+fn within(q: Quat, max: f32) -> Quat {
+    let q = if q.w < 0.0 { -q } else { q };
+    let (axis, angle) = q.to_axis_angle();
+    if angle <= max {
+        q
+    } else {
+        Quat::from_axis_angle(axis, max)
+    }
+}
+
 /// The largest finger bend taken as tracker bias at calibration (radians): more is a
 /// finger that was not held straight.
 const MAX_FINGER_BIAS: f32 = 0.6;
@@ -345,7 +362,10 @@ impl Solver {
             // The hand model sees the palm far better than the pose's three hand points.
             if raw.contains_key(&lower) {
                 let parent = world(&raw, lower);
-                raw.insert(hand_bone, parent.inverse() * solved.wrist);
+                raw.insert(
+                    hand_bone,
+                    within(parent.inverse() * solved.wrist, WRIST_REACH),
+                );
             }
             for (bone, q) in solved.fingers {
                 // Calibration with open hands: what the tracker reads as bent in a straight
@@ -365,10 +385,13 @@ impl Solver {
         if let Some(reading) = &reading {
             // The head relative to the chest, shared by neck (40%) and head.
             let chest = world(&raw, HumanBone::UpperChest);
-            let total = chest.inverse() * reading.head;
+            let total = within(chest.inverse() * reading.head, HEAD_REACH);
             let neck = Quat::IDENTITY.slerp(total, 0.4);
             raw.insert(HumanBone::Neck, neck);
             raw.insert(HumanBone::Head, neck.inverse() * total);
+        }
+        if let Some(spine) = raw.get_mut(&HumanBone::Spine) {
+            *spine = within(*spine, SPINE_REACH);
         }
         for bone in raw.keys() {
             seen.insert(part_of(*bone), true);
@@ -879,6 +902,17 @@ mod tests {
         assert!(
             (x - 0.25).abs() < 0.02 && y.abs() < 0.02 && z.abs() < 0.02,
             "{x} {y} {z}"
+        );
+    }
+
+    #[test]
+    fn joints_stay_within_their_reach() {
+        let far = Quat::from_rotation_y(2.5);
+        assert!((within(far, HEAD_REACH).angle_between(Quat::IDENTITY) - HEAD_REACH).abs() < 1e-4);
+        assert!(within(far, HEAD_REACH).y > 0.0, "the same way round");
+        assert_eq!(
+            within(-Quat::from_rotation_x(0.3), 1.0),
+            Quat::from_rotation_x(0.3)
         );
     }
 }
