@@ -12,6 +12,9 @@ pub struct RgbaFrame {
     pub pixels: Vec<u8>,
     /// When the renderer started drawing this frame, for latency figures.
     pub started: Instant,
+    /// When the camera frame whose pose this frame shows reached the plugin (None for idle
+    /// motion): the start of the camera-to-texture latency.
+    pub camera_arrived: Option<Instant>,
 }
 
 impl RgbaFrame {

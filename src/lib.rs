@@ -3,6 +3,7 @@
 //! Data flows one way: camera frame -> landmarks -> avatar pose -> rendered frame -> OBS.
 //! Only [`obs`] touches libobs; everything else builds and tests without it.
 
+pub mod camera;
 pub mod cli;
 pub mod default_avatar;
 pub mod filter;

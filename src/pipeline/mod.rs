@@ -1,7 +1,10 @@
-//! Threads and hand-over between them: latest-wins slots and the render worker.
+//! Threads and hand-over between them: latest-wins slots, the tracking worker and the render
+//! worker.
 
 pub mod latest;
 pub mod render_worker;
+pub mod tracking_worker;
 
 pub use latest::Latest;
 pub use render_worker::{RenderControl, spawn_render_worker};
+pub use tracking_worker::{TrackedFrame, TrackingControl, spawn_tracking_worker};

@@ -3,10 +3,13 @@
 //! change the [`RenderControl`] and read the slot; they never wait for this thread.
 
 use super::Latest;
+use super::tracking_worker::{TrackingControl, clock_ms};
 use crate::frame::RgbaFrame;
+use crate::landmarks::LandmarkFrame;
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
-use crate::solver::IdleMotion;
+use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
+use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -26,6 +29,11 @@ pub struct RenderControl {
     /// The avatar file (None: the built-in avatar), and a counter bumped on every change.
     vrm_path: Mutex<Option<PathBuf>>,
     avatar_generation: AtomicU64,
+    /// The tracker whose landmarks move the avatar (None: idle motion).
+    tracking: Mutex<Option<Arc<TrackingControl>>>,
+    solver_settings: Mutex<SolverSettings>,
+    calibrate: AtomicBool,
+    reset: AtomicBool,
 }
 
 impl RenderControl {
@@ -40,7 +48,34 @@ impl RenderControl {
             thread: Mutex::new(None),
             vrm_path: Mutex::new(None),
             avatar_generation: AtomicU64::new(1),
+            tracking: Mutex::new(None),
+            solver_settings: Mutex::new(SolverSettings::default()),
+            calibrate: AtomicBool::new(false),
+            reset: AtomicBool::new(false),
         })
+    }
+
+    /// The tracker to follow (None: idle motion).
+    pub fn set_tracking(&self, tracking: Option<Arc<TrackingControl>>) {
+        *self.tracking.lock() = tracking;
+    }
+
+    pub fn tracking(&self) -> Option<Arc<TrackingControl>> {
+        self.tracking.lock().clone()
+    }
+
+    pub fn set_solver_settings(&self, settings: SolverSettings) {
+        *self.solver_settings.lock() = settings;
+    }
+
+    /// The next face and hands seen become the user's neutral ones.
+    pub fn calibrate(&self) {
+        self.calibrate.store(true, Ordering::Release);
+    }
+
+    /// Forgets calibration and tracking history.
+    pub fn reset(&self) {
+        self.reset.store(true, Ordering::Release);
     }
 
     /// Chooses the avatar (None: the built-in one). The worker loads it off OBS's threads; when
@@ -159,6 +194,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut renderer = OffscreenRenderer::new(gpu, width, height);
     let mut avatar = Avatar::default();
     let mut idle = IdleMotion::new(0x5eed);
+    let mut motion = Motion::default();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.stopped() {
@@ -176,8 +212,12 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let (width, height) = ctl.size();
         renderer.resize(width, height);
         let t = clock.elapsed().as_secs_f32();
-        scene.pose = idle.pose(t);
-        renderer.render(scene, t);
+        let now = Instant::now();
+        let tracked = motion.update(ctl, avatar.generation, scene, now);
+        scene.pose = tracked
+            .clone()
+            .map_or_else(|| idle.pose(t), |(pose, _)| pose);
+        renderer.render_from(scene, t, tracked.and_then(|(_, arrived)| arrived));
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
         next_frame += period;
@@ -193,6 +233,83 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         while !ctl.stopped() && Instant::now() < next_frame {
             thread::park_timeout(next_frame.saturating_duration_since(Instant::now()));
         }
+    }
+}
+
+/// How long without landmarks before the solver is told that nothing is seen (it then eases
+/// every part to idle): a camera unplugged, a source hidden, a frozen stream.
+const NOTHING_SEEN_AFTER: Duration = Duration::from_millis(250);
+
+/// The tracked motion: a solver for the current avatar and its poses on a timeline, sampled
+/// at render time so the avatar moves every frame whatever the tracker's rate.
+#[derive(Default)]
+struct Motion {
+    solver: Option<(u64, SolverSettings, Solver)>,
+    timeline: PoseTimeline,
+    seen: u64,
+    last_landmarks: Option<Instant>,
+    camera_arrived: Option<Instant>,
+}
+
+impl Motion {
+    /// The pose to draw now and when its camera frame arrived; None without a tracker.
+    fn update(
+        &mut self,
+        ctl: &RenderControl,
+        avatar: u64,
+        scene: &AvatarScene,
+        now: Instant,
+    ) -> Option<(crate::pose::AvatarPose, Option<Instant>)> {
+        let Some(tracking) = ctl.tracking() else {
+            *self = Motion::default();
+            return None;
+        };
+        let settings = *ctl.solver_settings.lock();
+        match &mut self.solver {
+            Some((generation, current, solver)) if *generation == avatar => {
+                if *current != settings {
+                    solver.set_settings(settings);
+                    *current = settings;
+                }
+            }
+            _ => {
+                let rig = scene
+                    .renderer
+                    .model()
+                    .humanoid
+                    .as_ref()
+                    .map(|h| NormalizedRig::new(&scene.renderer.model().nodes, h));
+                let solver = Solver::new(&rig.unwrap_or_default(), settings);
+                self.solver = Some((avatar, settings, solver));
+            }
+        }
+        let (_, _, solver) = self.solver.as_mut().expect("set above");
+        if ctl.reset.swap(false, Ordering::AcqRel) {
+            solver.reset();
+            self.timeline.clear();
+        }
+        if ctl.calibrate.swap(false, Ordering::AcqRel) {
+            solver.calibrate();
+        }
+        if let Some((seq, tracked)) = tracking.landmarks_newer_than(self.seen) {
+            self.seen = seq;
+            self.timeline
+                .push(solver.solve(&tracked.landmarks, tracked.width, tracked.height));
+            self.last_landmarks = Some(now);
+            self.camera_arrived = Some(tracked.arrived);
+        } else if self
+            .last_landmarks
+            .is_none_or(|t| now.duration_since(t) > NOTHING_SEEN_AFTER)
+        {
+            let nothing = LandmarkFrame {
+                t_ms: clock_ms(now),
+                ..LandmarkFrame::default()
+            };
+            self.timeline.push(solver.solve(&nothing, 1, 1));
+            self.camera_arrived = None;
+        }
+        let pose = self.timeline.sample(clock_ms(now))?;
+        Some((pose, self.camera_arrived))
     }
 }
 
@@ -305,5 +422,53 @@ mod tests {
         control.stop();
         handle.join().unwrap();
         assert!(asked.elapsed() < Duration::from_secs(5), "stop is prompt");
+    }
+
+    #[test]
+    fn tracked_landmarks_move_the_avatar_and_carry_the_cameras_time() {
+        use crate::pipeline::tracking_worker::{
+            TrackingControl, spawn_tracking_worker, tests::portrait,
+        };
+        use crate::tracking::holistic::TrackingMode;
+        let tracking = TrackingControl::new(TrackingMode::Face);
+        let tracker = spawn_tracking_worker(Arc::clone(&tracking), None).unwrap();
+        let control = RenderControl::new(160, 90, 30);
+        control.set_tracking(Some(Arc::clone(&tracking)));
+        let frames = Arc::new(Latest::default());
+        let handle = spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)).unwrap();
+        control.set_active(true);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut latency = None;
+        while latency.is_none() && Instant::now() < deadline {
+            if tracking.wants_frame() {
+                tracking.submit(portrait());
+            }
+            if let Some((_, frame)) = frames.newer_than(0) {
+                latency = frame.camera_arrived.map(|t| t.elapsed());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let latency = latency.expect("a frame drawn from a tracked camera frame");
+        assert!(latency < Duration::from_secs(3), "{latency:?}");
+        // The camera stops: after a moment frames are drawn from idle motion again.
+        thread::sleep(NOTHING_SEEN_AFTER + Duration::from_millis(500));
+        let (seq, _) = frames.newer_than(0).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((_, frame)) = frames.newer_than(seq)
+                && frame.camera_arrived.is_none()
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "idle again without camera frames"
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+        control.stop();
+        tracking.stop();
+        handle.join().unwrap();
+        tracker.join().unwrap();
     }
 }

@@ -71,6 +71,17 @@ impl OffscreenRenderer {
 
     /// Draws the scene at time `t_seconds` and starts its readback.
     pub fn render(&mut self, scene: &mut dyn Scene, t_seconds: f32) -> wgpu::SubmissionIndex {
+        self.render_from(scene, t_seconds, None)
+    }
+
+    /// [`Self::render`] for a pose solved from a camera frame that arrived at
+    /// `camera_arrived`, which the finished frame carries for latency figures.
+    pub fn render_from(
+        &mut self,
+        scene: &mut dyn Scene,
+        t_seconds: f32,
+        camera_arrived: Option<Instant>,
+    ) -> wgpu::SubmissionIndex {
         let started = Instant::now();
         let mut encoder = self
             .gpu
@@ -84,8 +95,13 @@ impl OffscreenRenderer {
             let mut pass = self.target.begin_pass(&mut encoder);
             scene.draw(&mut pass);
         }
-        self.readback
-            .submit(&self.gpu, encoder, &self.target.resolve, started)
+        self.readback.submit(
+            &self.gpu,
+            encoder,
+            &self.target.resolve,
+            started,
+            camera_arrived,
+        )
     }
 
     /// Finished frames, oldest first. With `wait_until`, waits for the GPU at most until then.

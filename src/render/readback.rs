@@ -18,6 +18,7 @@ struct Slot {
     state: Arc<AtomicU8>,
     submission: Option<wgpu::SubmissionIndex>,
     started: Instant,
+    camera_arrived: Option<Instant>,
 }
 
 pub struct ReadbackRing {
@@ -47,6 +48,7 @@ impl ReadbackRing {
                 state: Arc::new(AtomicU8::new(READY)),
                 submission: None,
                 started: Instant::now(),
+                camera_arrived: None,
             })
             .collect();
         Self {
@@ -66,6 +68,7 @@ impl ReadbackRing {
         mut encoder: wgpu::CommandEncoder,
         texture: &wgpu::Texture,
         started: Instant,
+        camera_arrived: Option<Instant>,
     ) -> wgpu::SubmissionIndex {
         if self.in_flight.len() == Self::SLOTS {
             // Every slot is busy: wait for the oldest, keep what it yields.
@@ -118,6 +121,7 @@ impl ReadbackRing {
             });
         slot.submission = Some(submission.clone());
         slot.started = started;
+        slot.camera_arrived = camera_arrived;
         self.in_flight.push_back(index);
         submission
     }
@@ -166,6 +170,7 @@ impl ReadbackRing {
                             stride: self.stride,
                             pixels,
                             started: slot.started,
+                            camera_arrived: slot.camera_arrived,
                         });
                     }
                 }

@@ -298,6 +298,18 @@ impl Solver {
         *self = Solver::with_hands(self.hands.clone(), self.settings);
     }
 
+    /// New settings (a smoothing slider moved, mirror switched): the filters start afresh,
+    /// the calibration stays.
+    pub fn set_settings(&mut self, settings: SolverSettings) {
+        let neutral = self.neutral.take();
+        let finger_bias = std::mem::take(&mut self.finger_bias);
+        *self = Solver {
+            neutral,
+            finger_bias,
+            ..Solver::with_hands(self.hands.clone(), settings)
+        };
+    }
+
     /// Solves one frame; `width` and `height` are the tracked image's size in pixels.
     pub fn solve(&mut self, frame: &LandmarkFrame, width: u32, height: u32) -> AvatarPose {
         let t = frame.t_ms / 1000.0;

@@ -1,0 +1,335 @@
+//! The tracking worker: one thread per tracked input (a camera or an OBS video source), shared
+//! by every VRM Avatar source that tracks it. It takes the newest camera frame (older ones are
+//! dropped, never queued), finds the landmarks and publishes them; each source then solves its
+//! own avatar from them. OBS's threads only hand frames in and read results; they never wait.
+
+use super::Latest;
+use super::render_worker::panic_text;
+use crate::camera::CameraFrame;
+use crate::landmarks::LandmarkFrame;
+use crate::tracking::holistic::{LIVE_SEARCH_INTERVAL, SearchClock, Tracker, TrackingMode};
+use crate::tracking::image::ImageView;
+use crate::tracking::runtime::ModelPaths;
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+/// The tracker reads camera frames scaled down to at most this width (its models see 256
+/// pixels at most; a 1080p frame would only cost conversion time).
+pub const TRACKING_WIDTH: u32 = 640;
+
+/// Landmarks of one camera frame and when that frame arrived.
+#[derive(Debug, Clone)]
+pub struct TrackedFrame {
+    pub landmarks: LandmarkFrame,
+    /// The size of the image the landmarks were found in.
+    pub width: u32,
+    pub height: u32,
+    pub arrived: Instant,
+}
+
+/// Tracking figures for the status line.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrackingStats {
+    /// Frames tracked per second over the last second or so.
+    pub fps: f32,
+    /// Milliseconds from a frame's arrival to its landmarks.
+    pub latency_ms: f32,
+    pub face: bool,
+    pub body: bool,
+    pub left_hand: bool,
+    pub right_hand: bool,
+}
+
+/// What the owners of a tracking worker can change or read while it runs.
+pub struct TrackingControl {
+    input: Latest<CameraFrame>,
+    output: Latest<TrackedFrame>,
+    mode: Mutex<TrackingMode>,
+    mode_generation: AtomicU64,
+    /// The last camera frame the worker took, so that callers skip copying frames it would
+    /// drop anyway.
+    taken: AtomicU64,
+    stop: AtomicBool,
+    status: Mutex<String>,
+    stats: Mutex<TrackingStats>,
+    thread: Mutex<Option<Thread>>,
+}
+
+impl TrackingControl {
+    pub fn new(mode: TrackingMode) -> Arc<Self> {
+        Arc::new(TrackingControl {
+            input: Latest::default(),
+            output: Latest::default(),
+            mode: Mutex::new(mode),
+            mode_generation: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            status: Mutex::new("starting the tracker".into()),
+            stats: Mutex::new(TrackingStats::default()),
+            thread: Mutex::new(None),
+        })
+    }
+
+    /// Whether the worker has taken the last frame handed in: if not, copying a new frame
+    /// now would only replace one it has not looked at.
+    pub fn wants_frame(&self) -> bool {
+        self.taken.load(Ordering::Acquire) >= self.input.seq()
+    }
+
+    /// Hands in the newest camera frame (it replaces any the worker has not taken).
+    pub fn submit(&self, frame: CameraFrame) {
+        self.input.publish(frame);
+        self.wake();
+    }
+
+    /// The newest landmarks if newer than `seen`.
+    pub fn landmarks_newer_than(&self, seen: u64) -> Option<(u64, Arc<TrackedFrame>)> {
+        self.output.newer_than(seen)
+    }
+
+    pub fn set_mode(&self, mode: TrackingMode) {
+        let mut current = self.mode.lock();
+        if *current != mode {
+            *current = mode;
+            self.mode_generation.fetch_add(1, Ordering::AcqRel);
+            drop(current);
+            self.wake();
+        }
+    }
+
+    pub fn mode(&self) -> TrackingMode {
+        *self.mode.lock()
+    }
+
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub fn status(&self) -> String {
+        self.status.lock().clone()
+    }
+
+    pub fn stats(&self) -> TrackingStats {
+        *self.stats.lock()
+    }
+
+    fn set_status(&self, status: String) {
+        *self.status.lock() = status;
+    }
+
+    fn wake(&self) {
+        if let Some(thread) = self.thread.lock().as_ref() {
+            thread.unpark();
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+}
+
+/// Starts a tracking worker; `models` names the models folder (None: the usual places).
+pub fn spawn_tracking_worker(
+    control: Arc<TrackingControl>,
+    models: Option<PathBuf>,
+) -> std::io::Result<JoinHandle<()>> {
+    let ctl = Arc::clone(&control);
+    let handle = thread::Builder::new()
+        .name("vrm-avatar-track".into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run(&ctl, models.as_deref())
+            }));
+            if let Err(panic) = result {
+                let why = panic_text(&*panic);
+                log::error!("the tracking worker stopped after a panic: {why}");
+                ctl.set_status(format!("error: tracking stopped ({why})"));
+            }
+        })?;
+    *control.thread.lock() = Some(handle.thread().clone());
+    Ok(handle)
+}
+
+/// A clock all workers share, so that landmark and render times compare.
+pub fn clock_ms(at: Instant) -> f64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    at.saturating_duration_since(epoch).as_secs_f64() * 1000.0
+}
+
+fn load(models: Option<&std::path::Path>, mode: TrackingMode) -> anyhow::Result<Tracker> {
+    let paths = ModelPaths::locate(models)?;
+    let mut tracker = Tracker::new(&paths, mode, 1, false)?;
+    // Live: searches for a missing hand are spread out so no frame pays for all of them.
+    if let Some(hands) = &mut tracker.hands {
+        hands.search = SearchClock::every(LIVE_SEARCH_INTERVAL);
+    }
+    Ok(tracker)
+}
+
+fn run(ctl: &TrackingControl, models: Option<&std::path::Path>) {
+    let mut tracker: Option<Tracker> = None;
+    let mut mode_generation = u64::MAX;
+    let mut seen = 0;
+    let mut index = 0;
+    let mut window: Vec<Instant> = Vec::new();
+    while !ctl.stopped() {
+        let generation = ctl.mode_generation.load(Ordering::Acquire);
+        if generation != mode_generation {
+            mode_generation = generation;
+            let mode = ctl.mode();
+            match load(models, mode) {
+                Ok(t) => {
+                    log::info!("tracking ready ({})", mode.key());
+                    ctl.set_status(format!(
+                        "tracking: waiting for camera frames ({})",
+                        mode.key()
+                    ));
+                    tracker = Some(t);
+                }
+                Err(err) => {
+                    log::error!("tracking unavailable: {err:#}");
+                    ctl.set_status(format!("error: tracking unavailable: {err:#}"));
+                    tracker = None;
+                }
+            }
+        }
+        let Some((seq, frame)) = ctl.input.newer_than(seen) else {
+            thread::park_timeout(Duration::from_millis(250));
+            continue;
+        };
+        seen = seq;
+        ctl.taken.store(seq, Ordering::Release);
+        let Some(tracker) = tracker.as_mut() else {
+            continue;
+        };
+        let (width, height, rgb) = match frame.to_rgb(TRACKING_WIDTH) {
+            Ok(image) => image,
+            Err(err) => {
+                ctl.set_status(format!("error: unusable camera frame: {err}"));
+                continue;
+            }
+        };
+        let view = match ImageView::rgb(width, height, &rgb) {
+            Ok(view) => view,
+            Err(err) => {
+                ctl.set_status(format!("error: unusable camera frame: {err}"));
+                continue;
+            }
+        };
+        match tracker.track(&view, index, clock_ms(frame.arrived)) {
+            Ok(landmarks) => {
+                index += 1;
+                let now = Instant::now();
+                window.push(now);
+                window.retain(|t| now.duration_since(*t) < Duration::from_secs(2));
+                let stats = TrackingStats {
+                    fps: (window.len().saturating_sub(1)) as f32
+                        / window
+                            .first()
+                            .map_or(1.0, |t| now.duration_since(*t).as_secs_f32().max(1e-3)),
+                    latency_ms: now.duration_since(frame.arrived).as_secs_f32() * 1000.0,
+                    face: landmarks.face.is_some(),
+                    body: landmarks.pose.is_some(),
+                    left_hand: landmarks.left_hand.is_some(),
+                    right_hand: landmarks.right_hand.is_some(),
+                };
+                *ctl.stats.lock() = stats;
+                ctl.set_status(format!("tracking ({})", tracker.mode().key()));
+                ctl.output.publish(TrackedFrame {
+                    landmarks,
+                    width,
+                    height,
+                    arrived: frame.arrived,
+                });
+            }
+            Err(err) => {
+                log::warn!("tracking a frame failed: {err:#}");
+                ctl.set_status(format!("error: tracking failed: {err:#}"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::camera::{BT709_LIMITED, CameraFormat, Plane};
+
+    /// The portrait photo as a BGRA camera frame.
+    pub fn portrait() -> CameraFrame {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/people/images/portrait.jpg"
+        );
+        let image = image::open(path).unwrap().to_rgba8();
+        let (w, h) = image.dimensions();
+        let mut data = image.into_raw();
+        for px in data.chunks_mut(4) {
+            px.swap(0, 2);
+        }
+        CameraFrame {
+            width: w,
+            height: h,
+            format: CameraFormat::Bgra,
+            planes: vec![Plane {
+                data,
+                stride: w as usize * 4,
+            }],
+            color_matrix: BT709_LIMITED,
+            arrived: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn frames_in_landmarks_out_and_a_missing_model_is_a_clear_status() {
+        let Ok(_) = ModelPaths::locate(None) else {
+            panic!("the tracking models are missing: run scripts/models.sh");
+        };
+        let control = TrackingControl::new(TrackingMode::Face);
+        let handle = spawn_tracking_worker(Arc::clone(&control), None).unwrap();
+        assert!(control.wants_frame());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut found = None;
+        while found.is_none() && Instant::now() < deadline {
+            if control.wants_frame() {
+                control.submit(portrait());
+            }
+            found = control.landmarks_newer_than(0);
+            thread::sleep(Duration::from_millis(20));
+        }
+        let (_, tracked) = found.expect("landmarks arrive");
+        assert!(tracked.width <= TRACKING_WIDTH);
+        assert!(
+            tracked
+                .landmarks
+                .face
+                .as_ref()
+                .is_some_and(|f| f.len() == 478)
+        );
+        assert!(control.stats().face && control.stats().fps >= 0.0);
+        control.stop();
+        handle.join().unwrap();
+
+        let empty = std::env::temp_dir().join("vrm-avatar-no-models");
+        std::fs::create_dir_all(&empty).unwrap();
+        let control = TrackingControl::new(TrackingMode::Face);
+        let handle = spawn_tracking_worker(Arc::clone(&control), Some(empty)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !control.status().starts_with("error") && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            control.status().starts_with("error: tracking unavailable"),
+            "{}",
+            control.status()
+        );
+        control.stop();
+        handle.join().unwrap();
+    }
+}
