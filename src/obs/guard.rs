@@ -2,7 +2,7 @@
 //! prefix and the callback returns a safe default, so OBS never aborts because of this plugin
 //! (unwinding out of an `extern "C"` function aborts the process).
 
-use crate::pipeline::render_worker::panic_text;
+use crate::pipeline::worker::panic_text;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};

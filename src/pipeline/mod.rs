@@ -4,6 +4,7 @@
 pub mod latest;
 pub mod render_worker;
 pub mod tracking_worker;
+pub mod worker;
 
 pub use latest::Latest;
 pub use render_worker::{RenderControl, spawn_render_worker};

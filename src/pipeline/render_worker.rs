@@ -4,6 +4,7 @@
 
 use super::Latest;
 use super::tracking_worker::{TrackingControl, clock_ms};
+use super::worker::{WorkerCore, spawn_guarded};
 use crate::frame::RgbaFrame;
 use crate::landmarks::LandmarkFrame;
 use crate::render::avatar::AvatarScene;
@@ -14,7 +15,7 @@ use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle, Thread};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// What the owner of a worker can change or read while it runs.
@@ -23,9 +24,7 @@ pub struct RenderControl {
     height: AtomicU32,
     fps: AtomicU32,
     active: AtomicBool,
-    stop: AtomicBool,
-    status: Mutex<String>,
-    thread: Mutex<Option<Thread>>,
+    core: WorkerCore,
     /// The avatar file (None: the built-in avatar), and a counter bumped on every change.
     vrm_path: Mutex<Option<PathBuf>>,
     avatar_generation: AtomicU64,
@@ -43,9 +42,7 @@ impl RenderControl {
             height: AtomicU32::new(height),
             fps: AtomicU32::new(fps.max(1)),
             active: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
-            status: Mutex::new("starting".into()),
-            thread: Mutex::new(None),
+            core: WorkerCore::new("starting"),
             vrm_path: Mutex::new(None),
             avatar_generation: AtomicU64::new(1),
             tracking: Mutex::new(None),
@@ -114,27 +111,24 @@ impl RenderControl {
 
     /// Asks the worker to finish; returns at once.
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake();
+        self.core.stop();
     }
 
     /// A one-line status for the user: what renders, or what went wrong.
     pub fn status(&self) -> String {
-        self.status.lock().clone()
+        self.core.status()
     }
 
     fn set_status(&self, status: String) {
-        *self.status.lock() = status;
+        self.core.set_status(status);
     }
 
     fn wake(&self) {
-        if let Some(thread) = self.thread.lock().as_ref() {
-            thread.unpark();
-        }
+        self.core.wake();
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        self.core.stopped()
     }
 }
 
@@ -144,30 +138,16 @@ pub fn spawn_render_worker(
     control: Arc<RenderControl>,
     output: Arc<Latest<RgbaFrame>>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let ctl = Arc::clone(&control);
-    let handle = thread::Builder::new()
-        .name("vrm-avatar-render".into())
-        .spawn(move || {
+    spawn_guarded(
+        "vrm-avatar-render",
+        "renderer",
+        control,
+        |c| &c.core,
+        move |ctl| {
             lower_thread_priority();
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&ctl, &output)));
-            if let Err(panic) = result {
-                let why = panic_text(&*panic);
-                log::error!("the render worker stopped after a panic: {why}");
-                ctl.set_status(format!("error: renderer stopped ({why})"));
-            }
-        })?;
-    *control.thread.lock() = Some(handle.thread().clone());
-    Ok(handle)
-}
-
-/// The text of a panic payload.
-pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
+            run(ctl, &output);
+        },
+    )
 }
 
 /// OBS's own threads must win the CPU over this one (and over the threads a software Vulkan

@@ -4,7 +4,7 @@
 //! own avatar from them. OBS's threads only hand frames in and read results; they never wait.
 
 use super::Latest;
-use super::render_worker::panic_text;
+use super::worker::{WorkerCore, spawn_guarded};
 use crate::camera::CameraFrame;
 use crate::landmarks::LandmarkFrame;
 use crate::tracking::holistic::{LIVE_SEARCH_INTERVAL, SearchClock, Tracker, TrackingMode};
@@ -13,8 +13,8 @@ use crate::tracking::runtime::ModelPaths;
 use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::{self, JoinHandle, Thread};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// The tracker reads camera frames scaled down to at most this width (its models see 256
@@ -53,10 +53,8 @@ pub struct TrackingControl {
     /// The last camera frame the worker took, so that callers skip copying frames it would
     /// drop anyway.
     taken: AtomicU64,
-    stop: AtomicBool,
-    status: Mutex<String>,
+    core: WorkerCore,
     stats: Mutex<TrackingStats>,
-    thread: Mutex<Option<Thread>>,
 }
 
 impl TrackingControl {
@@ -67,10 +65,8 @@ impl TrackingControl {
             mode: Mutex::new(mode),
             mode_generation: AtomicU64::new(0),
             taken: AtomicU64::new(0),
-            stop: AtomicBool::new(false),
-            status: Mutex::new("starting the tracker".into()),
+            core: WorkerCore::new("starting the tracker"),
             stats: Mutex::new(TrackingStats::default()),
-            thread: Mutex::new(None),
         })
     }
 
@@ -106,12 +102,11 @@ impl TrackingControl {
     }
 
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
-        self.wake();
+        self.core.stop();
     }
 
     pub fn status(&self) -> String {
-        self.status.lock().clone()
+        self.core.status()
     }
 
     pub fn stats(&self) -> TrackingStats {
@@ -119,17 +114,15 @@ impl TrackingControl {
     }
 
     fn set_status(&self, status: String) {
-        *self.status.lock() = status;
+        self.core.set_status(status);
     }
 
     fn wake(&self) {
-        if let Some(thread) = self.thread.lock().as_ref() {
-            thread.unpark();
-        }
+        self.core.wake();
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
+        self.core.stopped()
     }
 }
 
@@ -138,21 +131,13 @@ pub fn spawn_tracking_worker(
     control: Arc<TrackingControl>,
     models: Option<PathBuf>,
 ) -> std::io::Result<JoinHandle<()>> {
-    let ctl = Arc::clone(&control);
-    let handle = thread::Builder::new()
-        .name("vrm-avatar-track".into())
-        .spawn(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                run(&ctl, models.as_deref())
-            }));
-            if let Err(panic) = result {
-                let why = panic_text(&*panic);
-                log::error!("the tracking worker stopped after a panic: {why}");
-                ctl.set_status(format!("error: tracking stopped ({why})"));
-            }
-        })?;
-    *control.thread.lock() = Some(handle.thread().clone());
-    Ok(handle)
+    spawn_guarded(
+        "vrm-avatar-track",
+        "tracker",
+        control,
+        |c| &c.core,
+        move |ctl| run(ctl, models.as_deref()),
+    )
 }
 
 /// A clock all workers share, so that landmark and render times compare.
