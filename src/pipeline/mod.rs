@@ -5,3 +5,16 @@ pub mod render_worker;
 
 pub use latest::Latest;
 pub use render_worker::{RenderControl, spawn_render_worker};
+
+/// Joins `handle` if its thread ends before `deadline`; false when it does not (it is then left
+/// running, detached), so that shutting down never hangs on a thread.
+pub fn join_by(handle: std::thread::JoinHandle<()>, deadline: std::time::Instant) -> bool {
+    while !handle.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let finished = handle.is_finished();
+    if finished {
+        let _ = handle.join();
+    }
+    finished
+}
