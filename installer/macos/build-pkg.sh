@@ -57,8 +57,6 @@ codesign --verify --strict --verbose=2 "$BUNDLE"
 pkgbuild --root "$WORK/root" --install-location / \
   --identifier io.github.obs-vrm-avatar --version "$VERSION" "$WORK/obs-vrm-avatar-component.pkg"
 sed "s/@VERSION@/$VERSION/g" installer/macos/distribution.xml.in >"$WORK/distribution.xml"
-mkdir -p "$WORK/resources"
-cp "$BUNDLE/Contents/Resources/THIRD-PARTY-NOTICES.txt" "$WORK/resources/"
 PKG="$OUT/$NAME-$VERSION-macos-arm64.pkg"
 # (macOS's bash 3.2 treats an empty "${array[@]}" as unset under set -u: no arrays here.)
 if [ -n "${MACOS_INSTALLER_IDENTITY:-}" ]; then
@@ -66,6 +64,5 @@ if [ -n "${MACOS_INSTALLER_IDENTITY:-}" ]; then
 else
   set --
 fi
-productbuild --distribution "$WORK/distribution.xml" --package-path "$WORK" \
-  --resources "$WORK/resources" "$@" "$PKG"
+productbuild --distribution "$WORK/distribution.xml" --package-path "$WORK" "$@" "$PKG"
 echo "pkg: $PKG"

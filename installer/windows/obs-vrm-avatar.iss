@@ -1,5 +1,5 @@
-; Inno Setup 6 script: installs obs-vrm-avatar for every user of this Windows machine, where OBS
-; Studio (28 and later) looks for third-party plugins by itself:
+; Inno Setup 6 script: installs obs-vrm-avatar for every user of this Windows machine, in the
+; per-machine plugin folder that the OBS Studio frontend searches by itself (AddExtraModulePaths):
 ;   %ProgramData%\obs-studio\plugins\obs-vrm-avatar\bin\64bit\obs-vrm-avatar.dll
 ;   %ProgramData%\obs-studio\plugins\obs-vrm-avatar\data\locale\*.ini
 ;   %ProgramData%\obs-studio\plugins\obs-vrm-avatar\data\models\*.onnx, onnxruntime.dll
@@ -36,7 +36,6 @@ DisableProgramGroupPage=yes
 PrivilegesRequired=admin
 ArchitecturesAllowed=x64compatible
 ArchitecturesInstallIn64BitMode=x64compatible
-LicenseFile={#StageDir}\THIRD-PARTY-NOTICES.txt
 OutputDir={#OutputDir}
 OutputBaseFilename=obs-vrm-avatar-{#AppVersion}-windows-x64-setup
 Compression=lzma2/max
