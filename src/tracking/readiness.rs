@@ -2,8 +2,8 @@
 //! folder, where the packages put them. OBS loads the module from anywhere (a package, a
 //! per-user folder, a macOS bundle), so they are found relative to the module, never by a
 //! build-time path. Checked once at module load on a background thread (loading ONNX Runtime
-//! and the models takes a second or two, and OBS must never wait for it); the result is one
-//! log line and the source's tracking status.
+//! and the eight models took 0.3 s inside OBS on the 2-core development machine, and OBS must
+//! never wait for it); the result is one log line and the source's tracking status.
 
 use super::runtime::{MODEL_NAMES, Model, ModelPaths, ORT_LIB_NAME};
 use parking_lot::Mutex;
