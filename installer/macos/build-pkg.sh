@@ -36,7 +36,7 @@ python3 installer/fetch_wheels.py --platform macos-arm64 --dest "$WORK/ort" --ca
 
 sed "s/@VERSION@/$VERSION/g" installer/macos/Info.plist.in >"$BUNDLE/Contents/Info.plist"
 plutil -lint "$BUNDLE/Contents/Info.plist"
-cp "target/aarch64-apple-darwin/release/libobs_vrm_avatar.dylib" "$BUNDLE/Contents/MacOS/$NAME"
+cp "${CARGO_TARGET_DIR:-target}/aarch64-apple-darwin/release/libobs_vrm_avatar.dylib" "$BUNDLE/Contents/MacOS/$NAME"
 cp "$WORK/ort/libonnxruntime.1.31.1.dylib" "$BUNDLE/Contents/Frameworks/"
 cp locale/*.ini "$BUNDLE/Contents/Resources/locale/"
 # Exactly the models scripts/models.sh listed (its Linux library is left out).

@@ -45,7 +45,8 @@ if ($LASTEXITCODE -ne 0) { throw "fetching ONNX Runtime failed" }
 $Wheels = Get-Content "$Work\ort\wheels.txt"
 
 New-Item -ItemType Directory -Force "$Stage\bin\64bit", "$Stage\data\locale", "$Stage\data\models" | Out-Null
-Copy-Item "$Root\target\release\obs_vrm_avatar.dll" "$Stage\bin\64bit\obs-vrm-avatar.dll"
+$TargetDir = if ($env:CARGO_TARGET_DIR) { $env:CARGO_TARGET_DIR } else { "$Root\target" }
+Copy-Item "$TargetDir\release\obs_vrm_avatar.dll" "$Stage\bin\64bit\obs-vrm-avatar.dll"
 Copy-Item "$Root\locale\*.ini" "$Stage\data\locale\"
 # Exactly the models scripts/models.sh listed (its Linux library is left out).
 Get-Content "$Root\models\SHA256SUMS" | ForEach-Object {
