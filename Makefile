@@ -1,5 +1,5 @@
 # Developer shortcuts; the README's Quick start needs none of them.
-.PHONY: build install uninstall demo test
+.PHONY: build install uninstall demo test deb tarball
 
 PLUGIN_DIR ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/obs-studio/plugins/obs-vrm-avatar
 
@@ -18,3 +18,10 @@ demo:
 
 test:
 	bash scripts/test.sh
+
+# Packages (out/packages/): the Debian package and the per-user tarball; see installer/.
+deb:
+	bash installer/build-deb.sh
+
+tarball:
+	bash installer/build-tarball.sh

@@ -68,13 +68,7 @@ fn wait_for_drawn(obs: &mut ObsStudio) -> Screenshot {
 
 /// Waits up to 10 s for `line` in OBS's log (OBS logs from its own threads, after requests return).
 fn wait_for_log(obs: &ObsStudio, line: &str) -> bool {
-    for _ in 0..40 {
-        if obs.log_text().contains(line) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    false
+    obs.wait_for_log(line, Duration::from_secs(10))
 }
 
 fn count_alpha(shot: &Screenshot, keep: impl Fn(u8) -> bool) -> usize {

@@ -184,8 +184,27 @@ fn start_xvfb() -> Result<(Child, String)> {
     Ok((xvfb, format!(":{number}")))
 }
 
+/// How the plugin gets into the OBS that [`ObsStudio::start_with`] runs.
+#[derive(Debug, Clone)]
+pub enum PluginSetup<'a> {
+    /// This build, copied into the throwaway profile's per-user plugin folder.
+    Copy(&'a PluginFiles),
+    /// Nothing is copied: OBS finds the plugin where a package installed it system-wide.
+    System,
+    /// A package's own per-user install script, run with HOME set to the throwaway home.
+    PerUserScript(&'a Path),
+}
+
 impl ObsStudio {
+    /// Starts OBS with this build copied in as a per-user plugin (`opts.plugin`).
     pub fn start(opts: &LaunchOptions) -> Result<Self> {
+        Self::start_with(opts, &PluginSetup::Copy(&opts.plugin))
+    }
+
+    /// Starts OBS with the plugin set up by `plugin` (`opts.plugin` is not used). OBS is never
+    /// pointed at a plugin folder: `OBS_PLUGINS_PATH` and `OBS_PLUGINS_DATA_PATH` are removed
+    /// from its environment, so it loads what it finds in its own places.
+    pub fn start_with(opts: &LaunchOptions, plugin: &PluginSetup) -> Result<Self> {
         if opts.home.exists() {
             std::fs::remove_dir_all(&opts.home)
                 .with_context(|| format!("emptying {}", opts.home.display()))?;
@@ -194,7 +213,26 @@ impl ObsStudio {
         std::fs::create_dir_all(&opts.record_dir)?;
         let port = free_port()?;
         write_config(&config_dir, opts, port)?;
-        install_plugin(&config_dir, &opts.plugin)?;
+        match plugin {
+            PluginSetup::Copy(files) => {
+                install_plugin(&config_dir, files)?;
+            }
+            PluginSetup::System => {}
+            PluginSetup::PerUserScript(script) => {
+                let run = Command::new(script)
+                    .env("HOME", &opts.home)
+                    .env_remove("XDG_CONFIG_HOME")
+                    .output()
+                    .with_context(|| format!("running {}", script.display()))?;
+                if !run.status.success() {
+                    bail!(
+                        "{} failed: {}",
+                        script.display(),
+                        String::from_utf8_lossy(&run.stderr).trim()
+                    );
+                }
+            }
+        }
 
         let (xvfb, display) = if opts.headless {
             let (child, display) = start_xvfb()?;
@@ -214,6 +252,8 @@ impl ObsStudio {
             .env("HOME", &opts.home)
             .env("DISPLAY", &display)
             .env_remove("XDG_CONFIG_HOME")
+            .env_remove("OBS_PLUGINS_PATH")
+            .env_remove("OBS_PLUGINS_DATA_PATH")
             .env_remove("WAYLAND_DISPLAY")
             .env("QT_QPA_PLATFORM", "xcb")
             .stdin(Stdio::null())
@@ -301,6 +341,21 @@ impl ObsStudio {
         newest
             .and_then(|p| std::fs::read_to_string(p).ok())
             .unwrap_or_default()
+    }
+
+    /// Waits up to `limit` for `line` in OBS's log (OBS logs from its own threads, after
+    /// requests return); whether it came.
+    pub fn wait_for_log(&self, line: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.log_text().contains(line) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
     }
 
     /// What OBS printed on stdout and stderr.

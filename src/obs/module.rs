@@ -35,14 +35,28 @@ pub extern "C" fn obs_module_load() -> bool {
             ffi::LIBOBS_API_PATCH_VER
         );
         source::register();
+        crate::tracking::readiness::start(data_dir());
         true
     })
+}
+
+/// The module's data folder, where the packages put the locale, the models and ONNX Runtime.
+fn data_dir() -> std::path::PathBuf {
+    // SAFETY: libobs set our module pointer before load; the string lives as long as the module.
+    let path = unsafe { ffi::obs_get_module_data_path(obs_current_module()) };
+    if path.is_null() {
+        return std::path::PathBuf::new();
+    }
+    // SAFETY: a NUL-terminated string from libobs.
+    let path = unsafe { std::ffi::CStr::from_ptr(path) };
+    std::path::PathBuf::from(path.to_string_lossy().into_owned())
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_unload() {
     guard("obs_module_unload", (), || {
         source::join_stopped_workers();
+        crate::tracking::readiness::join(std::time::Duration::from_secs(5));
         log::info!("unloaded");
     })
 }

@@ -4,10 +4,11 @@
 
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
-use crate::pipeline::{Latest, RenderControl, spawn_render_worker};
+use crate::pipeline::{Latest, RenderControl, join_by, spawn_render_worker};
 use crate::settings;
+use crate::tracking::readiness;
 use parking_lot::Mutex;
-use std::ffi::{CString, c_void};
+use std::ffi::{CStr, CString, c_void};
 use std::ptr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -68,12 +69,7 @@ pub fn join_stopped_workers() {
     let workers = std::mem::take(&mut *STOPPED_WORKERS.lock());
     let deadline = Instant::now() + Duration::from_secs(5);
     for worker in workers {
-        while !worker.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        if worker.is_finished() {
-            let _ = worker.join();
-        } else {
+        if !join_by(worker, deadline) {
             log::warn!("a render worker did not stop within 5 s");
         }
     }
@@ -230,19 +226,50 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
             2,
         );
         if let Some(source) = source(data) {
-            let label = std::ffi::CStr::from_ptr(text(c"Status")).to_string_lossy();
-            let status =
-                CString::new(format!("{label}: {}", source.control.status()).replace('\0', " "))
-                    .expect("NULs were replaced");
-            ffi::obs_properties_add_text(
-                props,
-                c"status".as_ptr(),
-                status.as_ptr(),
-                ffi::obs_text_type_OBS_TEXT_INFO,
-            );
+            add_status(props, c"status", c"Status", &source.control.status(), false);
         }
+        let tracking = readiness::status();
+        let unavailable = matches!(tracking, readiness::Readiness::Unavailable(_));
+        add_status(
+            props,
+            c"tracking_status",
+            c"Tracking",
+            &tracking.text(),
+            unavailable,
+        );
         props
     })
+}
+
+/// A read-only line "<localized label>: <text>", styled as an error when `error`.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+unsafe fn add_status(
+    props: *mut ffi::obs_properties_t,
+    name: &CStr,
+    label_key: &'static CStr,
+    status: &str,
+    error: bool,
+) {
+    // SAFETY: text() returns a valid C string; OBS copies the name and description.
+    unsafe {
+        let label = CStr::from_ptr(text(label_key)).to_string_lossy();
+        let line = CString::new(format!("{label}: {status}").replace('\0', " "))
+            .expect("NULs were replaced");
+        let property = ffi::obs_properties_add_text(
+            props,
+            name.as_ptr(),
+            line.as_ptr(),
+            ffi::obs_text_type_OBS_TEXT_INFO,
+        );
+        if error {
+            ffi::obs_property_text_set_info_type(
+                property,
+                ffi::obs_text_info_type_OBS_TEXT_INFO_ERROR,
+            );
+        }
+    }
 }
 
 unsafe extern "C" fn update(data: *mut c_void, settings: *mut ffi::obs_data_t) {

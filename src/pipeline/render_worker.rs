@@ -152,7 +152,7 @@ pub fn spawn_render_worker(
 
 /// OBS's own threads must win the CPU over this one (and over the threads a software Vulkan
 /// driver starts from it, which inherit the nice value on Linux).
-fn lower_thread_priority() {
+pub(crate) fn lower_thread_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on the calling thread's id only changes this thread's nice value.
     unsafe {

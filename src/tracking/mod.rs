@@ -11,6 +11,7 @@ pub mod holistic;
 pub mod image;
 pub mod image_to_tensor;
 pub mod pose;
+pub mod readiness;
 pub mod roi;
 pub mod runtime;
 

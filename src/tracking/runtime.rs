@@ -10,8 +10,29 @@ use ort::value::TensorRef;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 
-/// The ONNX Runtime release the wheel ships and `ort`'s `api-31` expects.
-pub const ORT_LIB_NAME: &str = "libonnxruntime.so.1.31.1";
+/// The ONNX Runtime release the `onnxruntime==1.31.1` wheels ship and `ort`'s `api-31`
+/// expects, under the name each platform's wheel gives it.
+pub const ORT_LIB_NAME: &str = if cfg!(windows) {
+    "onnxruntime.dll"
+} else if cfg!(target_os = "macos") {
+    "libonnxruntime.1.31.1.dylib"
+} else {
+    "libonnxruntime.so.1.31.1"
+};
+/// Every model the tracker loads (`<name>.onnx`), as `scripts/models.sh` makes them.
+pub const MODEL_NAMES: [&str; 8] = [
+    "pose_detection",
+    "pose_landmark_full",
+    "face_detection_short_range",
+    "face_landmark",
+    "iris_landmark",
+    "palm_detection_full",
+    "hand_landmark_full",
+    "hand_recrop",
+];
+/// An installed plugin's data folder below the executable's (`/usr/bin` -> `/usr/share/...`),
+/// where the Linux package puts the models.
+const INSTALLED_DATA: &str = "../share/obs/obs-plugins/obs-vrm-avatar";
 /// Names a different ONNX Runtime library file.
 pub const ORT_LIB_ENV: &str = "VRM_AVATAR_ORT_LIB";
 /// Names a different models folder.
@@ -26,7 +47,8 @@ pub struct ModelPaths {
 
 impl ModelPaths {
     /// Looks in order: an explicit folder, `$VRM_AVATAR_MODELS`, `models/` next to the
-    /// executable (an installed layout), the build tree's `models/`. The library is
+    /// executable, the installed plugin's (`../share/obs/obs-plugins/obs-vrm-avatar/models`
+    /// from the executable), the build tree's `models/`. The library is
     /// `$VRM_AVATAR_ORT_LIB` (an error when that is not a file), or the one in the models
     /// folder, or one next to the executable.
     pub fn locate(explicit_dir: Option<&Path>) -> Result<ModelPaths> {
@@ -42,6 +64,7 @@ impl ModelPaths {
             }
             if let Some(exe) = &exe_dir {
                 candidates.push(exe.join("models"));
+                candidates.push(exe.join(INSTALLED_DATA).join("models"));
             }
             candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
         }
