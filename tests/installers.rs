@@ -84,6 +84,27 @@ fn package_installed() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
 }
 
+/// Runs dpkg, waiting up to two minutes while another package manager holds its lock (apt run
+/// by someone else on the machine), and checks that it succeeds.
+fn dpkg<S: AsRef<std::ffi::OsStr>>(args: &[S]) {
+    let mut tries = 0;
+    loop {
+        let out = Command::new("dpkg").args(args).output().expect("dpkg runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return;
+        }
+        tries += 1;
+        assert!(
+            stderr.contains("lock") && tries < 60,
+            "dpkg {:?} failed:\n{}{stderr}",
+            args.iter().map(|a| a.as_ref()).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// The installed .deb; dropping it removes the package (also when a test fails).
 struct InstalledDeb {
     files: Vec<PathBuf>,
@@ -94,7 +115,7 @@ impl InstalledDeb {
         require_root();
         if package_installed() {
             // Left by a run that was killed before its guard ran.
-            run(Command::new("dpkg").args(["-r", PACKAGE]));
+            dpkg(&["-r", PACKAGE]);
         }
         let listing = run(Command::new("dpkg-deb").arg("-c").arg(deb));
         let files = listing
@@ -103,13 +124,13 @@ impl InstalledDeb {
             .filter_map(|l| l.split_whitespace().last())
             .map(|p| PathBuf::from(p.trim_start_matches('.')))
             .collect();
-        run(Command::new("dpkg").arg("-i").arg(deb));
+        dpkg(&["-i".as_ref(), deb.as_os_str()]);
         InstalledDeb { files }
     }
 
     /// `dpkg -r`, then checks that no file of the package is left.
     fn remove(self) {
-        run(Command::new("dpkg").args(["-r", PACKAGE]));
+        dpkg(&["-r", PACKAGE]);
         let left: Vec<&PathBuf> = self.files.iter().filter(|f| f.exists()).collect();
         assert!(left.is_empty(), "dpkg -r left {left:?}");
         for dir in [SYSTEM_DATA, "/usr/share/doc/obs-vrm-avatar"] {
@@ -121,7 +142,7 @@ impl InstalledDeb {
 impl Drop for InstalledDeb {
     fn drop(&mut self) {
         if package_installed() {
-            let _ = Command::new("dpkg").args(["-r", PACKAGE]).status();
+            let _ = Command::new("dpkg").args(["-r", PACKAGE]).output();
         }
     }
 }
