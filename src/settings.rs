@@ -7,6 +7,46 @@ pub const SOURCE_ID: &CStr = c"vrm_avatar_source";
 pub const VRM_PATH: &CStr = c"vrm_path";
 pub const WIDTH: &CStr = c"width";
 pub const HEIGHT: &CStr = c"height";
+pub const INPUT_KIND: &CStr = c"input_kind";
+pub const INPUT_SOURCE: &CStr = c"input_source";
+pub const TRACKING_MODE: &CStr = c"tracking_mode";
+pub const MIRROR: &CStr = c"mirror";
+pub const SMOOTHING: &CStr = c"smoothing";
+
+pub const DEFAULT_INPUT_KIND: &CStr = c"camera";
+pub const DEFAULT_TRACKING_MODE: &CStr = c"upper_body_hands";
+pub const DEFAULT_MIRROR: bool = true;
+pub const DEFAULT_SMOOTHING: f64 = 0.5;
+
+/// What moves the avatar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A camera device (the platform's capture source, created privately).
+    Camera,
+    /// An existing OBS video source, by name.
+    Source(String),
+    /// Nothing: idle motion.
+    None,
+}
+
+/// The input the `input_kind` and `input_source` settings name. An unknown kind is idle
+/// motion (a setting written by a newer version must not start a camera).
+pub fn input(kind: &str, source: &str) -> Input {
+    match kind {
+        "camera" => Input::Camera,
+        "source" if !source.trim().is_empty() => Input::Source(source.to_string()),
+        _ => Input::None,
+    }
+}
+
+/// Smoothing from a setting or a script: 0..1, anything else clamped (NaN is the default).
+pub fn clamp_smoothing(value: f64) -> f32 {
+    if value.is_nan() {
+        DEFAULT_SMOOTHING as f32
+    } else {
+        value.clamp(0.0, 1.0) as f32
+    }
+}
 
 pub const DEFAULT_WIDTH: u32 = 1280;
 pub const DEFAULT_HEIGHT: u32 = 720;
@@ -34,6 +74,18 @@ mod tests {
         assert_eq!(vrm_path(""), None);
         assert_eq!(vrm_path("  "), None);
         assert_eq!(vrm_path("/a/b.vrm"), Some("/a/b.vrm".into()));
+    }
+
+    #[test]
+    fn inputs_and_smoothing_from_settings() {
+        assert_eq!(input("camera", ""), Input::Camera);
+        assert_eq!(input("source", "Clip"), Input::Source("Clip".into()));
+        assert_eq!(input("source", " "), Input::None);
+        assert_eq!(input("none", "Clip"), Input::None);
+        assert_eq!(input("hologram", ""), Input::None);
+        assert_eq!(clamp_smoothing(2.0), 1.0);
+        assert_eq!(clamp_smoothing(-1.0), 0.0);
+        assert_eq!(clamp_smoothing(f64::NAN), 0.5);
     }
 
     #[test]

@@ -8,5 +8,6 @@ mod logger;
 mod module;
 mod source;
 mod text;
+mod tracking_input;
 
 pub use guard::guard;

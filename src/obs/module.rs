@@ -56,6 +56,7 @@ fn data_dir() -> std::path::PathBuf {
 pub extern "C" fn obs_module_unload() {
     guard("obs_module_unload", (), || {
         source::join_stopped_workers();
+        super::tracking_input::stop_all();
         crate::tracking::readiness::join(std::time::Duration::from_secs(5));
         log::info!("unloaded");
     })

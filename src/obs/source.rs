@@ -2,10 +2,13 @@
 //! `update`/`get_properties` (UI thread) only change the render control, `video_render`
 //! (graphics thread) only uploads the newest finished frame, and nothing waits for the worker.
 
+use super::tracking_input::Input;
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
 use crate::pipeline::{Latest, RenderControl, join_by, spawn_render_worker};
 use crate::settings;
+use crate::solver::SolverSettings;
+use crate::tracking::holistic::TrackingMode;
 use crate::tracking::readiness;
 use parking_lot::Mutex;
 use std::ffi::{CStr, CString, c_void};
@@ -18,6 +21,12 @@ struct Source {
     control: Arc<RenderControl>,
     frames: Arc<Latest<RgbaFrame>>,
     worker: Option<JoinHandle<()>>,
+    /// What the settings ask to track (set by `update`, followed by `video_tick`).
+    wanted: Mutex<(settings::Input, TrackingMode)>,
+    /// The tracked input; only `video_tick` (graphics thread) and `destroy` touch it.
+    input: Mutex<Input>,
+    /// Camera-to-texture latency of the frames drawn lately (graphics thread).
+    latency: Mutex<LatencyLog>,
     /// Touched only on the graphics thread (video_render, and destroy inside obs_enter_graphics).
     gfx: Mutex<Gfx>,
 }
@@ -50,6 +59,7 @@ pub fn register() {
         show: Some(show),
         hide: Some(hide),
         video_render: Some(video_render),
+        video_tick: Some(video_tick),
         icon_type: ffi::obs_icon_type_OBS_ICON_TYPE_CAMERA,
         ..Default::default()
     };
@@ -66,11 +76,16 @@ pub fn register() {
 
 /// Joins the workers of destroyed sources, waiting at most a few seconds in all.
 pub fn join_stopped_workers() {
-    let workers = std::mem::take(&mut *STOPPED_WORKERS.lock());
+    join_bounded(std::mem::take(&mut *STOPPED_WORKERS.lock()), "render");
+}
+
+/// Joins `workers`, waiting at most 5 s in all; a worker still running then is left behind
+/// with a warning, so unloading never hangs.
+pub fn join_bounded(workers: Vec<JoinHandle<()>>, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     for worker in workers {
         if !join_by(worker, deadline) {
-            log::warn!("a render worker did not stop within 5 s");
+            log::warn!("a {what} worker did not stop within 5 s");
         }
     }
 }
@@ -101,6 +116,51 @@ fn read_size(settings: *mut ffi::obs_data_t) -> (u32, u32) {
             settings::clamp_size(ffi::obs_data_get_int(settings, settings::HEIGHT.as_ptr())),
         )
     }
+}
+
+/// A string setting (empty when unset).
+fn read_string(settings: *mut ffi::obs_data_t, key: &CStr) -> String {
+    // SAFETY: settings is the valid obs_data_t OBS passed to the callback; the string is copied.
+    unsafe {
+        let value = ffi::obs_data_get_string(settings, key.as_ptr());
+        if value.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(value).to_string_lossy().into_owned()
+        }
+    }
+}
+
+/// The input, tracking mode and solver settings the source's settings ask for.
+fn read_tracking(
+    settings: *mut ffi::obs_data_t,
+) -> (settings::Input, TrackingMode, SolverSettings) {
+    let input = settings::input(
+        &read_string(settings, settings::INPUT_KIND),
+        &read_string(settings, settings::INPUT_SOURCE),
+    );
+    let mode = TrackingMode::parse(&read_string(settings, settings::TRACKING_MODE))
+        .unwrap_or(TrackingMode::UpperBodyHands);
+    // SAFETY: as above.
+    let (mirror, smoothing) = unsafe {
+        (
+            ffi::obs_data_get_bool(settings, settings::MIRROR.as_ptr()),
+            ffi::obs_data_get_double(settings, settings::SMOOTHING.as_ptr()),
+        )
+    };
+    let solver = SolverSettings {
+        mirror,
+        smoothing: settings::clamp_smoothing(smoothing),
+        ..SolverSettings::default()
+    };
+    (input, mode, solver)
+}
+
+/// Applies what the settings ask for tracking.
+fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
+    let (input, mode, solver) = read_tracking(settings);
+    source.control.set_solver_settings(solver);
+    *source.wanted.lock() = (input, mode);
 }
 
 fn output_fps() -> u32 {
@@ -139,12 +199,17 @@ unsafe extern "C" fn create(
             size: (0, 0),
             seen: 0,
         });
-        Box::into_raw(Box::new(Source {
+        let source = Source {
             control,
             frames,
             worker,
+            wanted: Mutex::new((settings::Input::None, TrackingMode::UpperBodyHands)),
+            input: Mutex::new(Input::new()),
+            latency: Mutex::new(LatencyLog::default()),
             gfx,
-        })) as *mut c_void
+        };
+        apply_tracking(&source, settings);
+        Box::into_raw(Box::new(source)) as *mut c_void
     })
 }
 
@@ -156,6 +221,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         // SAFETY: OBS calls destroy once, after every other callback of this source.
         let mut source = unsafe { Box::from_raw(data as *mut Source) };
         source.control.stop();
+        source.input.get_mut().detach();
         if let Some(worker) = source.worker.take() {
             let mut stopped = STOPPED_WORKERS.lock();
             stopped.retain(|w| !w.is_finished());
@@ -200,6 +266,26 @@ unsafe extern "C" fn get_defaults(settings: *mut ffi::obs_data_t) {
             settings::HEIGHT.as_ptr(),
             settings::DEFAULT_HEIGHT as i64,
         );
+        ffi::obs_data_set_default_string(
+            settings,
+            settings::INPUT_KIND.as_ptr(),
+            settings::DEFAULT_INPUT_KIND.as_ptr(),
+        );
+        ffi::obs_data_set_default_string(
+            settings,
+            settings::TRACKING_MODE.as_ptr(),
+            settings::DEFAULT_TRACKING_MODE.as_ptr(),
+        );
+        ffi::obs_data_set_default_bool(
+            settings,
+            settings::MIRROR.as_ptr(),
+            settings::DEFAULT_MIRROR,
+        );
+        ffi::obs_data_set_default_double(
+            settings,
+            settings::SMOOTHING.as_ptr(),
+            settings::DEFAULT_SMOOTHING,
+        );
     })
 }
 
@@ -225,8 +311,9 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
             max,
             2,
         );
+        add_tracking_properties(props);
         if let Some(source) = source(data) {
-            add_status(props, c"status", c"Status", &source.control.status(), false);
+            add_status(props, c"status", c"Status", &source.status_line(), false);
         }
         let tracking = readiness::status();
         let unavailable = matches!(tracking, readiness::Readiness::Unavailable(_));
@@ -279,6 +366,7 @@ unsafe extern "C" fn update(data: *mut c_void, settings: *mut ffi::obs_data_t) {
             let (width, height) = read_size(settings);
             source.control.set_size(width, height);
             source.control.set_vrm_path(read_vrm_path(settings));
+            apply_tracking(source, settings);
         }
     })
 }
@@ -301,6 +389,33 @@ unsafe extern "C" fn hide(data: *mut c_void) {
     })
 }
 
+unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
+    guard("video_tick", (), || {
+        // SAFETY: data comes from create; graphics thread.
+        let Some(source) = (unsafe { source(data) }) else {
+            return;
+        };
+        let (wanted, mode) = source.wanted.lock().clone();
+        let name = match &wanted {
+            settings::Input::Source(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let tracker = source
+            .input
+            .lock()
+            .tick(name, mode, source.control.is_active());
+        let current = source.control.tracking();
+        let same = match (&tracker, &current) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            source.control.set_tracking(tracker);
+        }
+    })
+}
+
 unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effect_t) {
     guard("video_render", (), || {
         // SAFETY: data comes from create; we are on the graphics thread inside its context.
@@ -311,6 +426,12 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effec
         if let Some((seq, frame)) = source.frames.newer_than(gfx.seen) {
             gfx.seen = seq;
             unsafe { upload(&mut gfx, &frame) };
+            if let Some(arrived) = frame.camera_arrived {
+                source
+                    .latency
+                    .lock()
+                    .record(arrived.elapsed(), &source.control);
+            }
         }
         if !gfx.texture.is_null() {
             let (width, height) = source.control.size();
@@ -369,4 +490,222 @@ unsafe fn draw(texture: *mut ffi::gs_texture_t, width: u32, height: u32) {
         ffi::gs_blend_state_pop();
         ffi::gs_enable_framebuffer_srgb(previous_srgb);
     }
+}
+
+impl Source {
+    /// The status line: the renderer's state, then what is tracked, how fast and how late.
+    fn status_line(&self) -> String {
+        let mut line = self.control.status();
+        let (wanted, _) = self.wanted.lock().clone();
+        match (wanted, self.control.tracking()) {
+            (settings::Input::None, _) => line.push_str("; no tracking input (idle motion)"),
+            (settings::Input::Camera, _) => line.push_str(
+                "; camera capture inside the source is not built yet: choose an OBS video source as the tracking input",
+            ),
+            (settings::Input::Source(name), None) => {
+                line.push_str(&format!("; the source '{name}' is not found or not shown"))
+            }
+            (settings::Input::Source(_), Some(tracking)) => {
+                line.push_str(&format!("; {}", tracking_summary(&tracking)));
+                if let Some(latency) = self.latency.lock().summary() {
+                    line.push_str(&format!("; {latency}"));
+                }
+            }
+        }
+        line
+    }
+}
+
+/// "tracking 24.8 fps (face, body, right hand)" or the tracker's error.
+fn tracking_summary(tracking: &crate::pipeline::TrackingControl) -> String {
+    let status = tracking.status();
+    if status.starts_with("error") {
+        return status;
+    }
+    let stats = tracking.stats();
+    let parts: Vec<&str> = [
+        (stats.face, "face"),
+        (stats.body, "body"),
+        (stats.left_hand, "left hand"),
+        (stats.right_hand, "right hand"),
+    ]
+    .into_iter()
+    .filter_map(|(seen, name)| seen.then_some(name))
+    .collect();
+    let seen = if parts.is_empty() {
+        "nobody in view".to_string()
+    } else {
+        parts.join(", ")
+    };
+    format!("{status} {:.1} fps ({seen})", stats.fps)
+}
+
+/// Camera-to-texture latency, measured: from a camera frame's arrival in the plugin to the
+/// upload of the first avatar frame drawn from it, over the last few seconds.
+#[derive(Default)]
+struct LatencyLog {
+    samples: std::collections::VecDeque<f32>,
+    last_log: Option<Instant>,
+}
+
+/// How often the latency and tracking figures go to the OBS log.
+const LATENCY_LOG_EVERY: Duration = Duration::from_secs(5);
+
+impl LatencyLog {
+    fn record(&mut self, latency: Duration, control: &RenderControl) {
+        self.samples.push_back(latency.as_secs_f32() * 1000.0);
+        while self.samples.len() > 300 {
+            self.samples.pop_front();
+        }
+        let now = Instant::now();
+        if self
+            .last_log
+            .is_none_or(|t| now.duration_since(t) >= LATENCY_LOG_EVERY)
+        {
+            self.last_log = Some(now);
+            if let (Some(summary), Some(tracking)) = (self.summary(), control.tracking()) {
+                log::info!("{}; {summary}", tracking_summary(&tracking));
+            }
+        }
+    }
+
+    /// "camera-to-texture latency p50 62 ms, p95 88 ms (120 frames)".
+    fn summary(&self) -> Option<String> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let mut sorted: Vec<f32> = self.samples.iter().copied().collect();
+        sorted.sort_by(f32::total_cmp);
+        let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
+        Some(format!(
+            "camera-to-texture latency p50 {:.0} ms, p95 {:.0} ms ({} frames)",
+            at(0.5),
+            at(0.95),
+            sorted.len()
+        ))
+    }
+}
+
+/// The tracking properties: input kind and source, mode, mirror, smoothing, calibrate, reset.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+unsafe fn add_tracking_properties(props: *mut ffi::obs_properties_t) {
+    // SAFETY: OBS copies every name, description and item; the strings are valid C strings.
+    unsafe {
+        let kind = ffi::obs_properties_add_list(
+            props,
+            settings::INPUT_KIND.as_ptr(),
+            text(c"InputKind"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        for (value, key) in [
+            (c"camera", c"InputKind.Camera"),
+            (c"source", c"InputKind.Source"),
+            (c"none", c"InputKind.None"),
+        ] {
+            ffi::obs_property_list_add_string(kind, text(key), value.as_ptr());
+        }
+        let list = ffi::obs_properties_add_list(
+            props,
+            settings::INPUT_SOURCE.as_ptr(),
+            text(c"InputSource"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        for name in video_source_names() {
+            if let Ok(name) = CString::new(name) {
+                ffi::obs_property_list_add_string(list, name.as_ptr(), name.as_ptr());
+            }
+        }
+        let mode = ffi::obs_properties_add_list(
+            props,
+            settings::TRACKING_MODE.as_ptr(),
+            text(c"TrackingMode"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        for (value, key) in [
+            (c"face", c"TrackingMode.Face"),
+            (c"upper_body", c"TrackingMode.UpperBody"),
+            (c"upper_body_hands", c"TrackingMode.UpperBodyHands"),
+            (c"full_body", c"TrackingMode.FullBody"),
+        ] {
+            ffi::obs_property_list_add_string(mode, text(key), value.as_ptr());
+        }
+        ffi::obs_properties_add_bool(props, settings::MIRROR.as_ptr(), text(c"Mirror"));
+        ffi::obs_properties_add_float_slider(
+            props,
+            settings::SMOOTHING.as_ptr(),
+            text(c"Smoothing"),
+            0.0,
+            1.0,
+            0.05,
+        );
+        ffi::obs_properties_add_button(
+            props,
+            c"calibrate".as_ptr(),
+            text(c"Calibrate"),
+            Some(calibrate_clicked),
+        );
+        ffi::obs_properties_add_button(
+            props,
+            c"reset".as_ptr(),
+            text(c"Reset"),
+            Some(reset_clicked),
+        );
+    }
+}
+
+/// Names of the OBS sources that give async video (cameras, media): what can be tracked.
+fn video_source_names() -> Vec<String> {
+    unsafe extern "C" fn collect(param: *mut c_void, source: *mut ffi::obs_source_t) -> bool {
+        // SAFETY: param is the Vec passed below; source is valid during the enumeration.
+        unsafe {
+            let names = &mut *(param as *mut Vec<String>);
+            let flags = ffi::obs_source_get_output_flags(source);
+            if flags & ffi::OBS_SOURCE_ASYNC_VIDEO == ffi::OBS_SOURCE_ASYNC_VIDEO {
+                let name = ffi::obs_source_get_name(source);
+                if !name.is_null() {
+                    names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+                }
+            }
+        }
+        true
+    }
+    let mut names: Vec<String> = Vec::new();
+    // SAFETY: the callback only reads each source and pushes into `names`, which outlives the call.
+    unsafe { ffi::obs_enum_sources(Some(collect), &mut names as *mut Vec<String> as *mut c_void) };
+    names
+}
+
+unsafe extern "C" fn calibrate_clicked(
+    _props: *mut ffi::obs_properties_t,
+    _property: *mut ffi::obs_property_t,
+    data: *mut c_void,
+) -> bool {
+    guard("calibrate", false, || {
+        // SAFETY: OBS passes the source's data to its properties' buttons.
+        if let Some(source) = unsafe { source(data) } {
+            source.control.calibrate();
+            log::info!("calibrating on the next frame (neutral face, open hands)");
+        }
+        false
+    })
+}
+
+unsafe extern "C" fn reset_clicked(
+    _props: *mut ffi::obs_properties_t,
+    _property: *mut ffi::obs_property_t,
+    data: *mut c_void,
+) -> bool {
+    guard("reset", false, || {
+        // SAFETY: as above.
+        if let Some(source) = unsafe { source(data) } {
+            source.control.reset();
+            log::info!("tracking reset: calibration forgotten");
+        }
+        false
+    })
 }

@@ -109,6 +109,10 @@ impl RenderControl {
         self.wake();
     }
 
+    pub fn is_active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
     /// Asks the worker to finish; returns at once.
     pub fn stop(&self) {
         self.core.stop();

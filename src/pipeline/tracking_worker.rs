@@ -11,7 +11,6 @@ use crate::tracking::holistic::{LIVE_SEARCH_INTERVAL, SearchClock, Tracker, Trac
 use crate::tracking::image::ImageView;
 use crate::tracking::runtime::ModelPaths;
 use parking_lot::Mutex;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
@@ -126,17 +125,23 @@ impl TrackingControl {
     }
 }
 
-/// Starts a tracking worker; `models` names the models folder (None: the usual places).
+/// Starts a tracking worker; `models` says where the models and ONNX Runtime are (None: the
+/// usual places, [`ModelPaths::locate`]).
 pub fn spawn_tracking_worker(
     control: Arc<TrackingControl>,
-    models: Option<PathBuf>,
+    models: Option<ModelPaths>,
 ) -> std::io::Result<JoinHandle<()>> {
     spawn_guarded(
         "vrm-avatar-track",
         "tracker",
         control,
         |c| &c.core,
-        move |ctl| run(ctl, models.as_deref()),
+        move |ctl| {
+            // OBS's own threads must win the CPU (ONNX Runtime's threads, started from this
+            // one, inherit its priority).
+            super::render_worker::lower_thread_priority();
+            run(ctl, models.as_ref())
+        },
     )
 }
 
@@ -147,9 +152,16 @@ pub fn clock_ms(at: Instant) -> f64 {
     at.saturating_duration_since(epoch).as_secs_f64() * 1000.0
 }
 
-fn load(models: Option<&std::path::Path>, mode: TrackingMode) -> anyhow::Result<Tracker> {
-    let paths = ModelPaths::locate(models)?;
-    let mut tracker = Tracker::new(&paths, mode, 1, false)?;
+fn load(models: Option<&ModelPaths>, mode: TrackingMode) -> anyhow::Result<Tracker> {
+    let located;
+    let paths = match models {
+        Some(paths) => paths,
+        None => {
+            located = ModelPaths::locate(None)?;
+            &located
+        }
+    };
+    let mut tracker = Tracker::new(paths, mode, 1, false)?;
     // Live: searches for a missing hand are spread out so no frame pays for all of them.
     if let Some(hands) = &mut tracker.hands {
         hands.search = SearchClock::every(LIVE_SEARCH_INTERVAL);
@@ -157,8 +169,10 @@ fn load(models: Option<&std::path::Path>, mode: TrackingMode) -> anyhow::Result<
     Ok(tracker)
 }
 
-fn run(ctl: &TrackingControl, models: Option<&std::path::Path>) {
+fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
     let mut tracker: Option<Tracker> = None;
+    // Frames that waited while the models loaded would count the loading as latency.
+    let mut ready_at = Instant::now();
     let mut mode_generation = u64::MAX;
     let mut seen = 0;
     let mut index = 0;
@@ -176,6 +190,7 @@ fn run(ctl: &TrackingControl, models: Option<&std::path::Path>) {
                         mode.key()
                     ));
                     tracker = Some(t);
+                    ready_at = Instant::now();
                 }
                 Err(err) => {
                     log::error!("tracking unavailable: {err:#}");
@@ -193,6 +208,9 @@ fn run(ctl: &TrackingControl, models: Option<&std::path::Path>) {
         let Some(tracker) = tracker.as_mut() else {
             continue;
         };
+        if frame.arrived < ready_at {
+            continue;
+        }
         let (width, height, rgb) = match frame.to_rgb(TRACKING_WIDTH) {
             Ok(image) => image,
             Err(err) => {
@@ -303,8 +321,12 @@ pub(super) mod tests {
 
         let empty = std::env::temp_dir().join("vrm-avatar-no-models");
         std::fs::create_dir_all(&empty).unwrap();
+        let nowhere = ModelPaths {
+            ort_lib: ModelPaths::locate(None).unwrap().ort_lib,
+            models_dir: empty,
+        };
         let control = TrackingControl::new(TrackingMode::Face);
-        let handle = spawn_tracking_worker(Arc::clone(&control), Some(empty)).unwrap();
+        let handle = spawn_tracking_worker(Arc::clone(&control), Some(nowhere)).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !control.status().starts_with("error") && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(20));

@@ -1,0 +1,195 @@
+//! The VRM Avatar source tracking a person in real OBS (Debian's OBS 29 under Xvfb): a media
+//! source plays `face_and_thumbs_up.mp4`, hidden in the scene, as the tracking input of a VRM
+//! Avatar source showing Godette. The avatar must move far more than idle motion moves it, the
+//! camera-to-texture latency must be measured (and logged), and OBS must stay up and quit
+//! cleanly. Figures: `cargo test --release --test obs_tracking_e2e -- --nocapture`.
+
+use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const SCENE: &str = "Avatar Scene";
+const CLIP: &str = "Clip";
+const AVATAR: &str = "My Avatar";
+
+fn testdata(path: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/testdata")
+        .join(path)
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+fn start() -> ObsStudio {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
+    let plugin = PluginFiles {
+        module: dir.join("libobs_vrm_avatar.so"),
+        locale_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"),
+    };
+    let home = dir.join("obs-tracking-e2e");
+    let _ = std::fs::remove_dir_all(&home);
+    ObsStudio::start(&LaunchOptions::headless_720p30(&home, plugin)).expect("OBS starts")
+}
+
+/// The most pixels that differ clearly from the first screenshot, over `seconds`.
+fn movement(obs: &mut ObsStudio, seconds: u64) -> usize {
+    let first = obs.screenshot(AVATAR).unwrap();
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut most = 0;
+    while Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(300));
+        let shot = obs.screenshot(AVATAR).unwrap();
+        most = most.max(changed(&first, &shot));
+    }
+    most
+}
+
+fn changed(a: &Screenshot, b: &Screenshot) -> usize {
+    a.rgba
+        .chunks(4)
+        .zip(b.rgba.chunks(4))
+        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > 40))
+        .count()
+}
+
+fn set_avatar(obs: &mut ObsStudio, settings: Value) {
+    obs.ws
+        .request(
+            "SetInputSettings",
+            json!({"inputName": AVATAR, "inputSettings": settings}),
+        )
+        .unwrap();
+}
+
+/// `(p50, p95)` of the last latency line in the log.
+fn latency(log: &str) -> Option<(f64, f64)> {
+    let line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("camera-to-texture latency p50"))?;
+    let after = |key: &str| -> Option<f64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split_whitespace().next()?.parse().ok()
+    };
+    Some((after("latency p50 ")?, after("p95 ")?))
+}
+
+#[test]
+fn a_media_source_drives_the_avatar_in_real_obs() {
+    let mut obs = start();
+    obs.ws
+        .request("CreateScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": CLIP, "inputKind": "ffmpeg_source",
+                   "inputSettings": {"local_file": testdata("people/video/face_and_thumbs_up.mp4"),
+                                     "looping": true, "restart_on_activate": false}}),
+        )
+        .unwrap();
+    // The camera's pixels are never shown: the clip is hidden; the avatar keeps it playing.
+    let item = obs
+        .ws
+        .request(
+            "GetSceneItemId",
+            json!({"sceneName": SCENE, "sourceName": CLIP}),
+        )
+        .unwrap()["sceneItemId"]
+        .clone();
+    obs.ws
+        .request(
+            "SetSceneItemEnabled",
+            json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemEnabled": false}),
+        )
+        .unwrap();
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"vrm_path": testdata("vrm/vrm0/Godette_vrm_v4.vrm"),
+                                     "input_kind": "none", "mirror": false}}),
+        )
+        .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    assert!(
+        obs.wait_for_log("avatar ", Duration::from_secs(60)),
+        "the avatar loads; log:\n{}",
+        obs.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = movement(&mut obs, 5);
+
+    set_avatar(
+        &mut obs,
+        json!({"input_kind": "source", "input_source": CLIP, "tracking_mode": "upper_body_hands"}),
+    );
+    assert!(
+        obs.wait_for_log("tracking the source 'Clip'", Duration::from_secs(10)),
+        "log:\n{}",
+        obs.log_text()
+    );
+    assert!(
+        obs.wait_for_log("camera-to-texture latency p50", Duration::from_secs(60)),
+        "tracked frames reach the texture; log:\n{}",
+        obs.log_text()
+    );
+    // Over the clip's 8 seconds the person raises a thumb in front of her face.
+    let tracked = movement(&mut obs, 9);
+    let stats_before = obs.ws.request("GetStats", json!({})).unwrap();
+    std::thread::sleep(Duration::from_secs(10));
+    let stats_after = obs.ws.request("GetStats", json!({})).unwrap();
+    let delta =
+        |key: &str| stats_after[key].as_i64().unwrap() - stats_before[key].as_i64().unwrap();
+    let log = obs.log_text();
+    let (p50, p95) = latency(&log).expect("a latency line");
+    let tracking_line = log
+        .lines()
+        .rev()
+        .find(|l| l.contains("camera-to-texture latency"))
+        .unwrap_or("")
+        .to_string();
+    eprintln!(
+        "pixels moved: idle {idle}, tracked {tracked}; {tracking_line}\n\
+         OBS over 10 s while tracking: {} of {} frames missed for rendering lag, average frame render {:.1} ms, CPU {:.0}%",
+        delta("renderSkippedFrames"),
+        delta("renderTotalFrames"),
+        stats_after["averageFrameRenderTime"]
+            .as_f64()
+            .unwrap_or(0.0),
+        stats_after["cpuUsage"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        tracked > 3 * idle.max(1000),
+        "the avatar follows the person: {tracked} pixels moved tracked vs {idle} idle"
+    );
+    assert!(
+        p50 > 0.0 && p95 >= p50 && p95 < 2000.0,
+        "latency p50 {p50} p95 {p95}"
+    );
+    assert!(
+        log.contains("face") && (log.contains("right hand") || log.contains("left hand")),
+        "the face and a hand are tracked: {tracking_line}"
+    );
+
+    // Back to no input: the tracker is let go and OBS quits cleanly.
+    set_avatar(&mut obs, json!({"input_kind": "none"}));
+    std::thread::sleep(Duration::from_secs(1));
+    let config = obs.config_dir.clone();
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0: {status}");
+    assert!(
+        !config.join("crashes").exists()
+            || std::fs::read_dir(config.join("crashes"))
+                .unwrap()
+                .next()
+                .is_none(),
+        "no crash report"
+    );
+}
