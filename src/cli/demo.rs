@@ -13,10 +13,13 @@ pub struct DemoOptions {
     pub out: PathBuf,
     pub headless: bool,
     pub seconds: u64,
+    /// A video of a person to track (played by a hidden media source); None: idle motion.
+    pub input: Option<PathBuf>,
 }
 
 const SCENE: &str = "VRM Avatar Demo";
 const SOURCE: &str = "VRM Avatar";
+const CLIP: &str = "Tracking clip";
 
 pub fn run(opts: &DemoOptions) -> Result<()> {
     if !opts.plugin.module.is_file() {
@@ -43,8 +46,11 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         if opts.headless { " under Xvfb" } else { "" }
     );
     let mut obs = ObsStudio::start(&launch)?;
-    obs.create_avatar_scene(SCENE, SOURCE, json!({}))
+    obs.create_avatar_scene(SCENE, SOURCE, json!({"input_kind": "none"}))
         .context("creating the demo scene (is the plugin loaded? see the OBS log)")?;
+    if let Some(video) = &opts.input {
+        track_video(&mut obs, video)?;
+    }
     // Let the worker start its GPU device and render its first frames.
     std::thread::sleep(Duration::from_secs(3));
     let scene = obs.screenshot(SCENE)?;
@@ -110,6 +116,34 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         after["averageFrameRenderTime"].as_f64().unwrap_or(0.0),
         after["cpuUsage"].as_f64().unwrap_or(0.0)
     );
+    Ok(())
+}
+
+/// Plays `video` in a hidden media source and makes it the avatar's tracking input.
+fn track_video(obs: &mut ObsStudio, video: &std::path::Path) -> Result<()> {
+    let video = video
+        .canonicalize()
+        .with_context(|| format!("--input {}", video.display()))?;
+    obs.ws.request(
+        "CreateInput",
+        json!({"sceneName": SCENE, "inputName": CLIP, "inputKind": "ffmpeg_source",
+               "inputSettings": {"local_file": video.display().to_string(), "looping": true}}),
+    )?;
+    let item = obs.ws.request(
+        "GetSceneItemId",
+        json!({"sceneName": SCENE, "sourceName": CLIP}),
+    )?["sceneItemId"]
+        .clone();
+    // The person is never shown, only the avatar; the avatar keeps the clip playing.
+    obs.ws.request(
+        "SetSceneItemEnabled",
+        json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemEnabled": false}),
+    )?;
+    obs.ws.request(
+        "SetInputSettings",
+        json!({"inputName": SOURCE, "inputSettings": {"input_kind": "source", "input_source": CLIP}}),
+    )?;
+    println!("tracking {}", video.display());
     Ok(())
 }
 

@@ -38,6 +38,9 @@ enum Command {
         /// Recording length in seconds (headless).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// A video of a person to drive the avatar (instead of idle motion).
+        #[arg(long)]
+        input: Option<PathBuf>,
     },
     /// Print what a VRM (or glTF) file holds: humanoid bones, expressions, materials, springs.
     Inspect {
@@ -215,6 +218,7 @@ pub fn main() -> i32 {
             out,
             headless,
             seconds,
+            input,
         } => {
             let headless = headless || std::env::var_os("DISPLAY").is_none();
             demo::run(&demo::DemoOptions {
@@ -222,6 +226,7 @@ pub fn main() -> i32 {
                 out,
                 headless,
                 seconds,
+                input,
             })
         }
         Command::Track {
