@@ -9,6 +9,7 @@ pub const WIDTH: &CStr = c"width";
 pub const HEIGHT: &CStr = c"height";
 pub const INPUT_KIND: &CStr = c"input_kind";
 pub const INPUT_SOURCE: &CStr = c"input_source";
+pub const CAMERA_DEVICE: &CStr = c"camera_device";
 pub const TRACKING_MODE: &CStr = c"tracking_mode";
 pub const MIRROR: &CStr = c"mirror";
 pub const SMOOTHING: &CStr = c"smoothing";
@@ -21,19 +22,20 @@ pub const DEFAULT_SMOOTHING: f64 = 0.5;
 /// What moves the avatar.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
-    /// A camera device (the platform's capture source, created privately).
-    Camera,
+    /// A camera device by the platform's id (empty: the first camera), captured by a private
+    /// source of the platform's capture kind.
+    Camera(String),
     /// An existing OBS video source, by name.
     Source(String),
     /// Nothing: idle motion.
     None,
 }
 
-/// The input the `input_kind` and `input_source` settings name. An unknown kind is idle
-/// motion (a setting written by a newer version must not start a camera).
-pub fn input(kind: &str, source: &str) -> Input {
+/// The input the `input_kind`, `input_source` and `camera_device` settings name. An unknown
+/// kind is idle motion (a setting written by a newer version must not start a camera).
+pub fn input(kind: &str, source: &str, camera: &str) -> Input {
     match kind {
-        "camera" => Input::Camera,
+        "camera" => Input::Camera(camera.trim().to_string()),
         "source" if !source.trim().is_empty() => Input::Source(source.to_string()),
         _ => Input::None,
     }
@@ -78,11 +80,15 @@ mod tests {
 
     #[test]
     fn inputs_and_smoothing_from_settings() {
-        assert_eq!(input("camera", ""), Input::Camera);
-        assert_eq!(input("source", "Clip"), Input::Source("Clip".into()));
-        assert_eq!(input("source", " "), Input::None);
-        assert_eq!(input("none", "Clip"), Input::None);
-        assert_eq!(input("hologram", ""), Input::None);
+        assert_eq!(input("camera", "", ""), Input::Camera(String::new()));
+        assert_eq!(
+            input("camera", "", "/dev/video2"),
+            Input::Camera("/dev/video2".into())
+        );
+        assert_eq!(input("source", "Clip", ""), Input::Source("Clip".into()));
+        assert_eq!(input("source", " ", ""), Input::None);
+        assert_eq!(input("none", "Clip", ""), Input::None);
+        assert_eq!(input("hologram", "", ""), Input::None);
         assert_eq!(clamp_smoothing(2.0), 1.0);
         assert_eq!(clamp_smoothing(-1.0), 0.0);
         assert_eq!(clamp_smoothing(f64::NAN), 0.5);

@@ -7,7 +7,11 @@
 use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot};
 use serde_json::{Value, json};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// One OBS at a time (2 cores).
+static ONE_OBS_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const SCENE: &str = "Avatar Scene";
 const CLIP: &str = "Clip";
@@ -23,14 +27,14 @@ fn testdata(path: &str) -> String {
         .to_string()
 }
 
-fn start() -> ObsStudio {
+fn start(name: &str) -> ObsStudio {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
     let plugin = PluginFiles {
         module: dir.join("libobs_vrm_avatar.so"),
         locale_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"),
     };
-    let home = dir.join("obs-tracking-e2e");
+    let home = dir.join("obs-tracking-e2e").join(name);
     let _ = std::fs::remove_dir_all(&home);
     ObsStudio::start(&LaunchOptions::headless_720p30(&home, plugin)).expect("OBS starts")
 }
@@ -80,7 +84,8 @@ fn latency(log: &str) -> Option<(f64, f64)> {
 
 #[test]
 fn a_media_source_drives_the_avatar_in_real_obs() {
-    let mut obs = start();
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start("media");
     obs.ws
         .request("CreateScene", json!({"sceneName": SCENE}))
         .unwrap();
@@ -192,4 +197,50 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
                 .is_none(),
         "no crash report"
     );
+}
+
+#[test]
+fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start("camera");
+    obs.ws
+        .request("CreateScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"input_kind": "camera", "camera_device": "/dev/video-missing"}}),
+        )
+        .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    assert!(
+        obs.wait_for_log(
+            "no picture from the camera /dev/video-missing",
+            Duration::from_secs(30)
+        ),
+        "the missing camera is named; log:\n{}",
+        obs.log_text()
+    );
+    // The avatar idles meanwhile.
+    let shot = obs.screenshot(AVATAR).unwrap();
+    assert!(shot.rgba.chunks(4).filter(|p| p[3] == 255).count() > 10_000);
+    // The camera list is offered (at least "the first camera").
+    let items = obs
+        .ws
+        .request(
+            "GetInputPropertiesListPropertyItems",
+            json!({"inputName": AVATAR, "propertyName": "camera_device"}),
+        )
+        .unwrap();
+    assert!(
+        !items["propertyItems"].as_array().unwrap().is_empty(),
+        "{items}"
+    );
+    set_avatar(&mut obs, json!({"input_kind": "none"}));
+    std::thread::sleep(Duration::from_secs(1));
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0: {status}");
 }

@@ -2,7 +2,7 @@
 //! `update`/`get_properties` (UI thread) only change the render control, `video_render`
 //! (graphics thread) only uploads the newest finished frame, and nothing waits for the worker.
 
-use super::tracking_input::Input;
+use super::tracking_input::{Input, Wanted};
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
 use crate::pipeline::{Latest, RenderControl, join_by, spawn_render_worker};
@@ -138,6 +138,7 @@ fn read_tracking(
     let input = settings::input(
         &read_string(settings, settings::INPUT_KIND),
         &read_string(settings, settings::INPUT_SOURCE),
+        &read_string(settings, settings::CAMERA_DEVICE),
     );
     let mode = TrackingMode::parse(&read_string(settings, settings::TRACKING_MODE))
         .unwrap_or(TrackingMode::UpperBodyHands);
@@ -396,14 +397,15 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
             return;
         };
         let (wanted, mode) = source.wanted.lock().clone();
-        let name = match &wanted {
-            settings::Input::Source(name) => Some(name.as_str()),
-            _ => None,
+        let wanted = match wanted {
+            settings::Input::Source(name) => Some(Wanted::Source(name)),
+            settings::Input::Camera(device) => Some(Wanted::Camera(device)),
+            settings::Input::None => None,
         };
         let tracker = source
             .input
             .lock()
-            .tick(name, mode, source.control.is_active());
+            .tick(wanted.as_ref(), mode, source.control.is_active());
         let current = source.control.tracking();
         let same = match (&tracker, &current) {
             (Some(a), Some(b)) => Arc::ptr_eq(a, b),
@@ -499,14 +501,18 @@ impl Source {
         let (wanted, _) = self.wanted.lock().clone();
         match (wanted, self.control.tracking()) {
             (settings::Input::None, _) => line.push_str("; no tracking input (idle motion)"),
-            (settings::Input::Camera, _) => line.push_str(
-                "; camera capture inside the source is not built yet: choose an OBS video source as the tracking input",
-            ),
-            (settings::Input::Source(name), None) => {
-                line.push_str(&format!("; the source '{name}' is not found or not shown"))
+            (settings::Input::Camera(_), None) => {
+                line.push_str("; no camera found (idle motion until one is plugged in)")
             }
-            (settings::Input::Source(_), Some(tracking)) => {
+            (settings::Input::Source(name), None) => {
+                line.push_str(&format!("; the source '{name}' is not found"))
+            }
+            (_, Some(tracking)) => {
                 line.push_str(&format!("; {}", tracking_summary(&tracking)));
+                // try_lock: the graphics thread holds it only for a moment; never wait here.
+                if let Some(trouble) = self.input.try_lock().and_then(|i| i.trouble()) {
+                    line.push_str(&format!("; {trouble}"));
+                }
                 if let Some(latency) = self.latency.lock().summary() {
                     line.push_str(&format!("; {latency}"));
                 }
@@ -606,6 +612,19 @@ unsafe fn add_tracking_properties(props: *mut ffi::obs_properties_t) {
             (c"none", c"InputKind.None"),
         ] {
             ffi::obs_property_list_add_string(kind, text(key), value.as_ptr());
+        }
+        let cameras = ffi::obs_properties_add_list(
+            props,
+            settings::CAMERA_DEVICE.as_ptr(),
+            text(c"CameraDevice"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        ffi::obs_property_list_add_string(cameras, text(c"CameraDevice.First"), c"".as_ptr());
+        for (id, name) in super::tracking_input::cameras() {
+            if let (Ok(id), Ok(name)) = (CString::new(id), CString::new(name)) {
+                ffi::obs_property_list_add_string(cameras, name.as_ptr(), id.as_ptr());
+            }
         }
         let list = ffi::obs_properties_add_list(
             props,

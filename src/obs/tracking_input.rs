@@ -18,36 +18,128 @@ use std::time::Instant;
 struct Shared {
     control: Arc<TrackingControl>,
     users: usize,
+    /// A camera's private capture source (one per device, however many avatars track it).
+    capture: Capture,
+}
+
+/// A strong reference to a private capture source, released with its tracker.
+struct Capture(*mut ffi::obs_source_t);
+
+// SAFETY: a counted OBS source reference; libobs sources are thread-safe to reference.
+unsafe impl Send for Capture {}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the reference taken when the capture was created, released once.
+            unsafe { ffi::obs_source_release(self.0) };
+        }
+    }
+}
+
+/// What a VRM Avatar source tracks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// An existing OBS source, by name.
+    Source(String),
+    /// A camera device (`""`: the first one), captured by a private source of the platform's
+    /// capture kind, so that OBS's own capture code does the device work.
+    Camera(String),
+}
+
+impl Wanted {
+    /// The key trackers are shared by.
+    fn key(&self) -> String {
+        match self {
+            Wanted::Source(name) => format!("source:{name}"),
+            Wanted::Camera(device) => format!("camera:{device}"),
+        }
+    }
+}
+
+/// The platform's camera capture source and the setting that names its device.
+pub const CAMERA_KIND: (&std::ffi::CStr, &std::ffi::CStr) = if cfg!(windows) {
+    (c"dshow_input", c"video_device_id")
+} else if cfg!(target_os = "macos") {
+    (c"av_capture_input", c"device")
+} else {
+    (c"v4l2_input", c"device_id")
+};
+
+/// The cameras of this machine: `(device id as the capture source takes it, name)`. On Linux
+/// from sysfs, without asking v4l2_input (whose properties need a source instance: asking its
+/// type with none crashes OBS 29). Elsewhere only "the first camera" is offered for now.
+pub fn cameras() -> Vec<(String, String)> {
+    if !cfg!(target_os = "linux") {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir("/sys/class/video4linux") else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, String)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let node = entry.file_name().to_string_lossy().into_owned();
+            node.starts_with("video").then(|| {
+                let name = std::fs::read_to_string(entry.path().join("name"))
+                    .map(|n| n.trim().to_string())
+                    .unwrap_or_else(|_| node.clone());
+                (format!("/dev/{node}"), format!("{name} (/dev/{node})"))
+            })
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 static SHARED: Mutex<BTreeMap<String, Shared>> = Mutex::new(BTreeMap::new());
-/// Workers of trackers no source uses any more, joined at module unload.
+/// The trackers' threads (finished ones pruned), joined at module unload.
 static STOPPED: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
-/// The tracker of input `name`, started on first use (its models load on its own thread).
-fn acquire(name: &str, mode: TrackingMode) -> Option<Arc<TrackingControl>> {
+/// The tracker of input `name`, started on first use (its models load on its own thread),
+/// and the input's capture source when it is a camera (a new strong reference).
+fn acquire(
+    name: &str,
+    mode: TrackingMode,
+    capture: impl FnOnce() -> *mut ffi::obs_source_t,
+) -> Option<(Arc<TrackingControl>, *mut ffi::obs_source_t)> {
     let mut shared = SHARED.lock();
+    let get_ref = |c: &Capture| {
+        if c.0.is_null() {
+            c.0
+        } else {
+            // SAFETY: the registry's strong reference is alive; this adds one for the caller.
+            unsafe { ffi::obs_source_get_ref(c.0) }
+        }
+    };
     if let Some(entry) = shared.get_mut(name) {
         entry.users += 1;
         entry.control.set_mode(mode);
-        return Some(Arc::clone(&entry.control));
+        return Some((Arc::clone(&entry.control), get_ref(&entry.capture)));
     }
+    let capture = Capture(capture());
     let control = TrackingControl::new(mode);
     match spawn_tracking_worker(Arc::clone(&control), None) {
-        Ok(handle) => STOPPED.lock().push(handle),
+        Ok(handle) => {
+            let mut stopped = STOPPED.lock();
+            stopped.retain(|h| !h.is_finished());
+            stopped.push(handle);
+        }
         Err(err) => {
             log::error!("cannot start the tracking thread: {err}");
             return None;
         }
     }
+    let source = get_ref(&capture);
     shared.insert(
         name.to_string(),
         Shared {
             control: Arc::clone(&control),
             users: 1,
+            capture,
         },
     );
-    Some(control)
+    Some((control, source))
 }
 
 fn release(name: &str) {
@@ -73,10 +165,18 @@ pub fn stop_all() {
 /// destroy.
 pub struct Input {
     attached: Option<Attached>,
+    /// The last attempt to attach: a missing input is looked for again every few seconds,
+    /// not on every frame (listing cameras asks the system).
+    tried: Option<(Wanted, Instant)>,
 }
 
 struct Attached {
-    name: String,
+    wanted: Wanted,
+    /// When the last frame was taken from the input (None: none yet).
+    last_frame: Option<Instant>,
+    /// Whether the log has been told that no frames come.
+    warned: bool,
+    attached_at: Instant,
     /// A strong reference to the tracked OBS source.
     source: *mut ffi::obs_source_t,
     /// Whether this VRM source has made the tracked one active and showing (so a media
@@ -90,21 +190,40 @@ unsafe impl Send for Input {}
 
 impl Input {
     pub fn new() -> Input {
-        Input { attached: None }
+        Input {
+            attached: None,
+            tried: None,
+        }
     }
 
     /// Follows the wanted input (None: no tracking) and copies its newest frame for the
     /// tracker while `showing`. Returns the tracker to follow.
     pub fn tick(
         &mut self,
-        wanted: Option<&str>,
+        wanted: Option<&Wanted>,
         mode: TrackingMode,
         showing: bool,
     ) -> Option<Arc<TrackingControl>> {
-        if self.attached.as_ref().map(|a| a.name.as_str()) != wanted {
+        // A tracked source the user deleted is let go (and looked up again by name).
+        // SAFETY: the attached pointer is a strong reference.
+        if self
+            .attached
+            .as_ref()
+            .is_some_and(|a| unsafe { ffi::obs_source_removed(a.source) })
+        {
             self.detach();
-            if let Some(name) = wanted {
-                self.attach(name, mode);
+        }
+        if self.attached.as_ref().map(|a| &a.wanted) != wanted {
+            self.detach();
+            if let Some(wanted) = wanted {
+                let due = self
+                    .tried
+                    .as_ref()
+                    .is_none_or(|(last, at)| last != wanted || at.elapsed() >= RETRY_AFTER);
+                if due {
+                    self.tried = Some((wanted.clone(), Instant::now()));
+                    self.attach(wanted, mode);
+                }
             }
         }
         let attached = self.attached.as_mut()?;
@@ -129,37 +248,99 @@ impl Input {
                 if !frame.is_null() {
                     let copy = copy_frame(&*frame);
                     ffi::obs_source_release_frame(attached.source, frame);
+                    attached.last_frame = Some(Instant::now());
+                    attached.warned = false;
                     match copy {
                         Ok(copy) => attached.control.submit(copy),
-                        Err(why) => log::warn!("'{}': {why}", attached.name),
+                        Err(why) => log::warn!("{:?}: {why}", attached.wanted),
                     }
                 }
             }
         }
-        Some(Arc::clone(&attached.control))
+        let control = Arc::clone(&attached.control);
+        if !self.attached.as_ref().is_some_and(|a| a.warned)
+            && let Some(trouble) = self.trouble()
+        {
+            log::warn!("{trouble}");
+            if let Some(a) = self.attached.as_mut() {
+                a.warned = true;
+            }
+        }
+        Some(control)
     }
 
-    fn attach(&mut self, name: &str, mode: TrackingMode) {
-        let Ok(c_name) = CString::new(name) else {
+    fn attach(&mut self, wanted: &Wanted, mode: TrackingMode) {
+        let acquired = match wanted {
+            Wanted::Source(name) => {
+                let Ok(c_name) = CString::new(name.as_str()) else {
+                    return;
+                };
+                // SAFETY: a valid C string; the result is a strong reference or null.
+                let source = unsafe { ffi::obs_get_source_by_name(c_name.as_ptr()) };
+                if source.is_null() {
+                    return;
+                }
+                let acquired = acquire(&wanted.key(), mode, std::ptr::null_mut);
+                if acquired.is_none() {
+                    // SAFETY: releasing the reference just taken.
+                    unsafe { ffi::obs_source_release(source) };
+                }
+                acquired.map(|(control, _)| (control, source))
+            }
+            Wanted::Camera(device) => {
+                // Without a camera nothing starts (no tracker, no capture).
+                let Some(device) = camera_device(device) else {
+                    return;
+                };
+                let acquired = acquire(&wanted.key(), mode, || camera_source(&device));
+                if acquired
+                    .as_ref()
+                    .is_some_and(|(_, source)| source.is_null())
+                {
+                    log::warn!(
+                        "cannot create a {} capture source",
+                        CAMERA_KIND.0.to_string_lossy()
+                    );
+                    release(&wanted.key());
+                    return;
+                }
+                acquired
+            }
+        };
+        let Some((control, source)) = acquired else {
             return;
         };
-        // SAFETY: a valid C string; the result is a strong reference or null.
-        let source = unsafe { ffi::obs_get_source_by_name(c_name.as_ptr()) };
-        if source.is_null() {
-            return;
-        }
-        let Some(control) = acquire(name, mode) else {
-            // SAFETY: releasing the reference just taken.
-            unsafe { ffi::obs_source_release(source) };
-            return;
-        };
-        log::info!("tracking the source '{name}'");
+        log::info!("tracking {}", describe(wanted));
         self.attached = Some(Attached {
-            name: name.to_string(),
+            wanted: wanted.clone(),
+            last_frame: None,
+            warned: false,
+            attached_at: Instant::now(),
             source,
             holding: false,
             control,
         });
+    }
+
+    /// A problem with the input the user should hear about: no frames for a while.
+    pub fn trouble(&self) -> Option<String> {
+        let a = self.attached.as_ref()?;
+        let since = a.last_frame.unwrap_or(a.attached_at);
+        if !a.holding || since.elapsed() < NO_FRAMES_AFTER {
+            return None;
+        }
+        Some(match &a.wanted {
+            Wanted::Camera(_) => format!(
+                "no picture from {} for {} s: is it plugged in, or used by another program?",
+                describe(&a.wanted),
+                since.elapsed().as_secs()
+            ),
+            Wanted::Source(_) => format!(
+                "no frames from {} for {} s (only camera and media sources can be tracked)",
+                describe(&a.wanted),
+                since.elapsed().as_secs()
+            ),
+        })
     }
 
     /// Lets go of the tracked source (and of its tracker when no other source uses it).
@@ -173,8 +354,53 @@ impl Input {
                 }
                 ffi::obs_source_release(a.source);
             }
-            release(&a.name);
+            release(&a.wanted.key());
         }
+    }
+}
+
+/// How often a missing input (a camera not plugged in, a source not created yet) is looked for.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long without frames before the status says so.
+const NO_FRAMES_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
+
+fn describe(wanted: &Wanted) -> String {
+    match wanted {
+        Wanted::Source(name) => format!("the source '{name}'"),
+        Wanted::Camera(device) if device.is_empty() => "the first camera".into(),
+        Wanted::Camera(device) => format!("the camera {device}"),
+    }
+}
+
+/// The device to capture: the one named, or (`""`) the first the platform lists; None when
+/// there is no camera.
+fn camera_device(device: &str) -> Option<String> {
+    if device.is_empty() {
+        cameras().into_iter().next().map(|(id, _)| id)
+    } else {
+        Some(device.to_string())
+    }
+}
+
+/// A private capture source of the platform's kind on `device`, never shown anywhere; null
+/// when the platform has no capture source.
+fn camera_source(device: &str) -> *mut ffi::obs_source_t {
+    let Ok(c_device) = CString::new(device) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: the settings object is created, handed to the new source (which copies it) and
+    // released; all strings are valid C strings.
+    unsafe {
+        let settings = ffi::obs_data_create();
+        ffi::obs_data_set_string(settings, CAMERA_KIND.1.as_ptr(), c_device.as_ptr());
+        let source = ffi::obs_source_create_private(
+            CAMERA_KIND.0.as_ptr(),
+            c"VRM Avatar camera".as_ptr(),
+            settings,
+        );
+        ffi::obs_data_release(settings);
+        source
     }
 }
 
