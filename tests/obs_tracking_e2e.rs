@@ -27,6 +27,16 @@ fn testdata(path: &str) -> String {
         .to_string()
 }
 
+/// One OBS at a time, started in a fresh home with an empty scene.
+fn start_with_scene(name: &str) -> (std::sync::MutexGuard<'static, ()>, ObsStudio) {
+    let one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let mut obs = start(name);
+    obs.ws
+        .request("CreateScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    (one, obs)
+}
+
 fn start(name: &str) -> ObsStudio {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
@@ -84,11 +94,7 @@ fn latency(log: &str) -> Option<(f64, f64)> {
 
 #[test]
 fn a_media_source_drives_the_avatar_in_real_obs() {
-    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut obs = start("media");
-    obs.ws
-        .request("CreateScene", json!({"sceneName": SCENE}))
-        .unwrap();
+    let (_one, mut obs) = start_with_scene("media");
     obs.ws
         .request(
             "CreateInput",
@@ -201,11 +207,7 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
 
 #[test]
 fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on() {
-    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut obs = start("camera");
-    obs.ws
-        .request("CreateScene", json!({"sceneName": SCENE}))
-        .unwrap();
+    let (_one, mut obs) = start_with_scene("camera");
     obs.ws
         .request(
             "CreateInput",
