@@ -15,15 +15,18 @@ pub struct PoseTimeline {
 }
 
 impl PoseTimeline {
-    /// Adds a solved pose; one not newer than the latest replaces it.
+    /// Adds a solved pose; one not newer than the latest replaces it (and one not newer than
+    /// the previous either starts the timeline afresh), so time never runs backwards in it.
     pub fn push(&mut self, pose: AvatarPose) {
         match self.latest.take() {
-            Some(latest) if pose.t_ms > latest.t_ms => {
-                self.previous = Some(latest);
-                self.latest = Some(pose);
+            Some(latest) if pose.t_ms > latest.t_ms => self.previous = Some(latest),
+            _ => {
+                if self.previous.as_ref().is_some_and(|p| p.t_ms >= pose.t_ms) {
+                    self.previous = None;
+                }
             }
-            _ => self.latest = Some(pose),
         }
+        self.latest = Some(pose);
     }
 
     pub fn clear(&mut self) {
@@ -37,6 +40,9 @@ impl PoseTimeline {
             return Some(latest.clone());
         };
         let interval = latest.t_ms - previous.t_ms;
+        if interval.is_nan() || interval <= 0.0 {
+            return Some(latest.clone());
+        }
         let ahead = interval.min(MAX_AHEAD_MS);
         let t = t_ms.clamp(previous.t_ms, latest.t_ms + ahead);
         let s = ((t - previous.t_ms) / interval) as f32;
@@ -134,5 +140,25 @@ mod tests {
         let mut single = PoseTimeline::default();
         single.push(turned(0.0, 90.0));
         assert_eq!(single.sample(500.0).unwrap().t_ms, 0.0);
+    }
+
+    #[test]
+    fn poses_out_of_order_never_run_time_backwards() {
+        let mut timeline = PoseTimeline::default();
+        timeline.push(turned(100.0, 90.0));
+        timeline.push(turned(200.0, 90.0));
+        // Older than both: the timeline starts afresh from it.
+        timeline.push(turned(50.0, 90.0));
+        assert_eq!(timeline.sample(60.0).unwrap().t_ms, 50.0);
+        timeline.push(turned(80.0, 90.0));
+        let pose = timeline.sample(65.0).unwrap();
+        assert!(
+            (yaw_deg(&pose) - 90.0 * 0.065).abs() < 0.01,
+            "{}",
+            yaw_deg(&pose)
+        );
+        // Between the two: replaces the latest only.
+        timeline.push(turned(70.0, 90.0));
+        assert!(timeline.sample(1000.0).is_some());
     }
 }
