@@ -1,7 +1,7 @@
 //! The module's exported entry points, as `OBS_DECLARE_MODULE()` and
 //! `OBS_MODULE_USE_DEFAULT_LOCALE()` define them for C plugins. Each is behind the panic guard.
 
-use super::{ffi, guard, logger, source, text};
+use super::{ffi, guard, ivs_setup, logger, source, text};
 use std::ffi::c_char;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -35,6 +35,7 @@ pub extern "C" fn obs_module_load() -> bool {
             ffi::LIBOBS_API_PATCH_VER
         );
         source::register();
+        ivs_setup::register();
         true
     })
 }
