@@ -18,6 +18,7 @@ pub const SETUP_ID: &CStr = c"vrm_avatar_ivs_setup";
 const TOKEN: &CStr = c"token";
 const RTMP_URL: &CStr = c"rtmp_url";
 const STREAM_KEY: &CStr = c"stream_key";
+const STATUS: &CStr = c"status";
 
 /// Test hook: lists the type (no OBS_SOURCE_CAP_DISABLED) so that obs-websocket's CreateInput,
 /// which refuses hidden types, can make an instance whose buttons the end-to-end tests press.
@@ -155,24 +156,18 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
     guard("ivs_setup_get_properties", ptr::null_mut(), || unsafe {
         // SAFETY: valid C strings; OBS copies names and descriptions.
         let props = ffi::obs_properties_create();
-        let info = |name: &CStr, description: *const c_char, level: Level| {
+        let info = |name: &CStr| {
             let p = ffi::obs_properties_add_text(
                 props,
                 name.as_ptr(),
-                description,
+                c"".as_ptr(),
                 ffi::obs_text_type_OBS_TEXT_INFO,
             );
             ffi::obs_property_text_set_info_word_wrap(p, true);
-            ffi::obs_property_text_set_info_type(
-                p,
-                match level {
-                    Level::Info => ffi::obs_text_info_type_OBS_TEXT_INFO_NORMAL,
-                    Level::Warning => ffi::obs_text_info_type_OBS_TEXT_INFO_WARNING,
-                    Level::Error => ffi::obs_text_info_type_OBS_TEXT_INFO_ERROR,
-                },
-            );
+            p
         };
-        info(c"intro", text(c"IVSIntro"), Level::Info);
+        let intro = CStr::from_ptr(text(c"IVSIntro")).to_string_lossy();
+        show(info(c"intro"), Level::Info, &intro);
         let field = |name: &CStr, label: &'static CStr, kind| {
             ffi::obs_properties_add_text(props, name.as_ptr(), text(label), kind);
         };
@@ -188,17 +183,40 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
         }
         if let Some(setup) = setup(data) {
             let (level, status) = setup.status.lock().clone();
-            // Plain text for Qt's label: '<' would start rich text.
-            let status = CString::new(status.replace('\0', " ").replace('<', "‹"))
-                .expect("NULs were replaced");
-            info(c"status", status.as_ptr(), level);
+            show(info(STATUS), level, &status);
         }
         props
     })
 }
 
+/// Shows `text` in an info property, colored by `level`.
+///
+/// # Safety
+/// `property` is a valid text property.
+unsafe fn show(property: *mut ffi::obs_property_t, level: Level, text: &str) {
+    // Plain text for Qt's label: '<' would start rich text.
+    let text = CString::new(text.replace('\0', " ").replace('<', "‹")).expect("NULs were replaced");
+    let kind = match level {
+        Level::Info => ffi::obs_text_info_type_OBS_TEXT_INFO_NORMAL,
+        Level::Warning => ffi::obs_text_info_type_OBS_TEXT_INFO_WARNING,
+        Level::Error => ffi::obs_text_info_type_OBS_TEXT_INFO_ERROR,
+    };
+    // SAFETY: per the contract; libobs copies the description.
+    unsafe {
+        ffi::obs_property_set_description(property, text.as_ptr());
+        ffi::obs_property_text_set_info_type(property, kind);
+    }
+}
+
 /// A button: runs `action` on the UI thread, shows and logs its result, refreshes the form.
-fn press(name: &'static str, data: *mut c_void, action: Action) -> bool {
+/// The window redraws the properties it has (`props`) rather than asking for new ones, so the
+/// status is written into them too.
+fn press(
+    name: &'static str,
+    props: *mut ffi::obs_properties_t,
+    data: *mut c_void,
+    action: Action,
+) -> bool {
     guard(name, false, || {
         // SAFETY: data comes from create (OBS passes the source's data to its buttons).
         let Some(setup) = (unsafe { setup(data) }) else {
@@ -208,6 +226,13 @@ fn press(name: &'static str, data: *mut c_void, action: Action) -> bool {
         match level {
             Level::Info => log::info!("IVS Stage Setup: {status}"),
             _ => log::warn!("IVS Stage Setup: {status}"),
+        }
+        // SAFETY: OBS passes the properties the button belongs to.
+        unsafe {
+            let property = ffi::obs_properties_get(props, STATUS.as_ptr());
+            if !property.is_null() {
+                show(property, level, &status);
+            }
         }
         *setup.status.lock() = (level, status);
         true
@@ -225,12 +250,12 @@ const BUTTONS: [(&CStr, &CStr, &str, Action); 3] = [
 
 /// OBS's click callback for `BUTTONS[I]`.
 unsafe extern "C" fn on_button<const I: usize>(
-    _props: *mut ffi::obs_properties_t,
+    props: *mut ffi::obs_properties_t,
     _property: *mut ffi::obs_property_t,
     data: *mut c_void,
 ) -> bool {
     let (_, _, name, action) = BUTTONS[I];
-    press(name, data, action)
+    press(name, props, data, action)
 }
 
 const CLICKED: [ffi::obs_property_clicked_t; 3] = [
