@@ -369,6 +369,45 @@ fn test_token() -> String {
     token::create(&request, &pem).unwrap()
 }
 
+/// Opens Tools -> IVS Stage Setup... with the keyboard as a user would (xdotool on OBS's X
+/// display): the form's window appears. Then closes it (Escape).
+fn open_from_tools_menu(obs: &ObsStudio) {
+    let xdotool = |args: &[&str]| {
+        let out = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &obs.display)
+            .output()
+            .expect("xdotool (apt-get install xdotool)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let main = xdotool(&["search", "--name", "^OBS [0-9]"]);
+    let main = main.lines().next().expect("OBS's main window");
+    xdotool(&["windowfocus", main]);
+    for key in ["alt+t", "Up", "Return"] {
+        // The menu's last item is this plugin's: per-user plugins load after OBS's own.
+        std::thread::sleep(Duration::from_millis(1500));
+        xdotool(&["key", "--window", main, key]);
+    }
+    let opened = Instant::now();
+    let form = loop {
+        let found = xdotool(&["search", "--name", "^Properties for 'IVS Stage Setup'$"]);
+        if let Some(window) = found.lines().next() {
+            break window.to_string();
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(20),
+            "Tools -> IVS Stage Setup... opens the form; log:\n{}",
+            obs.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        obs.log_text()
+            .contains("[obs-vrm-avatar] IVS Stage Setup opened")
+    );
+    xdotool(&["key", "--window", &form, "Escape"]);
+}
+
 /// A profile that breaks IVS's rules: 5 fps, 9 Mbps, 320 kbps audio, B-frames, 10 s keyframes.
 fn break_ivs_rules(obs: &mut ObsStudio) {
     obs.ws
@@ -409,6 +448,7 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
     let kinds = kinds["inputKinds"].as_array().unwrap();
     assert!(kinds.contains(&json!("vrm_avatar_source")));
     assert!(!kinds.contains(&json!("vrm_avatar_ivs_setup")), "{kinds:?}");
+    open_from_tools_menu(&obs);
     obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
         .unwrap();
     add_tone(&mut obs, &home, "IVS Scene");
@@ -505,7 +545,11 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
     );
     stop_stream(&mut obs, &mut ingest);
     advanced_mode_fix_writes_the_stream_encoder_settings(&mut obs);
-    let _ = obs.quit(Duration::from_secs(60));
+    // The form opened from the Tools menu is released as OBS exits: a clean quit.
+    let crashes = obs.config_dir.join("crashes");
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
+    assert!(!crashes.exists() || std::fs::read_dir(&crashes).unwrap().next().is_none());
 
     check_received_stream(&recording);
 }
