@@ -53,6 +53,8 @@ fn main() {
         println!("cargo:rustc-cdylib-link-arg=dynamic_lookup");
     } else {
         println!("cargo:rustc-link-lib=dylib=obs");
+        // The Tools menu item and the stream service (src/obs/frontend.rs): OBS's Qt frontend.
+        println!("cargo:rustc-link-lib=dylib=obs-frontend-api");
     }
 }
 
@@ -88,7 +90,8 @@ fn generate(include_dirs: &[PathBuf]) -> Option<String> {
                   #include <graphics/graphics.h>\n\
                   #include <util/text-lookup.h>\n\
                   #include <util/base.h>\n\
-                  #include <util/bmem.h>\n";
+                  #include <util/bmem.h>\n\
+                  #include <util/config-file.h>\n";
     let includes: Vec<String> = include_dirs
         .iter()
         .map(|d| format!("-I{}", d.display()))
@@ -100,7 +103,9 @@ fn generate(include_dirs: &[PathBuf]) -> Option<String> {
             .clang_args(&includes)
             .clang_arg("-DHAVE_OBSCONFIG_H")
             .rust_edition(bindgen::RustEdition::Edition2024)
-            .allowlist_function("obs_.*|gs_.*|blog|bfree|bzalloc|text_lookup_.*")
+            .allowlist_function(
+                "obs_.*|gs_.*|blog|bfree|bzalloc|text_lookup_.*|config_(get|set)_(string|uint)|config_save_safe",
+            )
             .allowlist_type("obs_.*|gs_.*")
             .allowlist_var("OBS_.*|LIBOBS_API_.*|LOG_.*|GS_.*")
             // Defined by this module itself (src/obs/module.rs), not imported from libobs.

@@ -4,10 +4,11 @@
 set -euo pipefail
 
 # OBS Studio and its headers (bindgen), clang for bindgen, Mesa's Vulkan drivers (lavapipe: wgpu
-# on machines without a GPU), Xvfb (OBS without a display), ffmpeg/ffprobe (checks of recordings),
-# make and pkg-config (build helpers), python3-venv and python3-pip (scripts/models.sh's converter),
-# dpkg-dev and binutils (installer/build-deb.sh: dpkg-shlibdeps, objcopy).
-PACKAGES=(obs-studio libobs-dev clang libclang-dev mesa-vulkan-drivers libgl1-mesa-dri xvfb xauth ffmpeg
+# on machines without a GPU), Xvfb (OBS without a display) and xdotool (its Tools menu in a test),
+# ffmpeg/ffprobe (checks of recordings), make and pkg-config (build helpers), python3-venv and
+# python3-pip (scripts/models.sh's converter), dpkg-dev and binutils (installer/build-deb.sh:
+# dpkg-shlibdeps, objcopy).
+PACKAGES=(obs-studio libobs-dev clang libclang-dev mesa-vulkan-drivers libgl1-mesa-dri xvfb xauth xdotool ffmpeg
           pkg-config make ca-certificates curl git python3-venv python3-pip dpkg-dev binutils)
 
 missing=()

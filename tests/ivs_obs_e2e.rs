@@ -21,7 +21,7 @@ fn target_profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-fn start_obs(home: &Path) -> ObsStudio {
+fn start_obs(home: &Path, env: &[(&str, &str)]) -> ObsStudio {
     let module = target_profile_dir().join("libobs_vrm_avatar.so");
     assert!(
         module.is_file(),
@@ -30,8 +30,12 @@ fn start_obs(home: &Path) -> ObsStudio {
     );
     let locale_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale");
     let plugin = PluginFiles { module, locale_dir };
-    ObsStudio::start(&LaunchOptions::headless_720p30(home, plugin))
-        .expect("OBS starts and answers over obs-websocket")
+    let mut options = LaunchOptions::headless_720p30(home, plugin);
+    options.env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    ObsStudio::start(&options).expect("OBS starts and answers over obs-websocket")
 }
 
 /// `vrm-avatar ivs ARGS --obs-websocket ... --obs-config ...` against this OBS.
@@ -137,6 +141,38 @@ fn wait_for_exit(child: &mut Child, wait: Duration) -> bool {
 
 fn stream_active(obs: &mut ObsStudio) -> bool {
     obs.ws.request("GetStreamStatus", json!({})).unwrap()["outputActive"] == true
+}
+
+/// Starts OBS's stream and waits until it is live; returns when it started.
+fn start_stream(obs: &mut ObsStudio) -> Instant {
+    obs.ws.request("StartStream", json!({})).unwrap();
+    let started = Instant::now();
+    while !stream_active(obs) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the stream starts; log:\n{}",
+            obs.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    started
+}
+
+/// Stops OBS's stream and waits for it and for the ingest that received it to end.
+fn stop_stream(obs: &mut ObsStudio, ingest: &mut Child) {
+    obs.ws.request("StopStream", json!({})).unwrap();
+    let stopping = Instant::now();
+    while stream_active(obs) {
+        assert!(
+            stopping.elapsed() < Duration::from_secs(20),
+            "the stream stops"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        wait_for_exit(ingest, Duration::from_secs(20)),
+        "the ingest ends with the stream"
+    );
 }
 
 fn ffprobe_json(args: &[&str], file: &Path) -> Value {
@@ -333,15 +369,47 @@ fn test_token() -> String {
     token::create(&request, &pem).unwrap()
 }
 
-#[test]
-fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
-    let home = target_profile_dir().join("obs-e2e").join("ivs");
-    let mut obs = start_obs(&home);
-    obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
-        .unwrap();
-    add_tone(&mut obs, &home, "IVS Scene");
+/// Opens Tools -> IVS Stage Setup... with the keyboard as a user would (xdotool on OBS's X
+/// display): the form's window appears. Then closes it (Escape).
+fn open_from_tools_menu(obs: &ObsStudio) {
+    let xdotool = |args: &[&str]| {
+        let out = Command::new("xdotool")
+            .args(args)
+            .env("DISPLAY", &obs.display)
+            .output()
+            .expect("xdotool (apt-get install xdotool)");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let main = xdotool(&["search", "--name", "^OBS [0-9]"]);
+    let main = main.lines().next().expect("OBS's main window");
+    xdotool(&["windowfocus", main]);
+    for key in ["alt+t", "Up", "Return"] {
+        // The menu's last item is this plugin's: per-user plugins load after OBS's own.
+        std::thread::sleep(Duration::from_millis(1500));
+        xdotool(&["key", "--window", main, key]);
+    }
+    let opened = Instant::now();
+    let form = loop {
+        let found = xdotool(&["search", "--name", "^Properties for 'IVS Stage Setup'$"]);
+        if let Some(window) = found.lines().next() {
+            break window.to_string();
+        }
+        assert!(
+            opened.elapsed() < Duration::from_secs(20),
+            "Tools -> IVS Stage Setup... opens the form; log:\n{}",
+            obs.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert!(
+        obs.log_text()
+            .contains("[obs-vrm-avatar] IVS Stage Setup opened")
+    );
+    xdotool(&["key", "--window", &form, "Escape"]);
+}
 
-    // A profile that breaks IVS's rules: 5 fps, 9 Mbps, 320 kbps audio, B-frames, 10 s keyframes.
+/// A profile that breaks IVS's rules: 5 fps, 9 Mbps, 320 kbps audio, B-frames, 10 s keyframes.
+fn break_ivs_rules(obs: &mut ObsStudio) {
     obs.ws
         .request(
             "SetVideoSettings",
@@ -361,6 +429,31 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
             )
             .unwrap();
     }
+}
+
+#[test]
+fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
+    let home = target_profile_dir().join("obs-e2e").join("ivs");
+    let mut obs = start_obs(&home, &[]);
+    // Tools -> IVS Stage Setup... is there; its form's type is hidden from Add Source (and so
+    // from obs-websocket's input kinds).
+    assert!(
+        obs.log_text().contains(
+            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup)"
+        ),
+        "{}",
+        obs.log_text()
+    );
+    let kinds = obs.ws.request("GetInputKindList", json!({})).unwrap();
+    let kinds = kinds["inputKinds"].as_array().unwrap();
+    assert!(kinds.contains(&json!("vrm_avatar_source")));
+    assert!(!kinds.contains(&json!("vrm_avatar_ivs_setup")), "{kinds:?}");
+    open_from_tools_menu(&obs);
+    obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
+        .unwrap();
+    add_tone(&mut obs, &home, "IVS Scene");
+
+    break_ivs_rules(&mut obs);
     let (ids, status) = check(&obs);
     assert_eq!(status, Some(3), "violations exit 3");
     assert_eq!(
@@ -436,16 +529,7 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
         "no violations after --fix-settings"
     );
 
-    obs.ws.request("StartStream", json!({})).unwrap();
-    let started = Instant::now();
-    while !stream_active(&mut obs) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the stream starts; log:\n{}",
-            obs.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let started = start_stream(&mut obs);
     // Never on a live stream.
     let out = ivs(&obs, &configure);
     assert_eq!(out.status.code(), Some(2));
@@ -459,21 +543,13 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
         stream_active(&mut obs),
         "still streaming after {STREAM_SECONDS} s"
     );
-    obs.ws.request("StopStream", json!({})).unwrap();
-    let stopping = Instant::now();
-    while stream_active(&mut obs) {
-        assert!(
-            stopping.elapsed() < Duration::from_secs(20),
-            "the stream stops"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(
-        wait_for_exit(&mut ingest, Duration::from_secs(20)),
-        "the ingest ends with the stream"
-    );
+    stop_stream(&mut obs, &mut ingest);
     advanced_mode_fix_writes_the_stream_encoder_settings(&mut obs);
-    let _ = obs.quit(Duration::from_secs(60));
+    // The form opened from the Tools menu is released as OBS exits: a clean quit.
+    let crashes = obs.config_dir.join("crashes");
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
+    assert!(!crashes.exists() || std::fs::read_dir(&crashes).unwrap().next().is_none());
 
     check_received_stream(&recording);
 }
@@ -527,4 +603,189 @@ fn advanced_mode_fix_writes_the_stream_encoder_settings(obs: &mut ObsStudio) {
         json!({"bitrate": 2500, "bf": 0, "profile": "baseline", "keyint_sec": 1, "rate_control": "CBR",
                "preset": "veryfast", "tune": "zerolatency", "x264opts": "", "threads": 2})
     );
+}
+
+/// Presses a button of the IVS Stage Setup form and returns the status it logged.
+fn press(obs: &mut ObsStudio, button: &str) -> String {
+    let before = obs.log_text().len();
+    obs.ws
+        .request(
+            "PressInputPropertiesButton",
+            json!({"inputName": "IVS Setup", "propertyName": button}),
+        )
+        .unwrap();
+    let log = obs.log_text();
+    let status = log[before..]
+        .split_once("[obs-vrm-avatar] IVS Stage Setup: ")
+        .unwrap_or_else(|| {
+            panic!(
+                "pressing {button} logs its status; log:\n{}",
+                &log[before..]
+            )
+        })
+        .1;
+    status.to_string()
+}
+
+fn set_form(obs: &mut ObsStudio, settings: Value) {
+    obs.ws
+        .request(
+            "SetInputSettings",
+            json!({"inputName": "IVS Setup", "inputSettings": settings}),
+        )
+        .unwrap();
+}
+
+fn service(obs: &mut ObsStudio) -> Value {
+    obs.ws
+        .request("GetStreamServiceSettings", json!({}))
+        .unwrap()
+}
+
+/// Tools -> IVS Stage Setup's form in real OBS 29: its buttons pressed through obs-websocket
+/// (the form's type is listed for this test only, so that CreateInput can make one). A token
+/// is refused with the reason (no WHIP before OBS 30), an RTMP URL and key become OBS's stream
+/// service with the key masked in the log and gone from the form, Fix makes the preflight pass
+/// and the stream follow every IVS rule, and nothing changes while OBS streams.
+#[test]
+fn ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs() {
+    let home = target_profile_dir().join("obs-e2e").join("ivs-setup");
+    let mut obs = start_obs(&home, &[("VRM_AVATAR_TEST_IVS_SETUP_LISTED", "1")]);
+    assert!(
+        obs.log_text().contains(
+            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup, listed for tests)"
+        ),
+        "{}",
+        obs.log_text()
+    );
+    obs.create_avatar_scene("IVS Scene", "Avatar", json!({"input_kind": "none"}))
+        .unwrap();
+    add_tone(&mut obs, &home, "IVS Scene");
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": "IVS Scene", "inputName": "IVS Setup", "inputKind": "vrm_avatar_ivs_setup"}),
+        )
+        .unwrap();
+    break_ivs_rules(&mut obs);
+    let untouched = service(&mut obs);
+
+    // A token on OBS 29: the reason, and nothing changed.
+    let token = test_token();
+    set_form(&mut obs, json!({"token": token}));
+    let status = press(&mut obs, "apply");
+    assert!(
+        status.starts_with("WHIP needs OBS 30 or newer (this OBS is 29"),
+        "{status}"
+    );
+    assert!(
+        status.contains("RTMPS") && status.contains("Nothing was changed"),
+        "{status}"
+    );
+    assert_eq!(service(&mut obs), untouched);
+    // Check: the token's stage and expiry, then each violation with its fix.
+    let status = press(&mut obs, "check");
+    assert!(
+        status.starts_with(&format!(
+            "Token {}: stage AbCdEf123456 ({STAGE})",
+            obs_vrm_avatar::ivs::mask(&token)
+        )),
+        "{status}"
+    );
+    for id in [
+        "video.fps",
+        "video.b_frames",
+        "video.keyframe_interval",
+        "audio.bitrate",
+        "service.type",
+    ] {
+        assert!(
+            status.contains(&format!("- error {id}: ")),
+            "{id} in {status}"
+        );
+    }
+    assert!(status.contains("; fix: set B-frames to 0"), "{status}");
+
+    // RTMP(S): the local ingest as the stage's endpoint.
+    let recording = home.join("received.flv");
+    let (mut ingest, port) = start_ingest(&recording);
+    let url = format!("rtmp://127.0.0.1:{port}/live");
+    set_form(
+        &mut obs,
+        json!({"token": "", "rtmp_url": url, "stream_key": STREAM_KEY}),
+    );
+    let status = press(&mut obs, "apply");
+    assert!(
+        status.starts_with(&format!(
+            "Applied: stream service rtmp_custom, server {url}, stream key {}.",
+            obs_vrm_avatar::ivs::mask(STREAM_KEY)
+        )),
+        "{status}"
+    );
+    let applied = service(&mut obs);
+    assert_eq!(applied["streamServiceType"], "rtmp_custom");
+    assert_eq!(applied["streamServiceSettings"]["server"], url.as_str());
+    assert_eq!(applied["streamServiceSettings"]["key"], STREAM_KEY);
+    let form = obs
+        .ws
+        .request("GetInputSettings", json!({"inputName": "IVS Setup"}))
+        .unwrap();
+    assert_eq!(
+        form["inputSettings"]["stream_key"], "",
+        "the key left the form"
+    );
+    assert_eq!(form["inputSettings"]["token"], "");
+    assert_eq!(form["inputSettings"]["rtmp_url"], url.as_str());
+    let (ids, _) = check(&obs);
+    assert!(
+        !ids.is_empty() && !ids.contains(&"service.type".to_string()),
+        "{ids:?}"
+    );
+
+    // Fix: the CLI's preflight finds nothing left.
+    let status = press(&mut obs, "fix");
+    assert!(
+        status.starts_with("Fixed the output settings for IVS: video: output 1280x720, 30/1 fps; profile: [SimpleOutput] VBitrate=2500;"),
+        "{status}"
+    );
+    assert!(status.contains("follow every IVS ingest rule"), "{status}");
+    assert_eq!(check(&obs), (vec![], Some(0)), "no violations after Fix");
+
+    // Live: Apply and Fix are refused, and the service stays as it was.
+    let started = start_stream(&mut obs);
+    set_form(
+        &mut obs,
+        json!({"rtmp_url": "rtmps://example.invalid:443/app/", "stream_key": "another-stream-key-98765"}),
+    );
+    let status = press(&mut obs, "apply");
+    assert!(
+        status.starts_with("OBS is streaming: stop the stream first."),
+        "{status}"
+    );
+    let status = press(&mut obs, "fix");
+    assert!(
+        status.starts_with("OBS is streaming: stop the stream first."),
+        "{status}"
+    );
+    assert_eq!(
+        service(&mut obs),
+        applied,
+        "the live stream's service is unchanged"
+    );
+    std::thread::sleep(Duration::from_secs(STREAM_SECONDS).saturating_sub(started.elapsed()));
+    assert!(stream_active(&mut obs), "still streaming");
+    stop_stream(&mut obs, &mut ingest);
+
+    let log = obs.log_text();
+    for secret in [STREAM_KEY, token.as_str(), "another-stream-key-98765"] {
+        assert!(
+            !log.contains(secret),
+            "a secret in the OBS log: {}",
+            obs_vrm_avatar::ivs::mask(secret)
+        );
+    }
+    assert!(log.contains(&obs_vrm_avatar::ivs::mask(STREAM_KEY)));
+    assert!(!log.contains("panic"), "{log}");
+    let _ = obs.quit(Duration::from_secs(60));
+    check_received_stream(&recording);
 }

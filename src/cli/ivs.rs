@@ -2,15 +2,18 @@
 //! IVS real-time stage over obs-websocket. Secrets (tokens, stream keys) only ever appear masked
 //! in messages.
 
-use crate::ivs::preflight::{self, Change, ObsSettings, OutputMode, Severity, VideoSettings};
-use crate::ivs::{mask, token};
+use crate::ivs::preflight::{
+    self, ObsSettings, OutputMode, ProfileWriter, Severity, VideoSettings,
+};
+use crate::ivs::setup::{self, StreamService};
+use crate::ivs::token;
 use crate::launcher::obsws::ObsWs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Exit status of `ivs check` when a rule is broken.
@@ -152,12 +155,15 @@ pub fn run(command: IvsCommand) -> Result<i32> {
             dry_run,
         } => {
             let service = match (token, rtmp_url, stream_key) {
-                (Some(token), _, _) => whip_service(&secret_arg(&token)?)?,
-                (None, Some(url), Some(key)) => rtmp_service(&url, &secret_arg(&key)?)?,
+                (Some(token), _, _) => StreamService::whip(&secret_arg(&token)?)?,
+                (None, Some(url), Some(key)) => StreamService::rtmp(&url, &secret_arg(&key)?)?,
                 _ => bail!("give --token, or --rtmp-url with --stream-key"),
             };
+            for warning in &service.warnings {
+                log::warn!("{warning}");
+            }
             if dry_run {
-                println!("{}", serde_json::to_string_pretty(&service)?);
+                println!("{}", serde_json::to_string_pretty(&service.to_request())?);
                 return Ok(0);
             }
             configure(&obs, &service, fix_settings)?;
@@ -195,54 +201,6 @@ fn secret_arg(arg: &str) -> Result<String> {
             .to_string()),
         None => Ok(arg.trim().to_string()),
     }
-}
-
-/// The WHIP service OBS 30+ reads (obs-webrtc's `whip_custom`: `server`, `bearer_token`).
-/// The token's own WHIP URL is the server; the token is only read to warn.
-fn whip_service(token: &str) -> Result<Value> {
-    let info = token::inspect(token)?;
-    if info.expired {
-        log::warn!("the token {} expired at {}", mask(token), info.expires_at);
-    }
-    if !info.capabilities.contains(&"publish") {
-        log::warn!(
-            "the token {} has no publish capability; IVS will refuse the stream",
-            mask(token)
-        );
-    }
-    let server = if info.whip_url.starts_with("https://") {
-        info.whip_url.clone()
-    } else {
-        token::DEFAULT_WHIP_URL.to_string()
-    };
-    Ok(json!({
-        "streamServiceType": "whip_custom",
-        "streamServiceSettings": {"server": server, "bearer_token": token},
-    }))
-}
-
-/// OBS's custom RTMP(S) service (`rtmp_custom`: `server`, `key`).
-fn rtmp_service(url: &str, key: &str) -> Result<Value> {
-    if !(url.starts_with("rtmps://") || url.starts_with("rtmp://")) || !url.contains("://") {
-        bail!("--rtmp-url {url:?} must start with rtmps:// (or rtmp://)");
-    }
-    if url.starts_with("rtmp://") && !is_loopback_url(url) {
-        log::warn!(
-            "{url} is plain RTMP; IVS stages take RTMPS unless the ingest configuration allows insecure ingest"
-        );
-    }
-    if key.is_empty() {
-        bail!("--stream-key is empty");
-    }
-    Ok(json!({
-        "streamServiceType": "rtmp_custom",
-        "streamServiceSettings": {"server": url, "key": key, "use_auth": false},
-    }))
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    let host = url.split("://").nth(1).unwrap_or("");
-    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
 }
 
 /// A connection to a running OBS.
@@ -292,14 +250,6 @@ impl Session {
             config_dir,
             version,
         })
-    }
-
-    fn major_version(&self) -> u32 {
-        self.version
-            .split('.')
-            .next()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0)
     }
 
     fn streaming(&mut self) -> Result<bool> {
@@ -354,7 +304,7 @@ impl Session {
         let mode = self.parameter("Output", "Mode")?.unwrap_or_default();
         let stream_encoder = if mode.eq_ignore_ascii_case("advanced") {
             let path = self.profile_dir()?.join("streamEncoder.json");
-            Some(read_json_object(&path)?)
+            Some(setup::read_json_object(&path)?)
         } else {
             None
         };
@@ -380,6 +330,32 @@ impl Session {
     }
 }
 
+impl ProfileWriter for Session {
+    fn set_video(&mut self, width: u32, height: u32, fps_num: u32, fps_den: u32) -> Result<()> {
+        self.ws
+            .request(
+                "SetVideoSettings",
+                json!({"outputWidth": width, "outputHeight": height,
+                       "fpsNumerator": fps_num, "fpsDenominator": fps_den}),
+            )
+            .context("changing the video settings (OBS refuses while recording or the virtual camera runs)")?;
+        Ok(())
+    }
+
+    fn set_parameter(&mut self, section: &str, key: &str, value: &str) -> Result<()> {
+        self.ws.request(
+            "SetProfileParameter",
+            json!({"parameterCategory": section, "parameterName": key, "parameterValue": value}),
+        )?;
+        Ok(())
+    }
+
+    fn merge_stream_encoder(&mut self, keys: &serde_json::Map<String, Value>) -> Result<()> {
+        let path = self.profile_dir()?.join("streamEncoder.json");
+        setup::merge_json_file(&path, keys)
+    }
+}
+
 /// A profile (`basic.ini`) value, or OBS's default for it.
 fn parameter(ws: &mut ObsWs, section: &str, key: &str) -> Result<Option<String>> {
     let reply = ws.request(
@@ -392,18 +368,6 @@ fn parameter(ws: &mut ObsWs, section: &str, key: &str) -> Result<Option<String>>
         .map(str::to_string))
 }
 
-/// A JSON object file; a missing file is an empty object (as OBS reads it).
-fn read_json_object(path: &Path) -> Result<Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(json!({})),
-        Ok(text) => {
-            serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))
-        }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
-        Err(err) => Err(err).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 fn default_obs_config() -> Option<PathBuf> {
     std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
@@ -412,14 +376,13 @@ fn default_obs_config() -> Option<PathBuf> {
 }
 
 /// Sets the stream service (and with `fix` the recommended output settings) of a running OBS.
-fn configure(args: &ObsArgs, service: &Value, fix: bool) -> Result<()> {
+fn configure(args: &ObsArgs, service: &StreamService, fix: bool) -> Result<()> {
     let mut session = Session::connect(args)?;
-    let service_type = service["streamServiceType"].as_str().unwrap_or_default();
-    if service_type == "whip_custom" && session.major_version() < 30 {
-        bail!(
-            "WHIP needs OBS 30 or newer (this OBS is {}); update OBS, or publish over RTMPS with --rtmp-url and --stream-key",
-            session.version
-        );
+    if service.type_id == setup::WHIP
+        // obs-websocket cannot list service types: OBS 30+ is taken to have obs-webrtc.
+        && let Some(why) = setup::whip_unsupported(&session.version, true)
+    {
+        bail!("{why}; update OBS, or publish over RTMPS with --rtmp-url and --stream-key");
     }
     if session.streaming()? {
         bail!(
@@ -428,83 +391,19 @@ fn configure(args: &ObsArgs, service: &Value, fix: bool) -> Result<()> {
     }
     session
         .ws
-        .request("SetStreamServiceSettings", service.clone())?;
-    let settings = &service["streamServiceSettings"];
-    let secret = settings["bearer_token"]
-        .as_str()
-        .or(settings["key"].as_str())
-        .unwrap_or_default();
-    eprintln!(
-        "OBS {}: stream service {service_type}, server {}, {} {}",
-        session.version,
-        settings["server"].as_str().unwrap_or_default(),
-        if service_type == "whip_custom" {
-            "bearer token"
-        } else {
-            "stream key"
-        },
-        mask(secret)
-    );
+        .request("SetStreamServiceSettings", service.to_request())?;
+    eprintln!("OBS {}: {}", session.version, service.describe());
     if !fix {
         return Ok(());
     }
     let current = session.read_settings()?;
-    let mut restart = Vec::new();
-    for change in preflight::changes(&current) {
-        match change {
-            Change::Video {
-                output_width,
-                output_height,
-                fps_num,
-                fps_den,
-            } => {
-                session.ws.request(
-                    "SetVideoSettings",
-                    json!({"outputWidth": output_width, "outputHeight": output_height,
-                           "fpsNumerator": fps_num, "fpsDenominator": fps_den}),
-                ).context("changing the video settings (OBS refuses while recording or the virtual camera runs)")?;
-                eprintln!("video: output {output_width}x{output_height}, {fps_num}/{fps_den} fps");
-            }
-            Change::Parameter {
-                section,
-                key,
-                value,
-                needs_restart,
-            } => {
-                session.ws.request(
-                    "SetProfileParameter",
-                    json!({"parameterCategory": section, "parameterName": key, "parameterValue": value}),
-                )?;
-                eprintln!("profile: [{section}] {key}={value}");
-                if needs_restart {
-                    restart.push(format!("[{section}] {key}"));
-                }
-            }
-            Change::StreamEncoder(keys) => {
-                let path = session.profile_dir()?.join("streamEncoder.json");
-                let mut json = read_json_object(&path)?;
-                let object = json
-                    .as_object_mut()
-                    .ok_or_else(|| anyhow!("{} is not a JSON object", path.display()))?;
-                object.extend(keys.clone());
-                let partial = path.with_extension("json.partial");
-                std::fs::write(&partial, serde_json::to_string_pretty(&json)?)?;
-                std::fs::rename(&partial, &path)?;
-                eprintln!(
-                    "stream encoder ({}): {}",
-                    path.display(),
-                    Value::Object(keys)
-                );
-            }
-        }
+    for line in preflight::write_changes(&preflight::changes(&current), &mut session)? {
+        eprintln!("{line}");
     }
     if current.mode == OutputMode::Simple {
         eprintln!(
             "Simple output mode: x264 custom options carry the profile, keyframes and B-frames"
         );
-    }
-    if !restart.is_empty() {
-        eprintln!("restart OBS for {} to take effect", restart.join(", "));
     }
     Ok(())
 }

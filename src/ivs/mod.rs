@@ -3,6 +3,7 @@
 //! Pure code: no libobs, no network. The command line (`vrm-avatar ivs ...`) drives OBS with it.
 
 pub mod preflight;
+pub mod setup;
 pub mod token;
 
 /// Shows only the first and last few characters of a secret (token, stream key, private key),

@@ -98,6 +98,8 @@ pub struct ObsStudio {
     /// obs-websocket's port on 127.0.0.1 (for other clients, e.g. `vrm-avatar ivs`).
     pub ws_port: u16,
     pub config_dir: PathBuf,
+    /// The X display OBS runs on (`:N`), for tests that drive its windows (xdotool).
+    pub display: String,
     output_log: PathBuf,
 }
 
@@ -298,6 +300,7 @@ impl ObsStudio {
             ws,
             ws_port: port,
             config_dir,
+            display,
             output_log,
         })
     }

@@ -8392,3 +8392,40 @@ unsafe extern "C" {
 unsafe extern "C" {
     pub fn obs_frontend_get_last_replay() -> *mut ::std::os::raw::c_char;
 }
+unsafe extern "C" {
+    pub fn config_save_safe(
+        config: *mut config_t,
+        temp_ext: *const ::std::os::raw::c_char,
+        backup_ext: *const ::std::os::raw::c_char,
+    ) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
+    pub fn config_set_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: *const ::std::os::raw::c_char,
+    );
+}
+unsafe extern "C" {
+    pub fn config_set_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+        value: u64,
+    );
+}
+unsafe extern "C" {
+    pub fn config_get_string(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> *const ::std::os::raw::c_char;
+}
+unsafe extern "C" {
+    pub fn config_get_uint(
+        config: *mut config_t,
+        section: *const ::std::os::raw::c_char,
+        name: *const ::std::os::raw::c_char,
+    ) -> u64;
+}

@@ -1,9 +1,11 @@
-//! The only code that touches libobs: bindings, module exports, the source, logging and the
-//! panic guard. A thin safe layer over the core; callbacks only swap settings or read the
-//! latest frame.
+//! The only code that touches libobs: bindings, module exports, the source, the IVS Stage Setup
+//! (Tools menu, obs-frontend-api), logging and the panic guard. A thin safe layer over the
+//! core; callbacks only swap settings or read the latest frame.
 
 pub mod ffi;
+mod frontend;
 mod guard;
+mod ivs_setup;
 mod logger;
 mod module;
 mod source;

@@ -1,7 +1,7 @@
 //! The module's exported entry points, as `OBS_DECLARE_MODULE()` and
 //! `OBS_MODULE_USE_DEFAULT_LOCALE()` define them for C plugins. Each is behind the panic guard.
 
-use super::{ffi, guard, logger, source, text};
+use super::{ffi, guard, ivs_setup, logger, source, text};
 use std::ffi::c_char;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -36,6 +36,7 @@ pub extern "C" fn obs_module_load() -> bool {
         );
         source::register();
         crate::tracking::readiness::start(data_dir());
+        ivs_setup::register();
         true
     })
 }
