@@ -13,6 +13,10 @@ pub const CAMERA_DEVICE: &CStr = c"camera_device";
 pub const TRACKING_MODE: &CStr = c"tracking_mode";
 pub const MIRROR: &CStr = c"mirror";
 pub const SMOOTHING: &CStr = c"smoothing";
+/// The expression shown while no expression hotkey is on ("" for none).
+pub const DEFAULT_EXPRESSION: &CStr = c"default_expression";
+/// `toggle` (a press switches the expression on or off) or `hold` (on while held).
+pub const EXPRESSION_HOTKEYS: &CStr = c"expression_hotkeys";
 
 pub const DEFAULT_INPUT_KIND: &CStr = c"camera";
 pub const DEFAULT_TRACKING_MODE: &CStr = c"upper_body_hands";

@@ -246,3 +246,53 @@ fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on() {
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0: {status}");
 }
+
+#[test]
+fn each_expression_of_the_avatar_gets_a_hotkey() {
+    let (_one, mut obs) = start_with_scene("hotkeys");
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"input_kind": "none"}}),
+        )
+        .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let names = loop {
+        let list = obs.ws.request("GetHotkeyList", json!({})).unwrap();
+        let names: Vec<String> = list["hotkeys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h.as_str().map(String::from))
+            .filter(|h| h.starts_with("vrm_avatar.expression."))
+            .collect();
+        if !names.is_empty() || Instant::now() > deadline {
+            break names;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    // The built-in avatar's expressions, among them the visemes and blink.
+    for expression in ["aa", "ih", "ou", "ee", "oh", "blink"] {
+        assert!(
+            names.contains(&format!("vrm_avatar.expression.{expression}")),
+            "{names:?}"
+        );
+    }
+    obs.ws
+        .request(
+            "TriggerHotkeyByName",
+            json!({"hotkeyName": "vrm_avatar.expression.aa"}),
+        )
+        .unwrap();
+    assert!(
+        obs.wait_for_log("expression aa on", Duration::from_secs(10)),
+        "the hotkey switches the expression on; log:\n{}",
+        obs.log_text()
+    );
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0: {status}");
+}

@@ -5,6 +5,7 @@
 pub mod ffi;
 mod frontend;
 mod guard;
+mod hotkeys;
 mod ivs_setup;
 mod logger;
 mod module;

@@ -2,6 +2,7 @@
 //! `update`/`get_properties` (UI thread) only change the render control, `video_render`
 //! (graphics thread) only uploads the newest finished frame, and nothing waits for the worker.
 
+use super::hotkeys::ExpressionHotkeys;
 use super::tracking_input::{Input, Wanted};
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
@@ -29,7 +30,17 @@ struct Source {
     latency: Mutex<LatencyLog>,
     /// Touched only on the graphics thread (video_render, and destroy inside obs_enter_graphics).
     gfx: Mutex<Gfx>,
+    /// This source in OBS (for its hotkeys).
+    obs_source: SourcePtr,
+    hotkeys: Mutex<ExpressionHotkeys>,
 }
+
+/// The OBS source a `Source` belongs to; valid from create to destroy.
+struct SourcePtr(*mut ffi::obs_source_t);
+
+// SAFETY: libobs sources may be referenced from any thread while they exist.
+unsafe impl Send for SourcePtr {}
+unsafe impl Sync for SourcePtr {}
 
 struct Gfx {
     texture: *mut ffi::gs_texture_t,
@@ -159,6 +170,15 @@ fn read_tracking(
 
 /// Applies what the settings ask for tracking.
 fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
+    source
+        .control
+        .set_default_expression(&read_string(settings, settings::DEFAULT_EXPRESSION));
+    let hold = read_string(settings, settings::EXPRESSION_HOTKEYS) == "hold";
+    source
+        .hotkeys
+        .lock()
+        .hold
+        .store(hold, std::sync::atomic::Ordering::Relaxed);
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
     *source.wanted.lock() = (input, mode);
@@ -180,7 +200,7 @@ unsafe extern "C" fn get_name(_type_data: *mut c_void) -> *const std::ffi::c_cha
 
 unsafe extern "C" fn create(
     settings: *mut ffi::obs_data_t,
-    _source: *mut ffi::obs_source_t,
+    obs_source: *mut ffi::obs_source_t,
 ) -> *mut c_void {
     guard("create", ptr::null_mut(), || {
         let (width, height) = read_size(settings);
@@ -208,6 +228,8 @@ unsafe extern "C" fn create(
             input: Mutex::new(Input::new()),
             latency: Mutex::new(LatencyLog::default()),
             gfx,
+            obs_source: SourcePtr(obs_source),
+            hotkeys: Mutex::new(ExpressionHotkeys::new()),
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -223,6 +245,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         let mut source = unsafe { Box::from_raw(data as *mut Source) };
         source.control.stop();
         source.input.get_mut().detach();
+        source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
             let mut stopped = STOPPED_WORKERS.lock();
             stopped.retain(|w| !w.is_finished());
@@ -287,6 +310,11 @@ unsafe extern "C" fn get_defaults(settings: *mut ffi::obs_data_t) {
             settings::SMOOTHING.as_ptr(),
             settings::DEFAULT_SMOOTHING,
         );
+        ffi::obs_data_set_default_string(
+            settings,
+            settings::EXPRESSION_HOTKEYS.as_ptr(),
+            c"toggle".as_ptr(),
+        );
     })
 }
 
@@ -314,6 +342,7 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
         );
         add_tracking_properties(props);
         if let Some(source) = source(data) {
+            add_expression_properties(props, &source.control.expressions().1);
             add_status(props, c"status", c"Status", &source.status_line(), false);
         }
         let tracking = readiness::status();
@@ -415,6 +444,10 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         if !same {
             source.control.set_tracking(tracker);
         }
+        source
+            .hotkeys
+            .lock()
+            .sync(source.obs_source.0, &source.control);
     })
 }
 
@@ -727,4 +760,40 @@ unsafe extern "C" fn reset_clicked(
         }
         false
     })
+}
+
+/// The expression shown by default and how the expression hotkeys work.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+unsafe fn add_expression_properties(props: *mut ffi::obs_properties_t, names: &[String]) {
+    // SAFETY: OBS copies every name, description and item.
+    unsafe {
+        let list = ffi::obs_properties_add_list(
+            props,
+            settings::DEFAULT_EXPRESSION.as_ptr(),
+            text(c"DefaultExpression"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        ffi::obs_property_list_add_string(list, text(c"DefaultExpression.None"), c"".as_ptr());
+        for name in names {
+            if let Ok(name) = CString::new(name.as_str()) {
+                ffi::obs_property_list_add_string(list, name.as_ptr(), name.as_ptr());
+            }
+        }
+        let mode = ffi::obs_properties_add_list(
+            props,
+            settings::EXPRESSION_HOTKEYS.as_ptr(),
+            text(c"ExpressionHotkeys"),
+            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
+            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+        );
+        for (value, key) in [
+            (c"toggle", c"ExpressionHotkeys.Toggle"),
+            (c"hold", c"ExpressionHotkeys.Hold"),
+        ] {
+            ffi::obs_property_list_add_string(mode, text(key), value.as_ptr());
+        }
+    }
 }

@@ -12,6 +12,7 @@ use crate::render::{Gpu, OffscreenRenderer};
 use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
 use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -33,6 +34,12 @@ pub struct RenderControl {
     solver_settings: Mutex<SolverSettings>,
     calibrate: AtomicBool,
     reset: AtomicBool,
+    /// The loaded avatar's expressions, and a counter bumped when they change.
+    expressions: Mutex<(u64, Vec<String>)>,
+    /// Expressions the user switched on (hotkeys), over whatever tracking says.
+    chosen: Mutex<BTreeSet<String>>,
+    /// The expression shown while none is switched on ("" for none).
+    default_expression: Mutex<String>,
 }
 
 impl RenderControl {
@@ -49,7 +56,50 @@ impl RenderControl {
             solver_settings: Mutex::new(SolverSettings::default()),
             calibrate: AtomicBool::new(false),
             reset: AtomicBool::new(false),
+            expressions: Mutex::new((0, Vec::new())),
+            chosen: Mutex::new(BTreeSet::new()),
+            default_expression: Mutex::new(String::new()),
         })
+    }
+
+    /// The loaded avatar's expression names and their generation (it changes with the avatar).
+    pub fn expressions(&self) -> (u64, Vec<String>) {
+        self.expressions.lock().clone()
+    }
+
+    /// Switches expression `name` on or off (a hotkey: toggle, or hold).
+    pub fn set_expression(&self, name: &str, on: bool) {
+        let mut chosen = self.chosen.lock();
+        if on {
+            chosen.insert(name.to_string());
+        } else {
+            chosen.remove(name);
+        }
+    }
+
+    pub fn expression_on(&self, name: &str) -> bool {
+        self.chosen.lock().contains(name)
+    }
+
+    pub fn set_default_expression(&self, name: &str) {
+        *self.default_expression.lock() = name.trim().to_string();
+    }
+
+    /// Puts the chosen expressions (or the default one) at full weight on `pose`.
+    fn apply_expressions(&self, pose: &mut crate::pose::AvatarPose) {
+        let chosen = self.chosen.lock();
+        let default = self.default_expression.lock();
+        let names: Vec<&str> = if chosen.is_empty() {
+            (!default.is_empty())
+                .then_some(default.as_str())
+                .into_iter()
+                .collect()
+        } else {
+            chosen.iter().map(String::as_str).collect()
+        };
+        for name in names {
+            pose.expressions.insert(name.to_string(), 1.0);
+        }
     }
 
     /// The tracker to follow (None: idle motion).
@@ -201,6 +251,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         scene.pose = tracked
             .clone()
             .map_or_else(|| idle.pose(t), |(pose, _)| pose);
+        ctl.apply_expressions(&mut scene.pose);
         renderer.render_from(scene, t, tracked.and_then(|(_, arrived)| arrived));
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
@@ -332,6 +383,15 @@ impl Avatar {
                     .as_deref()
                     .unwrap_or("untitled");
                 log::info!("avatar {} loaded ({title})", shown(&path));
+                let names = scene
+                    .renderer
+                    .model()
+                    .expressions
+                    .names()
+                    .map(String::from)
+                    .collect();
+                let mut expressions = ctl.expressions.lock();
+                *expressions = (expressions.0 + 1, names);
                 ctl.set_status(format!("rendering {} on {adapter}", shown(&path)));
                 self.scene = Some(scene);
             }
@@ -454,5 +514,30 @@ mod tests {
         tracking.stop();
         handle.join().unwrap();
         tracker.join().unwrap();
+    }
+
+    #[test]
+    fn chosen_expressions_win_and_the_default_fills_in() {
+        let control = RenderControl::new(16, 16, 30);
+        let pose = |control: &RenderControl| {
+            let mut pose = crate::pose::AvatarPose::default();
+            pose.expressions.insert("aa".into(), 0.2);
+            control.apply_expressions(&mut pose);
+            pose.expressions
+        };
+        assert_eq!(pose(&control).get("aa"), Some(&0.2));
+        control.set_default_expression("relaxed");
+        assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
+        control.set_expression("happy", true);
+        let with_happy = pose(&control);
+        assert_eq!(with_happy.get("happy"), Some(&1.0));
+        assert_eq!(
+            with_happy.get("relaxed"),
+            None,
+            "a chosen expression replaces the default"
+        );
+        control.set_expression("happy", false);
+        assert!(!control.expression_on("happy"));
+        assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
     }
 }
