@@ -632,60 +632,39 @@ impl LatencyLog {
 unsafe fn add_tracking_properties(props: *mut ffi::obs_properties_t) {
     // SAFETY: OBS copies every name, description and item; the strings are valid C strings.
     unsafe {
-        let kind = ffi::obs_properties_add_list(
+        add_choice(
             props,
-            settings::INPUT_KIND.as_ptr(),
-            text(c"InputKind"),
-            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
-            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+            settings::INPUT_KIND,
+            c"InputKind",
+            &[
+                (c"camera", c"InputKind.Camera"),
+                (c"source", c"InputKind.Source"),
+                (c"none", c"InputKind.None"),
+            ],
         );
-        for (value, key) in [
-            (c"camera", c"InputKind.Camera"),
-            (c"source", c"InputKind.Source"),
-            (c"none", c"InputKind.None"),
-        ] {
-            ffi::obs_property_list_add_string(kind, text(key), value.as_ptr());
-        }
-        let cameras = ffi::obs_properties_add_list(
+        let cameras = add_choice(
             props,
-            settings::CAMERA_DEVICE.as_ptr(),
-            text(c"CameraDevice"),
-            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
-            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+            settings::CAMERA_DEVICE,
+            c"CameraDevice",
+            &[(c"", c"CameraDevice.First")],
         );
-        ffi::obs_property_list_add_string(cameras, text(c"CameraDevice.First"), c"".as_ptr());
-        for (id, name) in super::tracking_input::cameras() {
-            if let (Ok(id), Ok(name)) = (CString::new(id), CString::new(name)) {
-                ffi::obs_property_list_add_string(cameras, name.as_ptr(), id.as_ptr());
-            }
-        }
-        let list = ffi::obs_properties_add_list(
+        add_items(cameras, super::tracking_input::cameras());
+        let sources = add_choice(props, settings::INPUT_SOURCE, c"InputSource", &[]);
+        add_items(
+            sources,
+            video_source_names().into_iter().map(|n| (n.clone(), n)),
+        );
+        add_choice(
             props,
-            settings::INPUT_SOURCE.as_ptr(),
-            text(c"InputSource"),
-            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
-            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
+            settings::TRACKING_MODE,
+            c"TrackingMode",
+            &[
+                (c"face", c"TrackingMode.Face"),
+                (c"upper_body", c"TrackingMode.UpperBody"),
+                (c"upper_body_hands", c"TrackingMode.UpperBodyHands"),
+                (c"full_body", c"TrackingMode.FullBody"),
+            ],
         );
-        for name in video_source_names() {
-            if let Ok(name) = CString::new(name) {
-                ffi::obs_property_list_add_string(list, name.as_ptr(), name.as_ptr());
-            }
-        }
-        let mode = ffi::obs_properties_add_list(
-            props,
-            settings::TRACKING_MODE.as_ptr(),
-            text(c"TrackingMode"),
-            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
-            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
-        );
-        for (value, key) in [
-            (c"face", c"TrackingMode.Face"),
-            (c"upper_body", c"TrackingMode.UpperBody"),
-            (c"upper_body_hands", c"TrackingMode.UpperBodyHands"),
-            (c"full_body", c"TrackingMode.FullBody"),
-        ] {
-            ffi::obs_property_list_add_string(mode, text(key), value.as_ptr());
-        }
         ffi::obs_properties_add_bool(props, settings::MIRROR.as_ptr(), text(c"Mirror"));
         ffi::obs_properties_add_float_slider(
             props,
@@ -767,33 +746,65 @@ unsafe extern "C" fn reset_clicked(
 /// # Safety
 /// `props` is a valid properties object being built in `get_properties`.
 unsafe fn add_expression_properties(props: *mut ffi::obs_properties_t, names: &[String]) {
-    // SAFETY: OBS copies every name, description and item.
+    // SAFETY: per the contract.
+    unsafe {
+        let list = add_choice(
+            props,
+            settings::DEFAULT_EXPRESSION,
+            c"DefaultExpression",
+            &[(c"", c"DefaultExpression.None")],
+        );
+        add_items(list, names.iter().map(|n| (n.clone(), n.clone())));
+        add_choice(
+            props,
+            settings::EXPRESSION_HOTKEYS,
+            c"ExpressionHotkeys",
+            &[
+                (c"toggle", c"ExpressionHotkeys.Toggle"),
+                (c"hold", c"ExpressionHotkeys.Hold"),
+            ],
+        );
+    }
+}
+
+/// A drop-down of strings with localized `(value, label key)` items; the caller may add more.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+unsafe fn add_choice(
+    props: *mut ffi::obs_properties_t,
+    key: &CStr,
+    label: &'static CStr,
+    items: &[(&CStr, &'static CStr)],
+) -> *mut ffi::obs_property_t {
+    // SAFETY: OBS copies the name, description and items.
     unsafe {
         let list = ffi::obs_properties_add_list(
             props,
-            settings::DEFAULT_EXPRESSION.as_ptr(),
-            text(c"DefaultExpression"),
+            key.as_ptr(),
+            text(label),
             ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
             ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
         );
-        ffi::obs_property_list_add_string(list, text(c"DefaultExpression.None"), c"".as_ptr());
-        for name in names {
-            if let Ok(name) = CString::new(name.as_str()) {
-                ffi::obs_property_list_add_string(list, name.as_ptr(), name.as_ptr());
-            }
+        for (value, item) in items {
+            ffi::obs_property_list_add_string(list, text(item), value.as_ptr());
         }
-        let mode = ffi::obs_properties_add_list(
-            props,
-            settings::EXPRESSION_HOTKEYS.as_ptr(),
-            text(c"ExpressionHotkeys"),
-            ffi::obs_combo_type_OBS_COMBO_TYPE_LIST,
-            ffi::obs_combo_format_OBS_COMBO_FORMAT_STRING,
-        );
-        for (value, key) in [
-            (c"toggle", c"ExpressionHotkeys.Toggle"),
-            (c"hold", c"ExpressionHotkeys.Hold"),
-        ] {
-            ffi::obs_property_list_add_string(mode, text(key), value.as_ptr());
+        list
+    }
+}
+
+/// Adds `(value, label)` items that are not localized (device and source names).
+///
+/// # Safety
+/// `list` is a string list property being built.
+unsafe fn add_items(
+    list: *mut ffi::obs_property_t,
+    items: impl IntoIterator<Item = (String, String)>,
+) {
+    for (value, label) in items {
+        if let (Ok(value), Ok(label)) = (CString::new(value), CString::new(label)) {
+            // SAFETY: OBS copies both strings.
+            unsafe { ffi::obs_property_list_add_string(list, label.as_ptr(), value.as_ptr()) };
         }
     }
 }
