@@ -13,6 +13,19 @@ pub const CAMERA_DEVICE: &CStr = c"camera_device";
 pub const TRACKING_MODE: &CStr = c"tracking_mode";
 pub const MIRROR: &CStr = c"mirror";
 pub const SMOOTHING: &CStr = c"smoothing";
+/// `upper_body` or `full_body`.
+pub const FRAMING: &CStr = c"framing";
+pub const ZOOM: &CStr = c"zoom";
+pub const CAMERA_HEIGHT: &CStr = c"camera_height";
+pub const FOV_DEG: &CStr = c"fov_deg";
+pub const LIGHT_YAW_DEG: &CStr = c"light_yaw_deg";
+pub const LIGHT_PITCH_DEG: &CStr = c"light_pitch_deg";
+pub const LIGHT_INTENSITY: &CStr = c"light_intensity";
+pub const AMBIENT: &CStr = c"ambient";
+/// `transparent` or `color`.
+pub const BACKGROUND: &CStr = c"background";
+/// OBS colour (0xAABBGGRR).
+pub const BACKGROUND_COLOR: &CStr = c"background_color";
 /// The expression shown while no expression hotkey is on ("" for none).
 pub const DEFAULT_EXPRESSION: &CStr = c"default_expression";
 /// `toggle` (a press switches the expression on or off) or `hold` (on while held).

@@ -6,7 +6,7 @@ use super::hotkeys::ExpressionHotkeys;
 use super::tracking_input::{Input, Wanted};
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
-use crate::pipeline::{Latest, RenderControl, join_by, spawn_render_worker};
+use crate::pipeline::{Latest, RenderControl, ViewSettings, join_by, spawn_render_worker};
 use crate::settings;
 use crate::solver::SolverSettings;
 use crate::tracking::holistic::TrackingMode;
@@ -169,7 +169,39 @@ fn read_tracking(
 }
 
 /// Applies what the settings ask for tracking.
+/// The framing, lighting and background the settings ask for (out-of-range values clamped).
+fn read_view(settings: *mut ffi::obs_data_t) -> ViewSettings {
+    // SAFETY: settings is the valid obs_data_t OBS passed to the callback.
+    let number = |key: &CStr, lo: f64, hi: f64, default: f32| {
+        let v = unsafe { ffi::obs_data_get_double(settings, key.as_ptr()) };
+        if v.is_finite() {
+            v.clamp(lo, hi) as f32
+        } else {
+            default
+        }
+    };
+    let d = ViewSettings::default();
+    // SAFETY: as above.
+    let colour = unsafe { ffi::obs_data_get_int(settings, settings::BACKGROUND_COLOR.as_ptr()) };
+    ViewSettings {
+        full_body: read_string(settings, settings::FRAMING) == "full_body",
+        zoom: number(settings::ZOOM, 0.25, 4.0, d.zoom),
+        height_offset: number(settings::CAMERA_HEIGHT, -1.0, 1.0, d.height_offset),
+        fov_deg: number(settings::FOV_DEG, 10.0, 90.0, d.fov_deg),
+        light_yaw_deg: number(settings::LIGHT_YAW_DEG, -180.0, 180.0, d.light_yaw_deg),
+        light_pitch_deg: number(settings::LIGHT_PITCH_DEG, -90.0, 90.0, d.light_pitch_deg),
+        light_intensity: number(settings::LIGHT_INTENSITY, 0.0, 3.0, d.light_intensity),
+        ambient: number(settings::AMBIENT, 0.0, 1.0, d.ambient),
+        background: (read_string(settings, settings::BACKGROUND) == "color").then_some([
+            colour as u8,
+            (colour >> 8) as u8,
+            (colour >> 16) as u8,
+        ]),
+    }
+}
+
 fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
+    source.control.set_view(read_view(settings));
     source
         .control
         .set_default_expression(&read_string(settings, settings::DEFAULT_EXPRESSION));
@@ -315,6 +347,29 @@ unsafe extern "C" fn get_defaults(settings: *mut ffi::obs_data_t) {
             settings::EXPRESSION_HOTKEYS.as_ptr(),
             c"toggle".as_ptr(),
         );
+        let view = ViewSettings::default();
+        ffi::obs_data_set_default_string(
+            settings,
+            settings::FRAMING.as_ptr(),
+            c"upper_body".as_ptr(),
+        );
+        ffi::obs_data_set_default_string(
+            settings,
+            settings::BACKGROUND.as_ptr(),
+            c"transparent".as_ptr(),
+        );
+        ffi::obs_data_set_default_int(settings, settings::BACKGROUND_COLOR.as_ptr(), 0xFF00_FF00);
+        for (key, value) in [
+            (settings::ZOOM, view.zoom),
+            (settings::CAMERA_HEIGHT, view.height_offset),
+            (settings::FOV_DEG, view.fov_deg),
+            (settings::LIGHT_YAW_DEG, view.light_yaw_deg),
+            (settings::LIGHT_PITCH_DEG, view.light_pitch_deg),
+            (settings::LIGHT_INTENSITY, view.light_intensity),
+            (settings::AMBIENT, view.ambient),
+        ] {
+            ffi::obs_data_set_default_double(settings, key.as_ptr(), value as f64);
+        }
     })
 }
 
@@ -341,6 +396,7 @@ unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::obs_properti
             2,
         );
         add_tracking_properties(props);
+        add_view_properties(props);
         if let Some(source) = source(data) {
             add_expression_properties(props, &source.control.expressions().1);
             add_status(props, c"status", c"Status", &source.status_line(), false);
@@ -806,5 +862,49 @@ unsafe fn add_items(
             // SAFETY: OBS copies both strings.
             unsafe { ffi::obs_property_list_add_string(list, label.as_ptr(), value.as_ptr()) };
         }
+    }
+}
+
+/// Framing, field of view, key light, ambient light and background.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+unsafe fn add_view_properties(props: *mut ffi::obs_properties_t) {
+    // SAFETY: OBS copies every name and description.
+    unsafe {
+        add_choice(
+            props,
+            settings::FRAMING,
+            c"Framing",
+            &[
+                (c"upper_body", c"Framing.UpperBody"),
+                (c"full_body", c"Framing.FullBody"),
+            ],
+        );
+        for (key, label, lo, hi, step) in [
+            (settings::ZOOM, c"Zoom", 0.25, 4.0, 0.05),
+            (settings::CAMERA_HEIGHT, c"CameraHeight", -1.0, 1.0, 0.01),
+            (settings::FOV_DEG, c"FieldOfView", 10.0, 90.0, 1.0),
+            (settings::LIGHT_YAW_DEG, c"LightYaw", -180.0, 180.0, 1.0),
+            (settings::LIGHT_PITCH_DEG, c"LightPitch", -90.0, 90.0, 1.0),
+            (settings::LIGHT_INTENSITY, c"LightIntensity", 0.0, 3.0, 0.05),
+            (settings::AMBIENT, c"Ambient", 0.0, 1.0, 0.01),
+        ] {
+            ffi::obs_properties_add_float_slider(props, key.as_ptr(), text(label), lo, hi, step);
+        }
+        add_choice(
+            props,
+            settings::BACKGROUND,
+            c"Background",
+            &[
+                (c"transparent", c"Background.Transparent"),
+                (c"color", c"Background.Color"),
+            ],
+        );
+        ffi::obs_properties_add_color(
+            props,
+            settings::BACKGROUND_COLOR.as_ptr(),
+            text(c"BackgroundColor"),
+        );
     }
 }

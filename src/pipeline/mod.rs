@@ -7,7 +7,7 @@ pub mod tracking_worker;
 pub mod worker;
 
 pub use latest::Latest;
-pub use render_worker::{RenderControl, spawn_render_worker};
+pub use render_worker::{RenderControl, ViewSettings, spawn_render_worker};
 pub use tracking_worker::{TrackedFrame, TrackingControl, spawn_tracking_worker};
 
 /// Joins `handle` if its thread ends before `deadline`; false when it does not (it is then left

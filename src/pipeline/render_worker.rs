@@ -19,6 +19,92 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+/// How the source frames and lights the avatar (the source's settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ViewSettings {
+    pub full_body: bool,
+    /// How much closer than the framing the camera comes (1 = the framing), and how far up it
+    /// moves (meters).
+    pub zoom: f32,
+    pub height_offset: f32,
+    pub fov_deg: f32,
+    /// Where the key light comes from: degrees towards the avatar's left of straight ahead,
+    /// and degrees above.
+    pub light_yaw_deg: f32,
+    pub light_pitch_deg: f32,
+    pub light_intensity: f32,
+    pub ambient: f32,
+    /// None: transparent; else an opaque sRGB colour.
+    pub background: Option<[u8; 3]>,
+}
+
+impl Default for ViewSettings {
+    /// The renderer's own defaults: upper body, 30 degrees, a soft key light from the front,
+    /// a little above and to the side.
+    fn default() -> Self {
+        ViewSettings {
+            full_body: false,
+            zoom: 1.0,
+            height_offset: 0.0,
+            fov_deg: 30.0,
+            light_yaw_deg: 16.7,
+            light_pitch_deg: 21.0,
+            light_intensity: 0.9,
+            ambient: 0.25,
+            background: None,
+        }
+    }
+}
+
+impl ViewSettings {
+    /// The direction the key light shines towards (world space; the avatar faces +Z).
+    pub fn light_direction(&self) -> glam::Vec3 {
+        let (yaw, pitch) = (
+            self.light_yaw_deg.to_radians(),
+            self.light_pitch_deg.to_radians(),
+        );
+        -glam::Vec3::new(
+            pitch.cos() * yaw.sin(),
+            pitch.sin(),
+            pitch.cos() * yaw.cos(),
+        )
+    }
+
+    fn apply(&self, scene: &mut AvatarScene, renderer: &mut OffscreenRenderer) {
+        scene.framing = if self.full_body {
+            crate::render::avatar::camera::Framing::FullBody
+        } else {
+            crate::render::avatar::camera::Framing::UpperBody
+        };
+        scene.zoom = self.zoom;
+        scene.height_offset = self.height_offset;
+        scene.fov_y_deg = self.fov_deg;
+        scene.lighting.direction = self.light_direction();
+        scene.lighting.intensity = self.light_intensity;
+        scene.lighting.ambient = glam::Vec3::splat(self.ambient);
+        renderer.background = match self.background {
+            None => wgpu::Color::TRANSPARENT,
+            Some(rgb) => {
+                // The target is sRGB: clear values are linear.
+                let linear = |c: u8| {
+                    let c = c as f64 / 255.0;
+                    if c <= 0.04045 {
+                        c / 12.92
+                    } else {
+                        ((c + 0.055) / 1.055).powf(2.4)
+                    }
+                };
+                wgpu::Color {
+                    r: linear(rgb[0]),
+                    g: linear(rgb[1]),
+                    b: linear(rgb[2]),
+                    a: 1.0,
+                }
+            }
+        };
+    }
+}
+
 /// What the owner of a worker can change or read while it runs.
 pub struct RenderControl {
     width: AtomicU32,
@@ -40,6 +126,7 @@ pub struct RenderControl {
     chosen: Mutex<BTreeSet<String>>,
     /// The expression shown while none is switched on ("" for none).
     default_expression: Mutex<String>,
+    view: Mutex<ViewSettings>,
 }
 
 impl RenderControl {
@@ -59,7 +146,12 @@ impl RenderControl {
             expressions: Mutex::new((0, Vec::new())),
             chosen: Mutex::new(BTreeSet::new()),
             default_expression: Mutex::new(String::new()),
+            view: Mutex::new(ViewSettings::default()),
         })
+    }
+
+    pub fn set_view(&self, view: ViewSettings) {
+        *self.view.lock() = view;
     }
 
     /// The loaded avatar's expression names and their generation (it changes with the avatar).
@@ -252,6 +344,8 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             .clone()
             .map_or_else(|| idle.pose(t), |(pose, _)| pose);
         ctl.apply_expressions(&mut scene.pose);
+        let view = *ctl.view.lock();
+        view.apply(scene, &mut renderer);
         renderer.render_from(scene, t, tracked.and_then(|(_, arrived)| arrived));
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
@@ -539,5 +633,33 @@ mod tests {
         control.set_expression("happy", false);
         assert!(!control.expression_on("happy"));
         assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
+    }
+
+    #[test]
+    fn the_default_view_is_the_renderers_own_and_a_background_fills_the_frame() {
+        let d = ViewSettings::default().light_direction();
+        let r = crate::render::avatar::Lighting::default().direction;
+        assert!(d.angle_between(r) < 0.01, "{d} vs {r}");
+        let control = RenderControl::new(64, 36, 30);
+        control.set_view(ViewSettings {
+            background: Some([0, 128, 255]),
+            full_body: true,
+            ..ViewSettings::default()
+        });
+        let frames = Arc::new(Latest::default());
+        let handle = spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)).unwrap();
+        control.set_active(true);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while frames.seq() < 2 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(20));
+        }
+        let (_, frame) = frames.newer_than(0).expect("a frame");
+        assert_eq!(
+            frame.pixel(0, 0),
+            [0, 128, 255, 255],
+            "an opaque coloured background"
+        );
+        control.stop();
+        handle.join().unwrap();
     }
 }

@@ -28,6 +28,8 @@ pub struct OffscreenRenderer {
     gpu: Gpu,
     target: OffscreenTarget,
     readback: ReadbackRing,
+    /// What shows where nothing is drawn: transparent by default (linear, premultiplied).
+    pub background: wgpu::Color,
 }
 
 impl OffscreenRenderer {
@@ -44,6 +46,7 @@ impl OffscreenRenderer {
             gpu,
             target,
             readback,
+            background: wgpu::Color::TRANSPARENT,
         }
     }
 
@@ -92,7 +95,7 @@ impl OffscreenRenderer {
         let size = (self.target.width, self.target.height);
         scene.prepare(&self.gpu.queue, size, t_seconds);
         {
-            let mut pass = self.target.begin_pass(&mut encoder);
+            let mut pass = self.target.begin_pass(&mut encoder, self.background);
             scene.draw(&mut pass);
         }
         self.readback.submit(

@@ -65,9 +65,14 @@ impl OffscreenTarget {
         }
     }
 
-    /// A pass that clears to transparent black (premultiplied "nothing") and resolves MSAA.
-    /// Resolving averages premultiplied values, so edge pixels stay premultiplied.
-    pub fn begin_pass<'e>(&'e self, encoder: &'e mut wgpu::CommandEncoder) -> wgpu::RenderPass<'e> {
+    /// A pass that clears to `background` (linear, premultiplied; transparent black is
+    /// "nothing") and resolves MSAA. Resolving averages premultiplied values, so edge pixels
+    /// stay premultiplied.
+    pub fn begin_pass<'e>(
+        &'e self,
+        encoder: &'e mut wgpu::CommandEncoder,
+        background: wgpu::Color,
+    ) -> wgpu::RenderPass<'e> {
         encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
             label: Some("scene"),
             color_attachments: &[Some(wgpu::RenderPassColorAttachment {
@@ -75,7 +80,7 @@ impl OffscreenTarget {
                 depth_slice: None,
                 resolve_target: self.color.as_ref().map(|_| &self.resolve_view),
                 ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                    load: wgpu::LoadOp::Clear(background),
                     store: if self.color.is_some() {
                         wgpu::StoreOp::Discard
                     } else {

@@ -934,6 +934,10 @@ pub struct AvatarScene {
     /// An explicit camera; None frames the avatar with `framing`.
     pub camera: Option<Camera>,
     pub framing: camera::Framing,
+    /// Applied to the framed camera only: how much closer it comes (1 = the framing itself)
+    /// and how far up it moves (meters), for a framing between upper body and full body.
+    pub zoom: f32,
+    pub height_offset: f32,
     pub fov_y_deg: f32,
     pub lighting: Lighting,
     /// Rest-pose bounds of everything drawn (model space), for framing models without a humanoid.
@@ -960,6 +964,8 @@ impl AvatarScene {
             pose: AvatarPose::default(),
             camera: None,
             framing: camera::Framing::UpperBody,
+            zoom: 1.0,
+            height_offset: 0.0,
             fov_y_deg: 30.0,
             lighting: Lighting::default(),
             bounds,
@@ -990,13 +996,21 @@ impl AvatarScene {
     /// The camera for an output of `aspect` (width / height).
     pub fn current_camera(&self, aspect: f32) -> Camera {
         self.camera.unwrap_or_else(|| {
-            Camera::framing(
+            let framed = Camera::framing(
                 self.framing,
                 self.renderer.skeleton().rig(),
                 self.bounds,
                 self.fov_y_deg,
                 aspect,
-            )
+            );
+            let lift = Vec3::Y * self.height_offset;
+            Camera {
+                eye: framed.target
+                    + (framed.eye - framed.target) / self.zoom.clamp(0.1, 10.0)
+                    + lift,
+                target: framed.target + lift,
+                ..framed
+            }
         })
     }
 }
