@@ -9,7 +9,12 @@ use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// One OBS at a time: two at once on two cores make the keyboard-driven menu and the stream's
+/// timing flaky.
+static ONE_OBS_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 const STREAM_KEY: &str = "ivs-e2e-stream-key-0123456789";
 const STAGE: &str = "arn:aws:ivs:us-east-1:123456789012:stage/AbCdEf123456";
@@ -401,9 +406,14 @@ fn open_from_tools_menu(obs: &ObsStudio) {
         );
         std::thread::sleep(Duration::from_millis(250));
     };
+    // OBS writes its log from its own threads, a moment after the window shows.
     assert!(
+        obs.wait_for_log(
+            "[obs-vrm-avatar] IVS Stage Setup opened",
+            Duration::from_secs(10)
+        ),
+        "the menu item's action is logged; log:\n{}",
         obs.log_text()
-            .contains("[obs-vrm-avatar] IVS Stage Setup opened")
     );
     xdotool(&["key", "--window", &form, "Escape"]);
 }
@@ -433,13 +443,15 @@ fn break_ivs_rules(obs: &mut ObsStudio) {
 
 #[test]
 fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = target_profile_dir().join("obs-e2e").join("ivs");
     let mut obs = start_obs(&home, &[]);
     // Tools -> IVS Stage Setup... is there; its form's type is hidden from Add Source (and so
     // from obs-websocket's input kinds).
     assert!(
-        obs.log_text().contains(
-            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup)"
+        obs.wait_for_log(
+            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup)",
+            Duration::from_secs(10)
         ),
         "{}",
         obs.log_text()
@@ -649,11 +661,13 @@ fn service(obs: &mut ObsStudio) -> Value {
 /// and the stream follow every IVS rule, and nothing changes while OBS streams.
 #[test]
 fn ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs() {
+    let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = target_profile_dir().join("obs-e2e").join("ivs-setup");
     let mut obs = start_obs(&home, &[("VRM_AVATAR_TEST_IVS_SETUP_LISTED", "1")]);
     assert!(
-        obs.log_text().contains(
-            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup, listed for tests)"
+        obs.wait_for_log(
+            "[obs-vrm-avatar] added Tools menu item 'IVS Stage Setup...' (vrm_avatar_ivs_setup, listed for tests)",
+            Duration::from_secs(10)
         ),
         "{}",
         obs.log_text()
