@@ -380,3 +380,55 @@ fn the_head_of_the_portrait_turns_as_mediapipe_says() {
     println!("portrait head vs MediaPipe face geometry: {error:.1} degrees");
     assert!(error < 6.0, "{error:.1} degrees from MediaPipe's head pose");
 }
+
+/// `vrm-avatar run`: the whole pipeline offline, every frame to PNGs or an MP4.
+#[test]
+fn run_draws_every_frame_of_a_clip() {
+    let dir = out_dir().join("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let clip = video("face_and_thumbs_up.mp4");
+    let args = [
+        "--default",
+        "--width",
+        "160",
+        "--height",
+        "90",
+        "--max-frames",
+        "12",
+    ];
+    let status = bin()
+        .arg("run")
+        .arg(&clip)
+        .args(args)
+        .arg("--out")
+        .arg(dir.join("frames"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let pngs = std::fs::read_dir(dir.join("frames")).unwrap().count();
+    assert_eq!(pngs, 12);
+    let mp4 = dir.join("clip").join("avatar.mp4");
+    let status = bin()
+        .arg("run")
+        .arg(&clip)
+        .args(args)
+        .arg("--out")
+        .arg(&mp4)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&mp4)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "160,90,12");
+}

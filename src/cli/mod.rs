@@ -7,6 +7,7 @@ mod demo;
 mod ivs;
 mod media;
 mod render;
+mod run;
 mod solve;
 mod track;
 
@@ -142,6 +143,8 @@ enum Command {
     },
     /// Avatar poses (AvatarPose JSON) from landmarks, with the OBS source's solver and smoothing.
     Solve(solve::SolveArgs),
+    /// The whole pipeline offline: track, solve and render every frame of a video (MP4 or PNGs).
+    Run(run::RunArgs),
     /// Publish to an Amazon IVS real-time stage: tokens, OBS's stream setup, preflight checks.
     #[command(subcommand)]
     Ivs(ivs::IvsCommand),
@@ -247,6 +250,7 @@ pub fn main() -> i32 {
             frame_ms,
         }),
         Command::Solve(args) => solve::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Ivs(command) => match ivs::run(command) {
             Ok(status) => return status,

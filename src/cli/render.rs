@@ -110,7 +110,7 @@ pub fn render(opts: &RenderOptions) -> Result<()> {
 
 /// PNG holds straight alpha; the renderer's output is premultiplied (in encoded sRGB terms, which
 /// is what OBS and image viewers composite with).
-fn unpremultiply(mut pixels: Vec<u8>) -> Vec<u8> {
+pub(super) fn unpremultiply(mut pixels: Vec<u8>) -> Vec<u8> {
     for p in pixels.chunks_exact_mut(4) {
         let a = p[3] as u32;
         if a != 0 && a != 255 {
