@@ -5,7 +5,7 @@
 use super::media::MediaInput;
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
-use crate::solver::{Solver, SolverSettings};
+use crate::solver::Solver;
 use crate::tracking::holistic::{Tracker, TrackingMode};
 use crate::tracking::image::ImageView;
 use crate::tracking::runtime::ModelPaths;
@@ -28,10 +28,8 @@ pub struct RunArgs {
     /// OUT.mp4, or a folder for frame_00000.png ...
     #[arg(long)]
     out: PathBuf,
-    #[arg(long)]
-    mirror: bool,
-    #[arg(long, default_value_t = SolverSettings::default().smoothing)]
-    smoothing: f32,
+    #[command(flatten)]
+    solver: super::solve::SolverArgs,
     #[arg(long, default_value = "upper_body_hands")]
     mode: String,
     #[arg(long, default_value_t = 1280)]
@@ -45,9 +43,7 @@ pub struct RunArgs {
 pub fn run(args: &RunArgs) -> Result<()> {
     let mode = TrackingMode::parse(&args.mode)
         .ok_or_else(|| anyhow!("--mode {}: not a tracking mode", args.mode))?;
-    if !(0.0..=1.0).contains(&args.smoothing) {
-        bail!("--smoothing {}: expected 0 to 1", args.smoothing);
-    }
+    let settings = args.solver.settings()?;
     if !(16..=crate::settings::MAX_SIZE).contains(&args.width)
         || !(16..=crate::settings::MAX_SIZE).contains(&args.height)
     {
@@ -65,11 +61,6 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .as_ref()
         .map(|h| NormalizedRig::new(&model.nodes, h))
         .context("the avatar has no humanoid")?;
-    let settings = SolverSettings {
-        mirror: args.mirror,
-        smoothing: args.smoothing,
-        ..SolverSettings::default()
-    };
     let mut solver = Solver::new(&rig, settings);
     let mut renderer = OffscreenRenderer::new(Gpu::new()?, args.width, args.height);
     let mut scene = AvatarScene::new(

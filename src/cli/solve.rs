@@ -14,34 +14,46 @@ pub struct SolveArgs {
     landmarks: PathBuf,
     #[arg(long)]
     out: PathBuf,
+    #[command(flatten)]
+    solver: SolverArgs,
+    /// The avatar whose hands the fingers are solved for (default: the built-in avatar).
+    #[arg(long)]
+    vrm: Option<PathBuf>,
+}
+
+/// The solver's options, as the OBS source's settings have them.
+#[derive(clap::Args)]
+pub struct SolverArgs {
     /// The avatar mirrors the person (their right hand moves the avatar's left).
     #[arg(long)]
     mirror: bool,
     /// 0 = raw, 1 = steadiest (the OBS source's "Smoothing").
     #[arg(long, default_value_t = SolverSettings::default().smoothing)]
     smoothing: f32,
-    /// The avatar whose hands the fingers are solved for (default: the built-in avatar).
-    #[arg(long)]
-    vrm: Option<PathBuf>,
+}
+
+impl SolverArgs {
+    /// The settings, or an error for a smoothing outside 0..1.
+    pub fn settings(&self) -> Result<SolverSettings> {
+        if !(0.0..=1.0).contains(&self.smoothing) {
+            bail!("--smoothing {}: expected 0 to 1", self.smoothing);
+        }
+        Ok(SolverSettings {
+            mirror: self.mirror,
+            smoothing: self.smoothing,
+            ..SolverSettings::default()
+        })
+    }
 }
 
 pub fn run(args: &SolveArgs) -> Result<()> {
-    if !(0.0..=1.0).contains(&args.smoothing) {
-        bail!("--smoothing {}: expected 0 to 1", args.smoothing);
-    }
+    let settings = args.solver.settings()?;
     let text = std::fs::read_to_string(&args.landmarks)
         .with_context(|| format!("reading {}", args.landmarks.display()))?;
     let landmarks: LandmarksFile = serde_json::from_str(&text)
         .with_context(|| format!("{}: not Landmarks JSON", args.landmarks.display()))?;
     let rig = rig(args.vrm.as_ref())?;
-    let mut solver = Solver::new(
-        &rig,
-        SolverSettings {
-            mirror: args.mirror,
-            smoothing: args.smoothing,
-            ..SolverSettings::default()
-        },
-    );
+    let mut solver = Solver::new(&rig, settings);
     let frames = landmarks
         .frames
         .iter()
