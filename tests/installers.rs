@@ -150,21 +150,12 @@ impl Drop for InstalledDeb {
 /// OBS in a throwaway HOME named `name`, with the plugin set up by `plugin`.
 fn start_obs(name: &str, plugin: &PluginSetup) -> ObsStudio {
     let home = target_profile_dir().join("obs-e2e").join(name);
-    let opts = LaunchOptions {
-        home: home.clone(),
-        // Not used by start_with: nothing of this build is copied in.
-        plugin: PluginFiles {
-            module: PathBuf::new(),
-            locale_dir: PathBuf::new(),
-        },
-        width: 1280,
-        height: 720,
-        fps: 30,
-        record_dir: home.join("recordings"),
-        headless: true,
-        env: Vec::new(),
-        language: "en-US".into(),
+    // The plugin files are not used by start_with: nothing of this build is copied in.
+    let unused = PluginFiles {
+        module: PathBuf::new(),
+        locale_dir: PathBuf::new(),
     };
+    let opts = LaunchOptions::headless_720p30(&home, unused);
     ObsStudio::start_with(&opts, plugin).expect("OBS starts and answers over obs-websocket")
 }
 

@@ -225,7 +225,7 @@ impl RenderControl {
             *current = path;
             self.avatar_generation.fetch_add(1, Ordering::AcqRel);
             drop(current);
-            self.wake();
+            self.core.wake();
         }
     }
 
@@ -248,7 +248,7 @@ impl RenderControl {
     /// Renders only while active (the source is shown somewhere); idle costs no CPU.
     pub fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::Release);
-        self.wake();
+        self.core.wake();
     }
 
     pub fn is_active(&self) -> bool {
@@ -263,18 +263,6 @@ impl RenderControl {
     /// A one-line status for the user: what renders, or what went wrong.
     pub fn status(&self) -> String {
         self.core.status()
-    }
-
-    fn set_status(&self, status: String) {
-        self.core.set_status(status);
-    }
-
-    fn wake(&self) {
-        self.core.wake();
-    }
-
-    fn stopped(&self) -> bool {
-        self.core.stopped()
     }
 }
 
@@ -311,7 +299,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         Ok(gpu) => gpu,
         Err(err) => {
             log::error!("cannot render: {err}");
-            ctl.set_status(format!("error: {err}"));
+            ctl.core.set_status(format!("error: {err}"));
             return;
         }
     };
@@ -323,7 +311,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut motion = Motion::default();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
-    while !ctl.stopped() {
+    while !ctl.core.stopped() {
         if !ctl.active.load(Ordering::Acquire) {
             thread::park_timeout(Duration::from_millis(500));
             next_frame = Instant::now();
@@ -359,7 +347,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         for frame in renderer.finished_frames(Some(next_frame)) {
             output.publish(frame);
         }
-        while !ctl.stopped() && Instant::now() < next_frame {
+        while !ctl.core.stopped() && Instant::now() < next_frame {
             thread::park_timeout(next_frame.saturating_duration_since(Instant::now()));
         }
     }
@@ -486,7 +474,8 @@ impl Avatar {
                     .collect();
                 let mut expressions = ctl.expressions.lock();
                 *expressions = (expressions.0 + 1, names);
-                ctl.set_status(format!("rendering {} on {adapter}", shown(&path)));
+                ctl.core
+                    .set_status(format!("rendering {} on {adapter}", shown(&path)));
                 self.scene = Some(scene);
             }
             Err(err) => {
@@ -496,7 +485,8 @@ impl Avatar {
                     "showing the built-in avatar"
                 };
                 log::error!("cannot load the avatar {}: {err}; {keeping}", shown(&path));
-                ctl.set_status(format!("error: cannot load {}: {err}", shown(&path)));
+                ctl.core
+                    .set_status(format!("error: cannot load {}: {err}", shown(&path)));
                 if self.scene.is_none() {
                     self.scene = load(None).ok();
                 }

@@ -78,7 +78,7 @@ impl TrackingControl {
     /// Hands in the newest camera frame (it replaces any the worker has not taken).
     pub fn submit(&self, frame: CameraFrame) {
         self.input.publish(frame);
-        self.wake();
+        self.core.wake();
     }
 
     /// The newest landmarks if newer than `seen`.
@@ -92,7 +92,7 @@ impl TrackingControl {
             *current = mode;
             self.mode_generation.fetch_add(1, Ordering::AcqRel);
             drop(current);
-            self.wake();
+            self.core.wake();
         }
     }
 
@@ -110,18 +110,6 @@ impl TrackingControl {
 
     pub fn stats(&self) -> TrackingStats {
         *self.stats.lock()
-    }
-
-    fn set_status(&self, status: String) {
-        self.core.set_status(status);
-    }
-
-    fn wake(&self) {
-        self.core.wake();
-    }
-
-    fn stopped(&self) -> bool {
-        self.core.stopped()
     }
 }
 
@@ -177,7 +165,7 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
     let mut seen = 0;
     let mut index = 0;
     let mut window: Vec<Instant> = Vec::new();
-    while !ctl.stopped() {
+    while !ctl.core.stopped() {
         let generation = ctl.mode_generation.load(Ordering::Acquire);
         if generation != mode_generation {
             mode_generation = generation;
@@ -185,7 +173,7 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
             match load(models, mode) {
                 Ok(t) => {
                     log::info!("tracking ready ({})", mode.key());
-                    ctl.set_status(format!(
+                    ctl.core.set_status(format!(
                         "tracking: waiting for camera frames ({})",
                         mode.key()
                     ));
@@ -194,7 +182,8 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
                 }
                 Err(err) => {
                     log::error!("tracking unavailable: {err:#}");
-                    ctl.set_status(format!("error: tracking unavailable: {err:#}"));
+                    ctl.core
+                        .set_status(format!("error: tracking unavailable: {err:#}"));
                     tracker = None;
                 }
             }
@@ -214,14 +203,16 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
         let (width, height, rgb) = match frame.to_rgb(TRACKING_WIDTH) {
             Ok(image) => image,
             Err(err) => {
-                ctl.set_status(format!("error: unusable camera frame: {err}"));
+                ctl.core
+                    .set_status(format!("error: unusable camera frame: {err}"));
                 continue;
             }
         };
         let view = match ImageView::rgb(width, height, &rgb) {
             Ok(view) => view,
             Err(err) => {
-                ctl.set_status(format!("error: unusable camera frame: {err}"));
+                ctl.core
+                    .set_status(format!("error: unusable camera frame: {err}"));
                 continue;
             }
         };
@@ -243,7 +234,8 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
                     right_hand: landmarks.right_hand.is_some(),
                 };
                 *ctl.stats.lock() = stats;
-                ctl.set_status(format!("tracking ({})", tracker.mode().key()));
+                ctl.core
+                    .set_status(format!("tracking ({})", tracker.mode().key()));
                 ctl.output.publish(TrackedFrame {
                     landmarks,
                     width,
@@ -253,7 +245,8 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
             }
             Err(err) => {
                 log::warn!("tracking a frame failed: {err:#}");
-                ctl.set_status(format!("error: tracking failed: {err:#}"));
+                ctl.core
+                    .set_status(format!("error: tracking failed: {err:#}"));
             }
         }
     }
