@@ -12,9 +12,19 @@ pub struct RgbaFrame {
     pub pixels: Vec<u8>,
     /// When the renderer started drawing this frame, for latency figures.
     pub started: Instant,
-    /// When the camera frame whose pose this frame shows reached the plugin (None for idle
-    /// motion): the start of the camera-to-texture latency.
-    pub camera_arrived: Option<Instant>,
+    /// When its pixels were back in memory, ready to hand to OBS.
+    pub finished: Instant,
+    /// The camera frame whose pose this frame shows (None for idle motion): the start of the
+    /// camera-to-texture latency.
+    pub camera: Option<CameraTimes>,
+}
+
+/// When a camera frame reached the plugin and when its landmarks were ready: with a drawn
+/// frame's times, where the camera-to-texture latency goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CameraTimes {
+    pub arrived: Instant,
+    pub tracked: Instant,
 }
 
 impl RgbaFrame {

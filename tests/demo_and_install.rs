@@ -55,6 +55,15 @@ fn headless_demo_writes_screenshots_and_a_recording_and_quits_cleanly() {
     // The source alone keeps its transparency.
     let (_, _, source) = png_size_and_pixels(&out.join("source.png"));
     assert!(source.chunks(4).any(|p| p[3] == 0) && source.chunks(4).any(|p| p[3] == 255));
+    // OBS's window as the user sees it (the Xvfb screen), with the preview showing the scene.
+    let (w, h, screen) = png_size_and_pixels(&out.join("obs-window.png"));
+    assert_eq!((w, h), (1920, 1080));
+    let colors: std::collections::HashSet<&[u8]> = screen.chunks(4).collect();
+    assert!(
+        colors.len() > 1000,
+        "a window with a picture, not a blank screen ({} colors)",
+        colors.len()
+    );
 
     let video = probe_video(&out.join("recording.mp4")).unwrap();
     assert_eq!(video.codec, "h264");

@@ -34,8 +34,9 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * page.max(0) as u64)
 }
 
-fn machine(gpu: &Gpu) -> Value {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+/// The CPU's model name (Linux), for the machine a benchmark ran on.
+pub(crate) fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
             t.lines()
@@ -43,9 +44,12 @@ fn machine(gpu: &Gpu) -> Value {
                 .and_then(|l| l.split(':').nth(1))
                 .map(|s| s.trim().to_string())
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+fn machine(gpu: &Gpu) -> Value {
     json!({
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
         "adapter": gpu.info.name,
         "adapter_type": format!("{:?}", gpu.info.device_type),

@@ -1,6 +1,7 @@
 //! `vrm-avatar demo`: the main job. Installs the plugin into a throwaway OBS profile and starts
 //! OBS with a scene holding the VRM Avatar source over a background. Headless, it also writes a
-//! screenshot of the scene and of the source, records the scene, and quits OBS cleanly.
+//! screenshot of the scene, of the source and of OBS's window, records the scene, and quits OBS
+//! cleanly.
 
 use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, probe_video};
 use anyhow::{Context, Result, bail};
@@ -57,10 +58,13 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     std::fs::write(out.join("scene.png"), &scene.png)?;
     let avatar = obs.screenshot(SOURCE)?;
     std::fs::write(out.join("source.png"), &avatar.png)?;
+    let window = out.join("obs-window.png");
+    obs.screen_png(&window)?;
     println!(
-        "screenshots: {} {}",
+        "screenshots: {} {} {}",
         out.join("scene.png").display(),
-        out.join("source.png").display()
+        out.join("source.png").display(),
+        window.display()
     );
 
     if !opts.headless {
@@ -124,21 +128,8 @@ fn track_video(obs: &mut ObsStudio, video: &std::path::Path) -> Result<()> {
     let video = video
         .canonicalize()
         .with_context(|| format!("--input {}", video.display()))?;
-    obs.ws.request(
-        "CreateInput",
-        json!({"sceneName": SCENE, "inputName": CLIP, "inputKind": "ffmpeg_source",
-               "inputSettings": {"local_file": video.display().to_string(), "looping": true}}),
-    )?;
-    let item = obs.ws.request(
-        "GetSceneItemId",
-        json!({"sceneName": SCENE, "sourceName": CLIP}),
-    )?["sceneItemId"]
-        .clone();
     // The person is never shown, only the avatar; the avatar keeps the clip playing.
-    obs.ws.request(
-        "SetSceneItemEnabled",
-        json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemEnabled": false}),
-    )?;
+    obs.add_hidden_clip(SCENE, CLIP, &video)?;
     obs.ws.request(
         "SetInputSettings",
         json!({"inputName": SOURCE, "inputSettings": {"input_kind": "source", "input_source": CLIP}}),

@@ -2,6 +2,7 @@
 //! `error: <what and where>` to stderr and exits with status 2 (CONTRACTS.md).
 
 mod bench;
+mod bench_obs;
 mod bench_track;
 mod demo;
 mod ivs;
@@ -117,6 +118,22 @@ enum Command {
         /// Leave out the avatar render timings (tracking only).
         #[arg(long)]
         no_render: bool,
+    },
+    /// Time the VRM Avatar source live in real OBS (under Xvfb): OBS's graphics thread and CPU
+    /// without and with the source, the source's own graphics-thread time and its measured
+    /// camera-to-texture latency while it tracks VIDEO (JSON on stdout).
+    BenchObs {
+        #[command(flatten)]
+        plugin: PluginArgs,
+        /// A video of a person, played by a hidden media source as the tracking input.
+        #[arg(long)]
+        input: PathBuf,
+        /// Folder for the throwaway OBS profiles.
+        #[arg(long)]
+        out: PathBuf,
+        /// Measured seconds per run (after an 8 s warm-up).
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
     },
     /// Face, iris, body and hand landmarks of every frame of an image or video (Landmarks JSON).
     Track {
@@ -257,6 +274,18 @@ pub fn main() -> i32 {
             Err(err) => Err(err),
         },
         Command::Inspect { file, json: _ } => render::inspect(&file),
+        Command::BenchObs {
+            plugin,
+            input,
+            out,
+            seconds,
+        } => bench_obs::run(&bench_obs::BenchObsOptions {
+            plugin: plugin.files(),
+            out,
+            input,
+            seconds,
+        })
+        .map(|report| println!("{report:#}")),
         Command::Bench {
             vrm,
             frames,

@@ -9,6 +9,7 @@ use base64::Engine;
 use obsws::ObsWs;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -101,6 +102,7 @@ pub struct ObsStudio {
     /// The X display OBS runs on (`:N`), for tests that drive its windows (xdotool).
     pub display: String,
     output_log: PathBuf,
+    home: PathBuf,
 }
 
 /// A screenshot from `GetSourceScreenshot`: the PNG and its decoded RGBA pixels.
@@ -277,6 +279,19 @@ impl ObsStudio {
             command.env("no_proxy", "127.0.0.1,localhost");
         }
         command.envs(opts.env.iter().map(|(k, v)| (k, v)));
+        // A crash leaves a core file in `home` (with the kernel's default core pattern), which
+        // `quit` turns into a backtrace.
+        // SAFETY: setrlimit is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                let unlimited = libc::rlimit {
+                    rlim_cur: libc::RLIM_INFINITY,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
+                Ok(())
+            });
+        }
         let mut obs = command
             .spawn()
             .context("starting obs (apt-get install obs-studio)")?;
@@ -302,7 +317,13 @@ impl ObsStudio {
             config_dir,
             display,
             output_log,
+            home: opts.home.clone(),
         })
+    }
+
+    /// The OBS process's id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.obs.as_ref().map(Child::id)
     }
 
     /// Whether the OBS process is still running.
@@ -313,14 +334,20 @@ impl ObsStudio {
     }
 
     /// Asks OBS to quit as a user would (SIGINT runs its normal shutdown) and returns its exit
-    /// status; kills it if it has not exited after `wait`.
+    /// status; kills it if it has not exited after `wait`. A crash (death by a signal) is an
+    /// error that holds the threads' backtraces and the end of OBS's log.
     pub fn quit(mut self, wait: Duration) -> Result<ExitStatus> {
         let mut obs = self.obs.take().expect("OBS was started");
+        self.ws.close();
         // SAFETY: sending a signal to our own child process.
         unsafe { libc::kill(obs.id() as libc::pid_t, libc::SIGINT) };
         let deadline = Instant::now() + wait;
         loop {
             if let Some(status) = obs.try_wait()? {
+                use std::os::unix::process::ExitStatusExt;
+                if status.signal().is_some() {
+                    bail!("{}", self.crash_details(status, obs.id()));
+                }
                 return Ok(status);
             }
             if Instant::now() >= deadline {
@@ -330,6 +357,34 @@ impl ObsStudio {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Why OBS died: the backtraces of its threads from the core file (when gdb and a core are
+    /// there) and the last lines of its log and output.
+    fn crash_details(&self, status: ExitStatus, pid: u32) -> String {
+        let core = [format!("core.{pid}"), "core".to_string()]
+            .into_iter()
+            .map(|name| self.home.join(name))
+            .find(|path| path.exists());
+        let backtrace = match &core {
+            Some(core) => Command::new("gdb")
+                .args(["-batch", "-nx", "-ex", "thread apply all bt 25", "obs"])
+                .arg(core)
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .unwrap_or_else(|err| format!("(gdb could not run: {err})")),
+            None => "(no core file; core_pattern may send it elsewhere)".to_string(),
+        };
+        let tail = |text: String, lines: usize| {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        };
+        format!(
+            "OBS crashed ({status})\n--- backtraces\n{backtrace}\n--- OBS log ends with\n{}\n\
+             --- OBS output ends with\n{}",
+            tail(self.log_text(), 60),
+            tail(self.output_text(), 30)
+        )
     }
 
     /// The text of OBS's newest log file.
@@ -393,6 +448,46 @@ impl ObsStudio {
         )?;
         self.ws
             .request("SetCurrentProgramScene", json!({"sceneName": scene}))?;
+        Ok(())
+    }
+
+    /// Adds `video` to `scene` as a looping media source named `name`, hidden: a stand-in for a
+    /// camera that only a VRM Avatar source tracking it keeps playing.
+    pub fn add_hidden_clip(&mut self, scene: &str, name: &str, video: &Path) -> Result<()> {
+        self.ws.request(
+            "CreateInput",
+            json!({"sceneName": scene, "inputName": name, "inputKind": "ffmpeg_source",
+                   "inputSettings": {"local_file": video.display().to_string(), "looping": true}}),
+        )?;
+        let item = self.ws.request(
+            "GetSceneItemId",
+            json!({"sceneName": scene, "sourceName": name}),
+        )?["sceneItemId"]
+            .clone();
+        self.ws.request(
+            "SetSceneItemEnabled",
+            json!({"sceneName": scene, "sceneItemId": item, "sceneItemEnabled": false}),
+        )?;
+        Ok(())
+    }
+
+    /// A PNG of OBS's whole screen (its main window as the user sees it), grabbed from the X
+    /// display with ffmpeg.
+    pub fn screen_png(&self, path: &Path) -> Result<()> {
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "x11grab", "-i"])
+            .arg(&self.display)
+            .args(["-frames:v", "1"])
+            .arg(path)
+            .output()
+            .context("running ffmpeg (apt-get install ffmpeg)")?;
+        if !out.status.success() {
+            bail!(
+                "ffmpeg could not grab {}: {}",
+                self.display,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
         Ok(())
     }
 

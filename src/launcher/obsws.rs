@@ -101,6 +101,18 @@ impl ObsWs {
         }
     }
 
+    /// Closes the connection as a well-behaved client does (close frame, then waits briefly
+    /// for OBS's answer), so that OBS never shuts down with a client still attached.
+    pub fn close(&mut self) {
+        let _ = self
+            .socket
+            .get_mut()
+            .set_read_timeout(Some(Duration::from_secs(2)));
+        if self.socket.close(None).is_ok() {
+            while self.socket.read().is_ok() {}
+        }
+    }
+
     /// Sends a request and returns its `responseData` (`null` when it has none). A request that
     /// OBS refuses is an error naming the request, OBS's code and comment.
     pub fn request(&mut self, request_type: &str, data: Value) -> Result<Value> {

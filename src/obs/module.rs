@@ -34,11 +34,35 @@ pub extern "C" fn obs_module_load() -> bool {
             ffi::LIBOBS_API_MINOR_VER,
             ffi::LIBOBS_API_PATCH_VER
         );
+        pin_in_memory();
         source::register();
         crate::tracking::readiness::start(data_dir());
         ivs_setup::register();
         true
     })
+}
+
+/// Keeps this library mapped after OBS unloads it. Unloading joins every worker, but only for a
+/// bounded time so that quitting never hangs; a worker still busy then (a slow machine) must not
+/// find its code unmapped under it, which would crash OBS on exit.
+fn pin_in_memory() {
+    #[cfg(unix)]
+    {
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the address of one of our functions and fills `info`.
+        let found = unsafe { libc::dladdr(obs_module_unload as *const libc::c_void, &mut info) };
+        // SAFETY: RTLD_NOLOAD only takes another reference to the already loaded library, and
+        // RTLD_NODELETE keeps it mapped until the process ends.
+        let handle = (found != 0 && !info.dli_fname.is_null()).then(|| unsafe {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            )
+        });
+        if handle.is_none_or(|h| h.is_null()) {
+            log::warn!("could not pin the plugin in memory; a slow worker may outlive it at exit");
+        }
+    }
 }
 
 /// The module's data folder, where the packages put the locale, the models and ONNX Runtime.

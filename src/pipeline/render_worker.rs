@@ -5,7 +5,7 @@
 use super::Latest;
 use super::tracking_worker::{TrackingControl, clock_ms};
 use super::worker::{WorkerCore, spawn_guarded};
-use crate::frame::RgbaFrame;
+use crate::frame::{CameraTimes, RgbaFrame};
 use crate::landmarks::LandmarkFrame;
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
@@ -278,20 +278,28 @@ pub fn spawn_render_worker(
         control,
         |c| &c.core,
         move |ctl| {
-            lower_thread_priority();
+            lower_thread_priority(RENDER_NICE);
             run(ctl, &output);
         },
     )
 }
 
-/// OBS's own threads must win the CPU over this one (and over the threads a software Vulkan
-/// driver starts from it, which inherit the nice value on Linux).
-pub(crate) fn lower_thread_priority() {
+/// Nice values of the workers: OBS's own threads (0) win the CPU over both, and the tracker
+/// over the renderer, whose frames are drawn from the newest pose anyway (a late landmark
+/// costs latency; a late render only skips a frame).
+pub(crate) const TRACKER_NICE: i32 = 4;
+const RENDER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to `nice` (the threads it starts, such as a software
+/// Vulkan driver's or ONNX Runtime's, inherit it on Linux).
+pub(crate) fn lower_thread_priority(nice: i32) {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority on the calling thread's id only changes this thread's nice value.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
 }
 
 fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
@@ -334,7 +342,12 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         ctl.apply_expressions(&mut scene.pose);
         let view = *ctl.view.lock();
         view.apply(scene, &mut renderer);
-        renderer.render_from(scene, t, tracked.and_then(|(_, arrived)| arrived));
+        // One frame in flight at most: a frame the adapter has not finished yet (a software
+        // renderer on a busy CPU) is waited for, not queued behind, which would add whole
+        // frames of latency and take CPU from the tracker. The pose above is still solved.
+        if renderer.frames_in_flight() == 0 {
+            renderer.render_from(scene, t, tracked.and_then(|(_, camera)| camera));
+        }
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
         next_frame += period;
@@ -347,8 +360,18 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         for frame in renderer.finished_frames(Some(next_frame)) {
             output.publish(frame);
         }
-        while !ctl.core.stopped() && Instant::now() < next_frame {
-            thread::park_timeout(next_frame.saturating_duration_since(Instant::now()));
+        // Until the next frame is due, or new landmarks are out: those are drawn at once (the
+        // frame after follows a period later), which saves up to a period of latency.
+        while !ctl.core.stopped() {
+            let now = Instant::now();
+            if now >= next_frame {
+                break;
+            }
+            if motion.has_new_landmarks(ctl) {
+                next_frame = now;
+                break;
+            }
+            thread::park_timeout(next_frame - now);
         }
     }
 }
@@ -365,22 +388,29 @@ struct Motion {
     timeline: PoseTimeline,
     seen: u64,
     last_landmarks: Option<Instant>,
-    camera_arrived: Option<Instant>,
+    camera: Option<CameraTimes>,
 }
 
 impl Motion {
-    /// The pose to draw now and when its camera frame arrived; None without a tracker.
+    /// Whether the tracker has landmarks this motion has not solved yet.
+    fn has_new_landmarks(&self, ctl: &RenderControl) -> bool {
+        ctl.tracking()
+            .is_some_and(|t| t.landmarks_seq() > self.seen)
+    }
+
+    /// The pose to draw now and the times of its camera frame; None without a tracker.
     fn update(
         &mut self,
         ctl: &RenderControl,
         avatar: u64,
         scene: &AvatarScene,
         now: Instant,
-    ) -> Option<(crate::pose::AvatarPose, Option<Instant>)> {
+    ) -> Option<(crate::pose::AvatarPose, Option<CameraTimes>)> {
         let Some(tracking) = ctl.tracking() else {
             *self = Motion::default();
             return None;
         };
+        tracking.wake_me_on_landmarks();
         let settings = *ctl.solver_settings.lock();
         match &mut self.solver {
             Some((generation, current, solver)) if *generation == avatar => {
@@ -413,7 +443,10 @@ impl Motion {
             self.timeline
                 .push(solver.solve(&tracked.landmarks, tracked.width, tracked.height));
             self.last_landmarks = Some(now);
-            self.camera_arrived = Some(tracked.arrived);
+            self.camera = Some(CameraTimes {
+                arrived: tracked.arrived,
+                tracked: tracked.tracked,
+            });
         } else if self
             .last_landmarks
             .is_none_or(|t| now.duration_since(t) > NOTHING_SEEN_AFTER)
@@ -423,10 +456,10 @@ impl Motion {
                 ..LandmarkFrame::default()
             };
             self.timeline.push(solver.solve(&nothing, 1, 1));
-            self.camera_arrived = None;
+            self.camera = None;
         }
         let pose = self.timeline.sample(clock_ms(now))?;
-        Some((pose, self.camera_arrived))
+        Some((pose, self.camera))
     }
 }
 
@@ -572,7 +605,7 @@ mod tests {
                 tracking.submit(portrait());
             }
             if let Some((_, frame)) = frames.newer_than(0) {
-                latency = frame.camera_arrived.map(|t| t.elapsed());
+                latency = frame.camera.map(|t| t.arrived.elapsed());
             }
             thread::sleep(Duration::from_millis(10));
         }
@@ -584,7 +617,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some((_, frame)) = frames.newer_than(seq)
-                && frame.camera_arrived.is_none()
+                && frame.camera.is_none()
             {
                 break;
             }

@@ -28,6 +28,8 @@ pub struct TrackedFrame {
     pub width: u32,
     pub height: u32,
     pub arrived: Instant,
+    /// When the landmarks were ready.
+    pub tracked: Instant,
 }
 
 /// Tracking figures for the status line.
@@ -54,6 +56,8 @@ pub struct TrackingControl {
     taken: AtomicU64,
     core: WorkerCore,
     stats: Mutex<TrackingStats>,
+    /// Threads woken when new landmarks are out (render workers draw them at once).
+    listeners: Mutex<Vec<thread::Thread>>,
 }
 
 impl TrackingControl {
@@ -66,6 +70,7 @@ impl TrackingControl {
             taken: AtomicU64::new(0),
             core: WorkerCore::new("starting the tracker"),
             stats: Mutex::new(TrackingStats::default()),
+            listeners: Mutex::new(Vec::new()),
         })
     }
 
@@ -84,6 +89,20 @@ impl TrackingControl {
     /// The newest landmarks if newer than `seen`.
     pub fn landmarks_newer_than(&self, seen: u64) -> Option<(u64, Arc<TrackedFrame>)> {
         self.output.newer_than(seen)
+    }
+
+    /// The sequence number of the newest landmarks (0: none yet).
+    pub fn landmarks_seq(&self) -> u64 {
+        self.output.seq()
+    }
+
+    /// Unparks the calling thread whenever new landmarks are out.
+    pub fn wake_me_on_landmarks(&self) {
+        let me = thread::current();
+        let mut listeners = self.listeners.lock();
+        if !listeners.iter().any(|t| t.id() == me.id()) {
+            listeners.push(me);
+        }
     }
 
     pub fn set_mode(&self, mode: TrackingMode) {
@@ -127,7 +146,7 @@ pub fn spawn_tracking_worker(
         move |ctl| {
             // OBS's own threads must win the CPU (ONNX Runtime's threads, started from this
             // one, inherit its priority).
-            super::render_worker::lower_thread_priority();
+            super::render_worker::lower_thread_priority(super::render_worker::TRACKER_NICE);
             run(ctl, models.as_ref())
         },
     )
@@ -241,7 +260,11 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
                     width,
                     height,
                     arrived: frame.arrived,
+                    tracked: now,
                 });
+                for listener in ctl.listeners.lock().iter() {
+                    listener.unpark();
+                }
             }
             Err(err) => {
                 log::warn!("tracking a frame failed: {err:#}");

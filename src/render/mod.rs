@@ -8,7 +8,7 @@ pub mod test_scene;
 
 pub use gpu::{Gpu, GpuError};
 
-use crate::frame::RgbaFrame;
+use crate::frame::{CameraTimes, RgbaFrame};
 use readback::ReadbackRing;
 use std::time::Instant;
 use target::OffscreenTarget;
@@ -78,12 +78,12 @@ impl OffscreenRenderer {
     }
 
     /// [`Self::render`] for a pose solved from a camera frame that arrived at
-    /// `camera_arrived`, which the finished frame carries for latency figures.
+    /// the camera frame `camera`, whose times the finished frame carries for latency figures.
     pub fn render_from(
         &mut self,
         scene: &mut dyn Scene,
         t_seconds: f32,
-        camera_arrived: Option<Instant>,
+        camera: Option<CameraTimes>,
     ) -> wgpu::SubmissionIndex {
         let started = Instant::now();
         let mut encoder = self
@@ -98,13 +98,13 @@ impl OffscreenRenderer {
             let mut pass = self.target.begin_pass(&mut encoder, self.background);
             scene.draw(&mut pass);
         }
-        self.readback.submit(
-            &self.gpu,
-            encoder,
-            &self.target.resolve,
-            started,
-            camera_arrived,
-        )
+        self.readback
+            .submit(&self.gpu, encoder, &self.target.resolve, started, camera)
+    }
+
+    /// Frames drawn whose pixels have not been collected yet.
+    pub fn frames_in_flight(&self) -> usize {
+        self.readback.in_flight()
     }
 
     /// Finished frames, oldest first. With `wait_until`, waits for the GPU at most until then.

@@ -3,7 +3,7 @@
 //! and then for the oldest one (N - SLOTS).
 
 use super::gpu::Gpu;
-use crate::frame::RgbaFrame;
+use crate::frame::{CameraTimes, RgbaFrame};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -18,7 +18,7 @@ struct Slot {
     state: Arc<AtomicU8>,
     submission: Option<wgpu::SubmissionIndex>,
     started: Instant,
-    camera_arrived: Option<Instant>,
+    camera: Option<CameraTimes>,
 }
 
 pub struct ReadbackRing {
@@ -48,7 +48,7 @@ impl ReadbackRing {
                 state: Arc::new(AtomicU8::new(READY)),
                 submission: None,
                 started: Instant::now(),
-                camera_arrived: None,
+                camera: None,
             })
             .collect();
         Self {
@@ -68,7 +68,7 @@ impl ReadbackRing {
         mut encoder: wgpu::CommandEncoder,
         texture: &wgpu::Texture,
         started: Instant,
-        camera_arrived: Option<Instant>,
+        camera: Option<CameraTimes>,
     ) -> wgpu::SubmissionIndex {
         if self.in_flight.len() == Self::SLOTS {
             // Every slot is busy: wait for the oldest, keep what it yields.
@@ -121,9 +121,14 @@ impl ReadbackRing {
             });
         slot.submission = Some(submission.clone());
         slot.started = started;
-        slot.camera_arrived = camera_arrived;
+        slot.camera = camera;
         self.in_flight.push_back(index);
         submission
+    }
+
+    /// Frames submitted and not yet collected.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Copies out every finished frame, oldest first. With `wait_until`, first waits for the
@@ -170,7 +175,8 @@ impl ReadbackRing {
                             stride: self.stride,
                             pixels,
                             started: slot.started,
-                            camera_arrived: slot.camera_arrived,
+                            finished: Instant::now(),
+                            camera: slot.camera,
                         });
                     }
                 }

@@ -114,7 +114,9 @@ pub fn start(data_dir: PathBuf) {
     let spawned = std::thread::Builder::new()
         .name("vrm-avatar-tracking-check".into())
         .spawn(move || {
-            crate::pipeline::render_worker::lower_thread_priority();
+            crate::pipeline::render_worker::lower_thread_priority(
+                crate::pipeline::render_worker::TRACKER_NICE,
+            );
             let result = std::panic::catch_unwind(|| check(&data_dir)).unwrap_or_else(|panic| {
                 Readiness::Unavailable(format!(
                     "the check stopped after a panic: {}",

@@ -1,0 +1,260 @@
+//! `vrm-avatar bench-obs`: the VRM Avatar source live in real OBS on this machine. Two OBS runs
+//! with the same scene, one without and one with the source (tracking a video that stands in
+//! for the camera): OBS's own graphics-thread profile (median, 99th percentile), OBS's CPU,
+//! frames missed, and from the source itself its graphics-thread time per frame (mean, p50,
+//! p95) and the measured camera-to-texture latency (p50, p95).
+
+use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct BenchObsOptions {
+    pub plugin: PluginFiles,
+    pub out: PathBuf,
+    /// The video the source tracks (a looping, hidden media source).
+    pub input: PathBuf,
+    /// Measured seconds per run, after the warm-up.
+    pub seconds: u64,
+}
+
+const SCENE: &str = "Bench";
+const SOURCE: &str = "VRM Avatar";
+const CLIP: &str = "Tracking clip";
+/// Models load, the GPU device starts and the tracker settles before measuring.
+const WARM_UP: Duration = Duration::from_secs(8);
+
+pub fn run(opts: &BenchObsOptions) -> Result<Value> {
+    let input = opts
+        .input
+        .canonicalize()
+        .with_context(|| format!("--input {}", opts.input.display()))?;
+    std::fs::create_dir_all(&opts.out)?;
+    let out = opts.out.canonicalize()?;
+    let without = measure(opts, &out.join("without"), &input, false)?;
+    let with = measure(opts, &out.join("with"), &input, true)?;
+    Ok(json!({
+        "machine": machine(),
+        "input": input.display().to_string(),
+        "seconds": opts.seconds,
+        "obs": {"width": 1280, "height": 720, "fps": 30},
+        "without_source": without,
+        "with_source": with,
+    }))
+}
+
+fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool) -> Result<Value> {
+    let launch = LaunchOptions::headless_720p30(home, opts.plugin.clone());
+    let mut obs = ObsStudio::start(&launch)?;
+    obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
+    obs.ws.request(
+        "CreateInput",
+        json!({"sceneName": SCENE, "inputName": "Background", "inputKind": "color_source_v3",
+               "inputSettings": {"color": 0xFF40_2A24u32, "width": 1280, "height": 720}}),
+    )?;
+    // The clip exists in both runs; only the avatar makes it play (as a camera would be).
+    obs.add_hidden_clip(SCENE, CLIP, input)?;
+    if with_source {
+        obs.ws.request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"input_kind": "source", "input_source": CLIP}}),
+        )?;
+    }
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))?;
+    std::thread::sleep(WARM_UP);
+
+    let pid = obs.pid().context("OBS is running")?;
+    let log_start = obs.log_text().len();
+    let before = obs.ws.request("GetStats", json!({}))?;
+    let cpu_before = process_cpu(pid)?;
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(opts.seconds));
+    let cpu = (process_cpu(pid)? - cpu_before) / started.elapsed().as_secs_f64();
+    let after = obs.ws.request("GetStats", json!({}))?;
+    let measured_log = obs.log_text()[log_start..].to_string();
+    let config_dir = obs.config_dir.clone();
+    let status = obs.quit(Duration::from_secs(60))?;
+    if !status.success() {
+        bail!("OBS exited with {status}");
+    }
+    let log = newest_log(&config_dir)?;
+    let delta = |key: &str| after[key].as_i64().unwrap_or(0) - before[key].as_i64().unwrap_or(0);
+    let mut result = json!({
+        "obs_cpu_cores": round3(cpu),
+        "frames_rendered": delta("renderTotalFrames"),
+        "frames_missed_render_lag": delta("renderSkippedFrames"),
+        "frames_skipped_encoder": delta("outputSkippedFrames"),
+        "obs_average_frame_render_ms": after["averageFrameRenderTime"],
+        "obs_profile": profile(&log),
+    });
+    if with_source {
+        result["source_graphics_thread"] = last_figures(
+            &measured_log,
+            "graphics thread time per frame: ",
+            &["mean", "p50", "p95"],
+        )
+        .context("the source logged no graphics-thread time")?;
+        result["camera_to_texture_latency"] =
+            last_figures(&measured_log, "camera-to-texture latency ", &["p50", "p95"])
+                .context("the source logged no camera-to-texture latency (is it tracking?)")?;
+        result["tracking_fps"] =
+            last_number_before(&measured_log, " fps (").map_or(Value::Null, |v| json!(v));
+        result["latency_stages_p50"] = measured_log
+            .lines()
+            .rev()
+            .find_map(|l| l.split_once("p50 by stage: ").map(|(_, s)| s.to_string()))
+            .map_or(Value::Null, Value::String);
+    }
+    Ok(result)
+}
+
+/// CPU seconds the process has used (user + system), from /proc.
+fn process_cpu(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("/proc/PID/stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+fn newest_log(config_dir: &Path) -> Result<String> {
+    let newest = std::fs::read_dir(config_dir.join("logs"))?
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+        .context("OBS wrote no log")?;
+    Ok(std::fs::read_to_string(newest)?)
+}
+
+/// OBS's profiler summary written at exit: median and 99th percentile (ms) of the graphics
+/// thread and of the parts the source adds to.
+fn profile(log: &str) -> Value {
+    let section = log
+        .split("== Profiler Results")
+        .nth(1)
+        .and_then(|s| s.split("== Profiler Time Between Calls").next())
+        .unwrap_or("");
+    let mut out = serde_json::Map::new();
+    for name in [
+        "obs_graphics_thread",
+        "tick_sources",
+        "render_main_texture",
+        "render_displays",
+    ] {
+        let Some(line) = section.lines().find(|l| {
+            l.split_once(": ").is_some_and(|(_, rest)| {
+                rest.trim_start_matches([' ', '┃', '┣', '┗'])
+                    .starts_with(name)
+            })
+        }) else {
+            continue;
+        };
+        // OBS writes a no-break space before "ms".
+        let number = |key: &str| {
+            let (_, rest) = line.split_once(key)?;
+            let digits: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            digits.parse::<f64>().ok()
+        };
+        out.insert(
+            name.into(),
+            json!({"median_ms": number("median="), "p99_ms": number("99th percentile=")}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// From the last log line holding `marker`: the number after each of `names` ("p50 12 ms").
+fn last_figures(log: &str, marker: &str, names: &[&str]) -> Option<Value> {
+    let line = log.lines().rev().find(|l| l.contains(marker))?;
+    let text = line.split_once(marker)?.1;
+    let mut out = serde_json::Map::new();
+    for name in names {
+        let value = text
+            .split_once(&format!("{name} "))?
+            .1
+            .split(" ms")
+            .next()?
+            .trim()
+            .parse::<f64>()
+            .ok()?;
+        out.insert(format!("{name}_ms"), json!(value));
+    }
+    Some(Value::Object(out))
+}
+
+/// The number just before `marker` in the last line holding it ("... 15.5 fps (face)").
+fn last_number_before(log: &str, marker: &str) -> Option<f64> {
+    log.lines().rev().find_map(|l| {
+        let (before, _) = l.split_once(marker)?;
+        before.split_whitespace().last()?.parse().ok()
+    })
+}
+
+fn round3(v: f64) -> f64 {
+    (v * 1000.0).round() / 1000.0
+}
+
+fn machine() -> Value {
+    let obs = std::process::Command::new("obs")
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    json!({
+        "cpu": super::bench::cpu_name(),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "obs": obs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_obs_profiler_and_the_sources_figures() {
+        let log = "\
+12:00:00.000: == Profiler Results =============================
+12:00:00.000: obs_graphics_thread(33.3333 ms): min=0.179 ms, median=17.116 ms, max=67.28 ms, 99th percentile=67.28 ms, 94.8718% below 33.333 ms
+12:00:00.000:  ┣tick_sources: min=0\u{a0}ms, median=0.026\u{a0}ms, max=31.623\u{a0}ms, 99th percentile=31.623\u{a0}ms
+12:00:00.000:  ┃   ┃ ┗render_main_texture: min=0.036 ms, median=0.19 ms, max=10.787 ms, 99th percentile=10.787 ms
+12:00:00.000: == Profiler Time Between Calls ==================
+12:00:00.000: obs_graphics_thread(33.3333 ms): min=27.784 ms, median=33.334 ms
+";
+        let p = profile(log);
+        assert_eq!(p["obs_graphics_thread"]["median_ms"], 17.116);
+        assert_eq!(p["tick_sources"]["p99_ms"], 31.623);
+        assert_eq!(p["render_main_texture"]["median_ms"], 0.19);
+        assert!(p.get("render_displays").is_none());
+
+        let source = "[obs-vrm-avatar] graphics thread time per frame: mean 0.120 ms, p50 0.100 ms, p95 0.300 ms (300 frames)\n\
+            [obs-vrm-avatar] 'Clip': tracking (face) 15.5 fps (face); camera-to-texture latency p50 80 ms, p95 120 ms (300 frames); p50 by stage: tracking 40 ms";
+        assert_eq!(
+            last_figures(
+                source,
+                "graphics thread time per frame: ",
+                &["mean", "p50", "p95"]
+            ),
+            Some(json!({"mean_ms": 0.12, "p50_ms": 0.1, "p95_ms": 0.3}))
+        );
+        assert_eq!(
+            last_figures(source, "camera-to-texture latency ", &["p50", "p95"]),
+            Some(json!({"p50_ms": 80.0, "p95_ms": 120.0}))
+        );
+        assert_eq!(last_number_before(source, " fps ("), Some(15.5));
+        assert_eq!(last_figures(source, "not there", &["p50"]), None);
+    }
+}
