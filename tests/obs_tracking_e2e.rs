@@ -49,17 +49,76 @@ fn start(name: &str) -> ObsStudio {
     ObsStudio::start(&LaunchOptions::headless_720p30(&home, plugin)).expect("OBS starts")
 }
 
-/// The most pixels that differ clearly from the first screenshot, over `seconds`.
-fn movement(obs: &mut ObsStudio, seconds: u64) -> usize {
-    let first = obs.screenshot(AVATAR).unwrap();
+/// Screenshots of the avatar every 300 ms or so over `seconds`.
+fn screenshots(obs: &mut ObsStudio, seconds: u64) -> Vec<Screenshot> {
     let until = Instant::now() + Duration::from_secs(seconds);
-    let mut most = 0;
+    let mut shots = vec![obs.screenshot(AVATAR).unwrap()];
     while Instant::now() < until {
         std::thread::sleep(Duration::from_millis(300));
-        let shot = obs.screenshot(AVATAR).unwrap();
-        most = most.max(changed(&first, &shot));
+        shots.push(obs.screenshot(AVATAR).unwrap());
     }
-    most
+    shots
+}
+
+/// The most pixels that differ clearly from the first screenshot.
+fn movement(shots: &[Screenshot]) -> usize {
+    shots
+        .iter()
+        .map(|s| changed(&shots[0], s))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Every frame `vrm-avatar run` draws offline from `clip` with `vrm` (the source's defaults,
+/// unmirrored), as screenshots.
+fn offline_frames(clip: &str, vrm: &str, dir: &std::path::Path) -> Vec<Screenshot> {
+    let _ = std::fs::remove_dir_all(dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
+        .args(["run", clip, "--vrm", vrm, "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vrm-avatar run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|file| {
+            let mut decoder =
+                png::Decoder::new(std::io::BufReader::new(std::fs::File::open(file).unwrap()));
+            decoder.set_transformations(
+                png::Transformations::normalize_to_color8() | png::Transformations::ALPHA,
+            );
+            let mut reader = decoder.read_info().unwrap();
+            let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
+            let info = reader.next_frame(&mut rgba).unwrap();
+            rgba.truncate(info.buffer_size());
+            Screenshot {
+                png: Vec::new(),
+                width: info.width,
+                height: info.height,
+                rgba,
+            }
+        })
+        .collect()
+}
+
+/// Pixels inside the avatar's outline in one picture and outside it in the other: the pose,
+/// whatever the colour conversions on the way to the picture.
+fn outline_changed(a: &Screenshot, b: &Screenshot) -> usize {
+    a.rgba
+        .chunks(4)
+        .zip(b.rgba.chunks(4))
+        .filter(|(p, q)| (p[3] > 127) != (q[3] > 127))
+        .count()
 }
 
 fn changed(a: &Screenshot, b: &Screenshot) -> usize {
@@ -135,7 +194,8 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
         obs.log_text()
     );
     std::thread::sleep(Duration::from_secs(2));
-    let idle = movement(&mut obs, 5);
+    let idle_shots = screenshots(&mut obs, 5);
+    let idle = movement(&idle_shots);
 
     set_avatar(
         &mut obs,
@@ -152,7 +212,8 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
         obs.log_text()
     );
     // Over the clip's 8 seconds the person raises a thumb in front of her face.
-    let tracked = movement(&mut obs, 9);
+    let tracked_shots = screenshots(&mut obs, 9);
+    let tracked = movement(&tracked_shots);
     let stats_before = obs.ws.request("GetStats", json!({})).unwrap();
     std::thread::sleep(Duration::from_secs(10));
     let stats_after = obs.ws.request("GetStats", json!({})).unwrap();
@@ -202,6 +263,42 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
                 .next()
                 .is_none(),
         "no crash report"
+    );
+
+    // The live avatar takes the poses `vrm-avatar run` draws offline from the same clip: the
+    // live screenshot whose outline differs most from idle has an offline frame far closer.
+    let dir = config.join("../../offline-frames");
+    let offline = offline_frames(
+        &testdata("people/video/face_and_thumbs_up.mp4"),
+        &testdata("vrm/vrm0/Godette_vrm_v4.vrm"),
+        &dir,
+    );
+    assert!(offline.len() > 100, "{} offline frames", offline.len());
+    assert_eq!(
+        (offline[0].width, offline[0].height),
+        (tracked_shots[0].width, tracked_shots[0].height)
+    );
+    let idle_pose = &idle_shots[0];
+    let farthest = tracked_shots
+        .iter()
+        .max_by_key(|s| outline_changed(idle_pose, s))
+        .unwrap();
+    let from_idle = outline_changed(idle_pose, farthest);
+    let (closest, from_offline) = offline
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (i, outline_changed(f, farthest)))
+        .min_by_key(|(_, d)| *d)
+        .unwrap();
+    std::fs::write(dir.join("live_farthest_from_idle.png"), &farthest.png).unwrap();
+    eprintln!(
+        "the live pose farthest from idle: {from_idle} pixels from idle, {from_offline} from the closest offline frame ({closest}; both in {})",
+        dir.display()
+    );
+    assert!(
+        from_offline * 3 < from_idle,
+        "live and offline agree: {from_offline} pixels from the closest offline frame ({closest}), {from_idle} from idle; see {}",
+        dir.display()
     );
 }
 
@@ -295,4 +392,124 @@ fn each_expression_of_the_avatar_gets_a_hotkey() {
     );
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0: {status}");
+}
+
+/// CPU seconds used so far by the OBS threads this plugin started: its workers and what they
+/// start (ONNX Runtime's and the software Vulkan driver's threads take their creator's name).
+fn plugin_cpu_seconds(pid: u32) -> f64 {
+    let mut ticks = 0.0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("vrm-avatar") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((_, fields)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = fields.split_whitespace().collect();
+        ticks += fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    }
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Cores the plugin's threads keep busy over `seconds`.
+fn plugin_cores(pid: u32, seconds: f64) -> f64 {
+    let before = plugin_cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs_f64(seconds));
+    (plugin_cpu_seconds(pid) - before) / seconds
+}
+
+#[test]
+fn avatars_on_one_input_share_its_tracker_and_hidden_ones_rest() {
+    let (_one, mut obs) = start_with_scene("shared");
+    obs.add_hidden_clip(
+        SCENE,
+        CLIP,
+        std::path::Path::new(&testdata("people/video/face_and_thumbs_up.mp4")),
+    )
+    .unwrap();
+    let mut items = Vec::new();
+    for (name, x) in [(AVATAR, 0.0), ("Second Avatar", 640.0)] {
+        let created = obs
+            .ws
+            .request(
+                "CreateInput",
+                json!({"sceneName": SCENE, "inputName": name, "inputKind": "vrm_avatar_source",
+                       "inputSettings": {"input_kind": "source", "input_source": CLIP,
+                                         "width": 640, "height": 360}}),
+            )
+            .unwrap();
+        let item = created["sceneItemId"].clone();
+        obs.ws
+            .request(
+                "SetSceneItemTransform",
+                json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemTransform": {"positionX": x}}),
+            )
+            .unwrap();
+        items.push(item);
+    }
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    // Both follow the person, through one tracker: its models load once.
+    assert!(
+        obs.wait_for_log("camera-to-texture latency p50", Duration::from_secs(60)),
+        "the avatars track the clip; log:\n{}",
+        obs.log_text()
+    );
+    let log = obs.log_text();
+    assert_eq!(
+        log.matches(&format!("tracking the source '{CLIP}'"))
+            .count(),
+        2,
+        "both sources track the clip; log:\n{log}"
+    );
+    assert_eq!(
+        log.matches("tracking ready (").count(),
+        1,
+        "one tracker for both; log:\n{log}"
+    );
+    let pid = obs.pid().unwrap();
+    let shown = plugin_cores(pid, 4.0);
+    assert!(shown > 0.2, "shown, the avatars work: {shown:.2} cores");
+
+    // Hidden in every scene: no tracking and no rendering.
+    for item in &items {
+        obs.ws
+            .request(
+                "SetSceneItemEnabled",
+                json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemEnabled": false}),
+            )
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let hidden = plugin_cores(pid, 4.0);
+    eprintln!("plugin threads: {shown:.2} cores shown, {hidden:.3} cores hidden");
+    assert!(hidden < 0.03, "hidden avatars rest: {hidden:.3} cores");
+
+    // Shown again, they track again.
+    let before = obs.log_text().len();
+    for item in &items {
+        obs.ws
+            .request(
+                "SetSceneItemEnabled",
+                json!({"sceneName": SCENE, "sceneItemId": item, "sceneItemEnabled": true}),
+            )
+            .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !obs.log_text()[before..].contains("camera-to-texture latency p50") {
+        assert!(
+            Instant::now() < deadline,
+            "shown again, the avatars track again"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
 }
