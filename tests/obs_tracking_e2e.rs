@@ -513,3 +513,101 @@ fn avatars_on_one_input_share_its_tracker_and_hidden_ones_rest() {
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0, got {status}");
 }
+
+/// Waits up to `limit` for a camera-to-texture latency line logged after byte `from` of the log.
+fn tracks_again(obs: &ObsStudio, from: usize, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if obs
+            .log_text()
+            .get(from..)
+            .is_some_and(|new| new.contains("camera-to-texture latency p50"))
+        {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    false
+}
+
+#[test]
+fn removing_and_switching_scene_collections_while_tracking_are_clean() {
+    let (_one, mut obs) = start_with_scene("switching");
+    obs.add_hidden_clip(
+        SCENE,
+        CLIP,
+        std::path::Path::new(&testdata("people/video/face_and_thumbs_up.mp4")),
+    )
+    .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    let tracking =
+        json!({"input_kind": "source", "input_source": CLIP, "width": 640, "height": 360});
+    let add_avatar = |obs: &mut ObsStudio| {
+        obs.ws
+            .request(
+                "CreateInput",
+                json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                       "inputSettings": tracking}),
+            )
+            .unwrap();
+    };
+    // Removed while its tracker is still loading its models.
+    add_avatar(&mut obs);
+    std::thread::sleep(Duration::from_millis(300));
+    obs.ws
+        .request("RemoveInput", json!({"inputName": AVATAR}))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while obs.ws.request("GetInputList", json!({})).unwrap()["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["inputName"] == AVATAR)
+    {
+        assert!(Instant::now() < deadline, "the removed source goes away");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    add_avatar(&mut obs);
+    assert!(
+        tracks_again(&obs, 0, Duration::from_secs(60)),
+        "the avatar tracks; log:\n{}",
+        obs.log_text()
+    );
+
+    // Another scene collection while it tracks, and back: the avatar comes back with its
+    // settings and tracks again.
+    let original =
+        obs.ws.request("GetSceneCollectionList", json!({})).unwrap()["currentSceneCollectionName"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    obs.ws
+        .request(
+            "CreateSceneCollection",
+            json!({"sceneCollectionName": "Another"}),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let before = obs.log_text().len();
+    obs.ws
+        .request(
+            "SetCurrentSceneCollection",
+            json!({"sceneCollectionName": original}),
+        )
+        .unwrap();
+    let settings = obs
+        .ws
+        .request("GetInputSettings", json!({"inputName": AVATAR}))
+        .unwrap()["inputSettings"]
+        .clone();
+    assert_eq!(settings["input_source"], CLIP, "{settings}");
+    assert!(
+        tracks_again(&obs, before, Duration::from_secs(60)),
+        "back in its collection the avatar tracks again; log:\n{}",
+        obs.log_text()
+    );
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
+}
