@@ -557,6 +557,15 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
     );
     stop_stream(&mut obs, &mut ingest);
     advanced_mode_fix_writes_the_stream_encoder_settings(&mut obs);
+    // The tone's job (the stream's audio) is done. OBS 29 itself crashes now and then on exit
+    // with an audio source's meter live in its mixer: its main window repaints a child widget
+    // freed while its scene data was cleared (gdb: QWidgetPrivate::syncBackingStore on
+    // OBSBasic, after "All scene data cleared"); 2 of 23 quits here with the tone, 0 of 25
+    // after removing it first. Not this plugin's to fix; removed so this test sees ours.
+    obs.ws
+        .request("RemoveInput", json!({"inputName": "Tone"}))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
     // The form opened from the Tools menu is released as OBS exits: a clean quit.
     let crashes = obs.config_dir.join("crashes");
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
