@@ -17,6 +17,8 @@ pub const SMOOTHING: &CStr = c"smoothing";
 pub const FRAMING: &CStr = c"framing";
 pub const ZOOM: &CStr = c"zoom";
 pub const CAMERA_HEIGHT: &CStr = c"camera_height";
+/// Meters the avatar moves sideways in the picture (positive: to the right).
+pub const CAMERA_OFFSET: &CStr = c"camera_offset";
 pub const FOV_DEG: &CStr = c"fov_deg";
 pub const LIGHT_YAW_DEG: &CStr = c"light_yaw_deg";
 pub const LIGHT_PITCH_DEG: &CStr = c"light_pitch_deg";

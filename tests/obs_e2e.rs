@@ -213,6 +213,39 @@ fn source_renders_in_real_obs_without_making_it_lag() {
         "the background is transparent ({clear} clear pixels)"
     );
     assert_eq!(shot.pixel(0, 0)[3], 0);
+
+    // The sideways offset (a property) moves the avatar right in the picture.
+    let centre_x = |s: &Screenshot| {
+        let xs: Vec<u32> = (0..s.height)
+            .flat_map(|y| (0..s.width).map(move |x| (x, y)))
+            .filter(|&(x, y)| s.pixel(x, y)[3] == 255)
+            .map(|(x, _)| x)
+            .collect();
+        xs.iter().map(|&x| x as f64).sum::<f64>() / xs.len().max(1) as f64
+    };
+    let centred = centre_x(&shot);
+    let offset = |obs: &mut ObsStudio, metres: f64| {
+        obs.ws
+            .request(
+                "SetInputSettings",
+                json!({"inputName": SOURCE, "inputSettings": {"camera_offset": metres}}),
+            )
+            .unwrap();
+    };
+    offset(&mut obs, 0.4);
+    let mut moved = centred;
+    for _ in 0..40 {
+        moved = centre_x(&obs.screenshot(SOURCE).unwrap());
+        if moved > centred + 100.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(
+        moved > centred + 100.0,
+        "camera_offset 0.4 moves the avatar right: x {centred:.0} -> {moved:.0}"
+    );
+    offset(&mut obs, 0.0);
     // Idle life: breathing, sway and blinks move the avatar from one second to the next.
     std::thread::sleep(Duration::from_secs(1));
     let later = obs.screenshot(SOURCE).unwrap();

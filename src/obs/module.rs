@@ -48,6 +48,7 @@ pub extern "C" fn obs_module_load() -> bool {
 fn pin_in_memory() {
     #[cfg(unix)]
     {
+        // SAFETY: Dl_info is plain data (pointers and integers); all zeroes is a valid value.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
         // SAFETY: dladdr only reads the address of one of our functions and fills `info`.
         let found = unsafe { libc::dladdr(obs_module_unload as *const libc::c_void, &mut info) };

@@ -189,6 +189,7 @@ fn read_view(settings: *mut ffi::obs_data_t) -> ViewSettings {
         full_body: read_string(settings, settings::FRAMING) == "full_body",
         zoom: number(settings::ZOOM, 0.25, 4.0, d.zoom),
         height_offset: number(settings::CAMERA_HEIGHT, -1.0, 1.0, d.height_offset),
+        side_offset: number(settings::CAMERA_OFFSET, -1.0, 1.0, d.side_offset),
         fov_deg: number(settings::FOV_DEG, 10.0, 90.0, d.fov_deg),
         light_yaw_deg: number(settings::LIGHT_YAW_DEG, -180.0, 180.0, d.light_yaw_deg),
         light_pitch_deg: number(settings::LIGHT_PITCH_DEG, -90.0, 90.0, d.light_pitch_deg),
@@ -365,6 +366,7 @@ unsafe extern "C" fn get_defaults(settings: *mut ffi::obs_data_t) {
         for (key, value) in [
             (settings::ZOOM, view.zoom),
             (settings::CAMERA_HEIGHT, view.height_offset),
+            (settings::CAMERA_OFFSET, view.side_offset),
             (settings::FOV_DEG, view.fov_deg),
             (settings::LIGHT_YAW_DEG, view.light_yaw_deg),
             (settings::LIGHT_PITCH_DEG, view.light_pitch_deg),
@@ -969,6 +971,7 @@ unsafe fn add_view_properties(props: *mut ffi::obs_properties_t) {
         for (key, label, lo, hi, step) in [
             (settings::ZOOM, c"Zoom", 0.25, 4.0, 0.05),
             (settings::CAMERA_HEIGHT, c"CameraHeight", -1.0, 1.0, 0.01),
+            (settings::CAMERA_OFFSET, c"CameraOffset", -1.0, 1.0, 0.01),
             (settings::FOV_DEG, c"FieldOfView", 10.0, 90.0, 1.0),
             (settings::LIGHT_YAW_DEG, c"LightYaw", -180.0, 180.0, 1.0),
             (settings::LIGHT_PITCH_DEG, c"LightPitch", -90.0, 90.0, 1.0),

@@ -27,6 +27,8 @@ pub struct ViewSettings {
     /// moves (meters).
     pub zoom: f32,
     pub height_offset: f32,
+    /// How far the avatar moves sideways in the picture (meters, positive to the right).
+    pub side_offset: f32,
     pub fov_deg: f32,
     /// Where the key light comes from: degrees towards the avatar's left of straight ahead,
     /// and degrees above.
@@ -46,6 +48,7 @@ impl Default for ViewSettings {
             full_body: false,
             zoom: 1.0,
             height_offset: 0.0,
+            side_offset: 0.0,
             fov_deg: 30.0,
             light_yaw_deg: 16.7,
             light_pitch_deg: 21.0,
@@ -78,6 +81,7 @@ impl ViewSettings {
         };
         scene.zoom = self.zoom;
         scene.height_offset = self.height_offset;
+        scene.side_offset = self.side_offset;
         scene.fov_y_deg = self.fov_deg;
         scene.lighting.direction = self.light_direction();
         scene.lighting.intensity = self.light_intensity;

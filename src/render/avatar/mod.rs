@@ -934,10 +934,13 @@ pub struct AvatarScene {
     /// An explicit camera; None frames the avatar with `framing`.
     pub camera: Option<Camera>,
     pub framing: camera::Framing,
-    /// Applied to the framed camera only: how much closer it comes (1 = the framing itself)
-    /// and how far up it moves (meters), for a framing between upper body and full body.
+    /// Applied to the framed camera only: how much closer it comes (1 = the framing itself),
+    /// how far up it moves (meters), for a framing between upper body and full body, and how
+    /// far the avatar moves sideways in the picture (meters, positive to the right), to leave
+    /// room for the rest of a scene.
     pub zoom: f32,
     pub height_offset: f32,
+    pub side_offset: f32,
     pub fov_y_deg: f32,
     pub lighting: Lighting,
     /// Rest-pose bounds of everything drawn (model space), for framing models without a humanoid.
@@ -966,6 +969,7 @@ impl AvatarScene {
             framing: camera::Framing::UpperBody,
             zoom: 1.0,
             height_offset: 0.0,
+            side_offset: 0.0,
             fov_y_deg: 30.0,
             lighting: Lighting::default(),
             bounds,
@@ -1003,12 +1007,16 @@ impl AvatarScene {
                 self.fov_y_deg,
                 aspect,
             );
-            let lift = Vec3::Y * self.height_offset;
+            // The camera moves the other way from where the avatar should go.
+            let right = (framed.target - framed.eye)
+                .cross(Vec3::Y)
+                .normalize_or_zero();
+            let shift = Vec3::Y * self.height_offset - right * self.side_offset;
             Camera {
                 eye: framed.target
                     + (framed.eye - framed.target) / self.zoom.clamp(0.1, 10.0)
-                    + lift,
-                target: framed.target + lift,
+                    + shift,
+                target: framed.target + shift,
                 ..framed
             }
         })
@@ -1306,6 +1314,30 @@ mod tests {
             (20..20_000).contains(&changed),
             "the irises move: {changed} pixels"
         );
+    }
+
+    #[test]
+    fn the_side_offset_moves_the_avatar_right_in_the_picture() {
+        let model = crate::vrm::load_file(testdata("vrm/vrm0/Godette_vrm_v4.vrm")).unwrap();
+        let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 320, 180);
+        let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
+        let mut centre_x = |side_offset: f32| {
+            scene.side_offset = side_offset;
+            let frame = r.render_blocking(&mut scene, 0.0);
+            let covered: Vec<u32> = (0..frame.height)
+                .flat_map(|y| (0..frame.width).map(move |x| (x, y)))
+                .filter(|&(x, y)| frame.pixel(x, y)[3] > 127)
+                .map(|(x, _)| x)
+                .collect();
+            covered.iter().sum::<u32>() as f32 / covered.len().max(1) as f32
+        };
+        let (centred, right, left) = (centre_x(0.0), centre_x(0.3), centre_x(-0.3));
+        assert!(
+            (centred - 160.0).abs() < 15.0,
+            "framed in the middle: {centred}"
+        );
+        assert!(right > centred + 30.0, "to the right: {centred} -> {right}");
+        assert!(left < centred - 30.0, "to the left: {centred} -> {left}");
     }
 
     #[test]
