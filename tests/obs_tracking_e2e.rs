@@ -4,7 +4,7 @@
 //! camera-to-texture latency must be measured (and logged), and OBS must stay up and quit
 //! cleanly. Figures: `cargo test --release --test obs_tracking_e2e -- --nocapture`.
 
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot};
+use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -397,7 +397,7 @@ fn each_expression_of_the_avatar_gets_a_hotkey() {
 /// CPU seconds used so far by the OBS threads this plugin started: its workers and what they
 /// start (ONNX Runtime's and the software Vulkan driver's threads take their creator's name).
 fn plugin_cpu_seconds(pid: u32) -> f64 {
-    let mut ticks = 0.0;
+    let mut seconds = 0.0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .flatten()
@@ -406,15 +406,10 @@ fn plugin_cpu_seconds(pid: u32) -> f64 {
         if !comm.starts_with("vrm-avatar") {
             continue;
         }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some((_, fields)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let fields: Vec<&str> = fields.split_whitespace().collect();
-        ticks += fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        // A thread that ended meanwhile has no stat to read.
+        seconds += cpu_seconds(&task.path().join("stat")).unwrap_or(0.0);
     }
-    // SAFETY: sysconf has no preconditions.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    seconds
 }
 
 /// Cores the plugin's threads keep busy over `seconds`.

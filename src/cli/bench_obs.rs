@@ -4,7 +4,7 @@
 //! frames missed, and from the source itself its graphics-thread time per frame (mean, p50,
 //! p95) and the measured camera-to-texture latency (p50, p95).
 
-use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, cpu_seconds, newest_log_text};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -80,7 +80,7 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
     if !status.success() {
         bail!("OBS exited with {status}");
     }
-    let log = newest_log(&config_dir)?;
+    let log = newest_log_text(&config_dir);
     let delta = |key: &str| after[key].as_i64().unwrap_or(0) - before[key].as_i64().unwrap_or(0);
     let mut result = json!({
         "obs_cpu_cores": round3(cpu),
@@ -113,27 +113,7 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
 
 /// CPU seconds the process has used (user + system), from /proc.
 fn process_cpu(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .context("/proc/PID/stat")?
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz)
-}
-
-fn newest_log(config_dir: &Path) -> Result<String> {
-    let newest = std::fs::read_dir(config_dir.join("logs"))?
-        .flatten()
-        .map(|e| e.path())
-        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-        .context("OBS wrote no log")?;
-    Ok(std::fs::read_to_string(newest)?)
+    cpu_seconds(Path::new(&format!("/proc/{pid}/stat"))).context("reading /proc/PID/stat")
 }
 
 /// OBS's profiler summary written at exit: median and 99th percentile (ms) of the graphics

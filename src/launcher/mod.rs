@@ -188,6 +188,32 @@ fn start_xvfb() -> Result<(Child, String)> {
     Ok((xvfb, format!(":{number}")))
 }
 
+/// The text of the newest log file in OBS's config folder `config_dir` ("" without one), also
+/// after OBS has quit.
+pub fn newest_log_text(config_dir: &Path) -> String {
+    let newest = std::fs::read_dir(config_dir.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
+    newest
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default()
+}
+
+/// CPU seconds (user + system) from a Linux `/proc/PID/stat` or `/proc/PID/task/TID/stat`
+/// file; None when it cannot be read.
+pub fn cpu_seconds(stat_file: &Path) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_file).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(ticks / hz)
+}
+
 /// How the plugin gets into the OBS that [`ObsStudio::start_with`] runs.
 #[derive(Debug, Clone)]
 pub enum PluginSetup<'a> {
@@ -389,16 +415,7 @@ impl ObsStudio {
 
     /// The text of OBS's newest log file.
     pub fn log_text(&self) -> String {
-        let logs = self.config_dir.join("logs");
-        let newest = std::fs::read_dir(&logs)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok());
-        newest
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default()
+        newest_log_text(&self.config_dir)
     }
 
     /// Waits up to `limit` for `line` in OBS's log (OBS logs from its own threads, after

@@ -676,15 +676,13 @@ impl GraphicsTime {
             .is_none_or(|t| now.duration_since(t) >= LATENCY_LOG_EVERY)
         {
             self.last_log = Some(now);
-            let mut sorted: Vec<f32> = self.samples.iter().copied().collect();
-            sorted.sort_by(f32::total_cmp);
-            let at = |q: f32| sorted[((sorted.len() - 1) as f32 * q).round() as usize];
+            let at = |q: f32| quantile(self.samples.iter().copied(), q);
             log::info!(
                 "graphics thread time per frame: mean {:.3} ms, p50 {:.3} ms, p95 {:.3} ms ({} frames)",
-                sorted.iter().sum::<f32>() / sorted.len() as f32,
+                self.samples.iter().sum::<f32>() / self.samples.len() as f32,
                 at(0.5),
                 at(0.95),
-                sorted.len()
+                self.samples.len()
             );
         }
     }
@@ -762,10 +760,15 @@ impl LatencyLog {
     }
 
     fn quantile(&self, column: usize, q: f32) -> f32 {
-        let mut sorted: Vec<f32> = self.samples.iter().map(|s| s[column]).collect();
-        sorted.sort_by(f32::total_cmp);
-        sorted[((sorted.len() - 1) as f32 * q).round() as usize]
+        quantile(self.samples.iter().map(|s| s[column]), q)
     }
+}
+
+/// The `q` quantile (0..1, nearest rank) of `values`, which must not be empty.
+fn quantile(values: impl Iterator<Item = f32>, q: f32) -> f32 {
+    let mut sorted: Vec<f32> = values.collect();
+    sorted.sort_by(f32::total_cmp);
+    sorted[((sorted.len() - 1) as f32 * q).round() as usize]
 }
 
 /// The tracking properties: input kind and source, mode, mirror, smoothing, calibrate, reset.
