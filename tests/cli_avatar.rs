@@ -205,3 +205,33 @@ fn bench_reports_stage_timings_and_the_machine() {
     assert!(json["machine"]["adapter"].is_string());
     assert!(json["memory"]["gpu_model_bytes"].as_u64().unwrap() > 0);
 }
+
+/// A frame must not compile shaders. Lavapipe recompiles a shader when a uniform that steers its
+/// control flow changes between draws; Mesa's disk cache hid that as 16 ms a frame. Without the
+/// cache such a frame takes over a second against a few milliseconds, so the bound is loose.
+#[test]
+fn frames_compile_no_shaders() {
+    let vrm = testdata("vrm/vrm0/Godette_vrm_v4.vrm");
+    let out = Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
+        .args([
+            "bench", "--json", "--frames", "8", "--width", "160", "--height", "90",
+        ])
+        .arg("--vrm")
+        .arg(&vrm)
+        .env("MESA_SHADER_CACHE_DISABLE", "true")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p50 = json["stages"]["render_readback"]["p50_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        p50 < 300.0,
+        "a frame took {p50} ms: shaders compile per frame"
+    );
+}

@@ -50,12 +50,15 @@ struct Material {
 
 @group(0) @binding(0) var<uniform> frame: Frame;
 
-@group(1) @binding(0) var<uniform> draw: Draw;
+// Per-draw and per-material values are read-only storage, not uniforms: lavapipe recompiles a
+// shader whenever a uniform that steers a branch or loop differs from the last draw's (uniform
+// inlining), which cost about 16 ms a frame at any size there. Storage is never inlined.
+@group(1) @binding(0) var<storage, read> draw: Draw;
 @group(1) @binding(1) var<storage, read> joints: array<mat4x4<f32>>;
 // Morph deltas: for target t and vertex v, position at [t * 2 * n + v], normal at [(t * 2 + 1) * n + v].
 @group(1) @binding(2) var<storage, read> morph_deltas: array<vec4<f32>>;
 
-@group(2) @binding(0) var<uniform> material: Material;
+@group(2) @binding(0) var<storage, read> material: Material;
 @group(2) @binding(1) var tex_sampler: sampler;
 @group(2) @binding(2) var base_tex: texture_2d<f32>;
 @group(2) @binding(3) var shade_tex: texture_2d<f32>;

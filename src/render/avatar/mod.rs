@@ -439,11 +439,33 @@ impl AvatarRenderer {
                 (i, rank, depth_of(p))
             })
             .collect();
-        order.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)));
+        // Depth decides what shows of opaque and mask materials, so they go front to back, and
+        // their outline hulls after all of them: a CPU rasterizer then shades few hidden pixels.
+        let blended = |rank: i32| rank > -1000;
+        order.sort_by(|a, b| {
+            let by_depth = if blended(a.1) {
+                a.2.total_cmp(&b.2)
+            } else {
+                b.2.total_cmp(&a.2)
+            };
+            a.1.cmp(&b.1).then(by_depth)
+        });
+        let has_outline = |i: usize| {
+            self.materials[self.primitives[i].material].params.outline != OutlineMode::None
+        };
         self.order.clear();
-        for (i, _, _) in order {
+        let (solid, blend): (Vec<&(usize, i32, f32)>, Vec<_>) =
+            order.iter().partition(|o| !blended(o.1));
+        self.order.extend(solid.iter().map(|o| (o.0, false)));
+        self.order.extend(
+            solid
+                .iter()
+                .filter(|o| has_outline(o.0))
+                .map(|o| (o.0, true)),
+        );
+        for &&(i, _, _) in &blend {
             self.order.push((i, false));
-            if self.materials[self.primitives[i].material].params.outline != OutlineMode::None {
+            if has_outline(i) {
                 self.order.push((i, true));
             }
         }
@@ -491,9 +513,9 @@ impl Layouts {
             },
             count: None,
         };
-        let storage = |binding| wgpu::BindGroupLayoutEntry {
+        let storage = |binding, visibility| wgpu::BindGroupLayoutEntry {
             binding,
-            visibility: wgpu::ShaderStages::VERTEX,
+            visibility,
             ty: wgpu::BindingType::Buffer {
                 ty: wgpu::BufferBindingType::Storage { read_only: true },
                 has_dynamic_offset: false,
@@ -520,15 +542,15 @@ impl Layouts {
             draw: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("avatar draw"),
                 entries: &[
-                    uniform(0, wgpu::ShaderStages::VERTEX),
-                    storage(1),
-                    storage(2),
+                    storage(0, wgpu::ShaderStages::VERTEX),
+                    storage(1, wgpu::ShaderStages::VERTEX),
+                    storage(2, wgpu::ShaderStages::VERTEX),
                 ],
             }),
             material: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                 label: Some("avatar material"),
                 entries: &[
-                    uniform(0, both),
+                    storage(0, both),
                     wgpu::BindGroupLayoutEntry {
                         binding: 1,
                         visibility: wgpu::ShaderStages::FRAGMENT,
@@ -651,7 +673,7 @@ fn make_material(
     let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("material"),
         contents: bytemuck::bytes_of(&params.uniform),
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
     });
     let t = &params.textures;
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -770,7 +792,7 @@ fn upload_primitive(
     let draw_uniform = device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("draw"),
         size: size_of::<DrawUniform>() as u64,
-        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
     let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
