@@ -606,3 +606,78 @@ fn removing_and_switching_scene_collections_while_tracking_are_clean() {
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0, got {status}");
 }
+
+/// What a camera unplugged and plugged back does, with a clip paused and played again (the
+/// tracker sees the same thing: pictures stop, then come back). The log and the status name
+/// the silent input, the avatar keeps moving on its own, and tracking resumes by itself.
+#[test]
+fn an_input_that_falls_silent_is_named_and_tracking_resumes() {
+    let (_one, mut obs) = start_with_scene("silent");
+    obs.add_hidden_clip(
+        SCENE,
+        CLIP,
+        std::path::Path::new(&testdata("people/video/face_and_thumbs_up.mp4")),
+    )
+    .unwrap();
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"input_kind": "source", "input_source": CLIP,
+                                     "width": 640, "height": 360}}),
+        )
+        .unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    assert!(
+        tracks_again(&obs, 0, Duration::from_secs(60)),
+        "the avatar tracks; log:\n{}",
+        obs.log_text()
+    );
+    let media = |obs: &mut ObsStudio, action: &str| {
+        obs.ws
+            .request(
+                "TriggerMediaInputAction",
+                json!({"inputName": CLIP,
+                       "mediaAction": format!("OBS_WEBSOCKET_MEDIA_INPUT_ACTION_{action}")}),
+            )
+            .unwrap();
+    };
+
+    let before = obs.log_text().len();
+    media(&mut obs, "PAUSE");
+    let named = Instant::now() + Duration::from_secs(15);
+    while !obs.log_text()[before..].contains("no frames from the source 'Clip'") {
+        assert!(
+            Instant::now() < named,
+            "the silent input is named; log:\n{}",
+            obs.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Silent, the avatar still moves on its own (idle motion eased in), so nothing hangs.
+    let shots = screenshots(&mut obs, 3);
+    assert!(
+        movement(&shots) > 0,
+        "the avatar keeps moving while its input is silent"
+    );
+
+    let before = obs.log_text().len();
+    media(&mut obs, "PLAY");
+    assert!(
+        obs.wait_for_log(
+            "the source 'Clip' gives pictures again",
+            Duration::from_secs(15)
+        ),
+        "the input's return is logged; log:\n{}",
+        obs.log_text()
+    );
+    assert!(
+        tracks_again(&obs, before, Duration::from_secs(30)),
+        "tracking resumes by itself; log:\n{}",
+        obs.log_text()
+    );
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
+}

@@ -607,10 +607,10 @@ impl Source {
             (_, Some(tracking)) => {
                 line.push_str(&format!("; {}", tracking_summary(&tracking)));
                 // try_lock: the graphics thread holds it only for a moment; never wait here.
+                // The latency of frames drawn before an input fell silent is not news.
                 if let Some(trouble) = self.input.try_lock().and_then(|i| i.trouble()) {
                     line.push_str(&format!("; {trouble}"));
-                }
-                if let Some(latency) = self.latency.lock().summary() {
+                } else if let Some(latency) = self.latency.lock().summary() {
                     line.push_str(&format!("; {latency}"));
                 }
             }

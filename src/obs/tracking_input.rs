@@ -249,7 +249,10 @@ impl Input {
                     let copy = copy_frame(&*frame);
                     ffi::obs_source_release_frame(attached.source, frame);
                     attached.last_frame = Some(Instant::now());
-                    attached.warned = false;
+                    if attached.warned {
+                        log::info!("{} gives pictures again", describe(&attached.wanted));
+                        attached.warned = false;
+                    }
                     match copy {
                         Ok(copy) => attached.control.submit(copy),
                         Err(why) => log::warn!("{:?}: {why}", attached.wanted),
@@ -336,7 +339,7 @@ impl Input {
                 since.elapsed().as_secs()
             ),
             Wanted::Source(_) => format!(
-                "no frames from {} for {} s (only camera and media sources can be tracked)",
+                "no frames from {} for {} s: is it playing? (only camera and media sources can be tracked)",
                 describe(&a.wanted),
                 since.elapsed().as_secs()
             ),
