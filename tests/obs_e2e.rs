@@ -47,6 +47,7 @@ fn start(name: &str, env: &[(&str, &str)], language: &str) -> ObsStudio {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         language: language.into(),
+        preview: true,
     };
     ObsStudio::start(&opts).expect("OBS starts and answers over obs-websocket")
 }

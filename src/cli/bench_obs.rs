@@ -17,6 +17,12 @@ pub struct BenchObsOptions {
     pub input: PathBuf,
     /// Measured seconds per run, after the warm-up.
     pub seconds: u64,
+    /// The source's tracking mode (its `tracking_mode` setting).
+    pub mode: String,
+    /// The source's output size.
+    pub size: (u32, u32),
+    /// OBS's preview on (both runs).
+    pub preview: bool,
 }
 
 const SCENE: &str = "Bench";
@@ -26,6 +32,9 @@ const CLIP: &str = "Tracking clip";
 const WARM_UP: Duration = Duration::from_secs(8);
 
 pub fn run(opts: &BenchObsOptions) -> Result<Value> {
+    if crate::tracking::holistic::TrackingMode::parse(&opts.mode).is_none() {
+        bail!("--mode {}: not a tracking mode", opts.mode);
+    }
     let input = opts
         .input
         .canonicalize()
@@ -38,14 +47,18 @@ pub fn run(opts: &BenchObsOptions) -> Result<Value> {
         "machine": machine(),
         "input": input.display().to_string(),
         "seconds": opts.seconds,
-        "obs": {"width": 1280, "height": 720, "fps": 30},
+        "obs": {"width": 1280, "height": 720, "fps": 30, "preview": opts.preview},
+        "source": {"tracking_mode": opts.mode, "width": opts.size.0, "height": opts.size.1},
         "without_source": without,
         "with_source": with,
     }))
 }
 
 fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool) -> Result<Value> {
-    let launch = LaunchOptions::headless_720p30(home, opts.plugin.clone());
+    let launch = LaunchOptions {
+        preview: opts.preview,
+        ..LaunchOptions::headless_720p30(home, opts.plugin.clone())
+    };
     let mut obs = ObsStudio::start(&launch)?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.ws.request(
@@ -59,7 +72,9 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
         obs.ws.request(
             "CreateInput",
             json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source",
-                   "inputSettings": {"input_kind": "source", "input_source": CLIP}}),
+                   "inputSettings": {"input_kind": "source", "input_source": CLIP,
+                                     "tracking_mode": opts.mode,
+                                     "width": opts.size.0, "height": opts.size.1}}),
         )?;
     }
     obs.ws

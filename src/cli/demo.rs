@@ -41,6 +41,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         headless: opts.headless,
         env: Vec::new(),
         language: "en-US".into(),
+        preview: true,
     };
     log::info!(
         "starting OBS{}",

@@ -134,6 +134,15 @@ enum Command {
         /// Measured seconds per run (after an 8 s warm-up).
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// The source's tracking mode: face, upper_body, upper_body_hands or full_body.
+        #[arg(long, default_value = "upper_body_hands")]
+        mode: String,
+        /// The source's output size, WxH.
+        #[arg(long, value_parser = parse_size, default_value = "1280x720")]
+        size: (u32, u32),
+        /// OBS with its preview turned off (as on a machine without a GPU), in both runs.
+        #[arg(long)]
+        no_preview: bool,
     },
     /// Face, iris, body and hand landmarks of every frame of an image or video (Landmarks JSON).
     Track {
@@ -279,11 +288,17 @@ pub fn main() -> i32 {
             input,
             out,
             seconds,
+            mode,
+            size,
+            no_preview,
         } => bench_obs::run(&bench_obs::BenchObsOptions {
             plugin: plugin.files(),
             out,
             input,
             seconds,
+            mode,
+            size,
+            preview: !no_preview,
         })
         .map(|report| println!("{report:#}")),
         Command::Bench {

@@ -72,6 +72,8 @@ pub struct LaunchOptions {
     pub env: Vec<(String, String)>,
     /// OBS's user interface language, e.g. `en-US` or `ja-JP`.
     pub language: String,
+    /// OBS's preview in its window (off, as a streamer on a weak machine may keep it).
+    pub preview: bool,
 }
 
 impl LaunchOptions {
@@ -87,6 +89,7 @@ impl LaunchOptions {
             headless: true,
             env: Vec::new(),
             language: "en-US".into(),
+            preview: true,
         }
     }
 }
@@ -139,9 +142,11 @@ fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16) -> Result<()
         &config_dir.join("global.ini"),
         &format!(
             "[General]\nFirstRun=true\nEnableAutoUpdates=false\nLanguage={language}\n\n\
+             [BasicWindow]\nPreviewEnabled={preview}\n\n\
              [Basic]\nProfile=Demo\nProfileDir=Demo\nSceneCollection=Demo\nSceneCollectionFile=Demo\n\n\
              [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\nAuthRequired=false\n",
-            language = opts.language
+            language = opts.language,
+            preview = opts.preview,
         ),
     )?;
     write(
