@@ -525,9 +525,9 @@ fn tracks_again(obs: &ObsStudio, from: usize, limit: Duration) -> bool {
     false
 }
 
-#[test]
-fn removing_and_switching_scene_collections_while_tracking_are_clean() {
-    let (_one, mut obs) = start_with_scene("switching");
+/// One OBS with the clip hidden in the program scene, ready for an avatar to track it.
+fn start_with_clip(name: &str) -> (std::sync::MutexGuard<'static, ()>, ObsStudio) {
+    let (one, mut obs) = start_with_scene(name);
     obs.add_hidden_clip(
         SCENE,
         CLIP,
@@ -537,19 +537,26 @@ fn removing_and_switching_scene_collections_while_tracking_are_clean() {
     obs.ws
         .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
         .unwrap();
-    let tracking =
-        json!({"input_kind": "source", "input_source": CLIP, "width": 640, "height": 360});
-    let add_avatar = |obs: &mut ObsStudio| {
-        obs.ws
-            .request(
-                "CreateInput",
-                json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
-                       "inputSettings": tracking}),
-            )
-            .unwrap();
-    };
+    (one, obs)
+}
+
+/// Adds the avatar, tracking the clip at 640x360.
+fn add_tracking_avatar(obs: &mut ObsStudio) {
+    obs.ws
+        .request(
+            "CreateInput",
+            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
+                   "inputSettings": {"input_kind": "source", "input_source": CLIP,
+                                     "width": 640, "height": 360}}),
+        )
+        .unwrap();
+}
+
+#[test]
+fn removing_and_switching_scene_collections_while_tracking_are_clean() {
+    let (_one, mut obs) = start_with_clip("switching");
     // Removed while its tracker is still loading its models.
-    add_avatar(&mut obs);
+    add_tracking_avatar(&mut obs);
     std::thread::sleep(Duration::from_millis(300));
     obs.ws
         .request("RemoveInput", json!({"inputName": AVATAR}))
@@ -564,7 +571,7 @@ fn removing_and_switching_scene_collections_while_tracking_are_clean() {
         assert!(Instant::now() < deadline, "the removed source goes away");
         std::thread::sleep(Duration::from_millis(250));
     }
-    add_avatar(&mut obs);
+    add_tracking_avatar(&mut obs);
     assert!(
         tracks_again(&obs, 0, Duration::from_secs(60)),
         "the avatar tracks; log:\n{}",
@@ -612,24 +619,8 @@ fn removing_and_switching_scene_collections_while_tracking_are_clean() {
 /// the silent input, the avatar keeps moving on its own, and tracking resumes by itself.
 #[test]
 fn an_input_that_falls_silent_is_named_and_tracking_resumes() {
-    let (_one, mut obs) = start_with_scene("silent");
-    obs.add_hidden_clip(
-        SCENE,
-        CLIP,
-        std::path::Path::new(&testdata("people/video/face_and_thumbs_up.mp4")),
-    )
-    .unwrap();
-    obs.ws
-        .request(
-            "CreateInput",
-            json!({"sceneName": SCENE, "inputName": AVATAR, "inputKind": "vrm_avatar_source",
-                   "inputSettings": {"input_kind": "source", "input_source": CLIP,
-                                     "width": 640, "height": 360}}),
-        )
-        .unwrap();
-    obs.ws
-        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
-        .unwrap();
+    let (_one, mut obs) = start_with_clip("silent");
+    add_tracking_avatar(&mut obs);
     assert!(
         tracks_again(&obs, 0, Duration::from_secs(60)),
         "the avatar tracks; log:\n{}",
