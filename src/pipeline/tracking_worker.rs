@@ -12,7 +12,7 @@ use crate::tracking::image::ImageView;
 use crate::tracking::runtime::ModelPaths;
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,8 @@ pub struct TrackingControl {
     /// The last camera frame the worker took, so that callers skip copying frames it would
     /// drop anyway.
     taken: AtomicU64,
+    /// The worker waits for a frame (it is not tracking one).
+    idle: AtomicBool,
     core: WorkerCore,
     stats: Mutex<TrackingStats>,
     /// Threads woken when new landmarks are out (render workers draw them at once).
@@ -68,16 +70,18 @@ impl TrackingControl {
             mode: Mutex::new(mode),
             mode_generation: AtomicU64::new(0),
             taken: AtomicU64::new(0),
+            idle: AtomicBool::new(true),
             core: WorkerCore::new("starting the tracker"),
             stats: Mutex::new(TrackingStats::default()),
             listeners: Mutex::new(Vec::new()),
         })
     }
 
-    /// Whether the worker has taken the last frame handed in: if not, copying a new frame
-    /// now would only replace one it has not looked at.
+    /// Whether the worker waits for a frame. A frame handed in while it tracks would wait in
+    /// the slot, growing older until the worker is done; one taken from the camera when it
+    /// is idle is at most a camera frame old when tracking starts.
     pub fn wants_frame(&self) -> bool {
-        self.taken.load(Ordering::Acquire) >= self.input.seq()
+        self.idle.load(Ordering::Acquire) && self.taken.load(Ordering::Acquire) >= self.input.seq()
     }
 
     /// Hands in the newest camera frame (it replaces any the worker has not taken).
@@ -208,9 +212,11 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
             }
         }
         let Some((seq, frame)) = ctl.input.newer_than(seen) else {
+            ctl.idle.store(true, Ordering::Release);
             thread::park_timeout(Duration::from_millis(250));
             continue;
         };
+        ctl.idle.store(false, Ordering::Release);
         seen = seq;
         ctl.taken.store(seq, Ordering::Release);
         let Some(tracker) = tracker.as_mut() else {
