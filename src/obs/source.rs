@@ -44,13 +44,18 @@ struct SourcePtr(*mut ffi::obs_source_t);
 unsafe impl Send for SourcePtr {}
 unsafe impl Sync for SourcePtr {}
 
+/// The source's textures on OBS's graphics thread: two, written in turn, so that a new frame
+/// never goes into the texture the last frame's drawing may still read (a software OpenGL
+/// driver would wait for that drawing to finish).
 struct Gfx {
-    texture: *mut ffi::gs_texture_t,
+    textures: [*mut ffi::gs_texture_t; 2],
+    /// The texture drawn now (the other one takes the next frame).
+    current: usize,
     size: (u32, u32),
     seen: u64,
 }
 
-// SAFETY: the texture pointer is only used on OBS's graphics thread (see `Source::gfx`).
+// SAFETY: the texture pointers are only used on OBS's graphics thread (see `Source::gfx`).
 unsafe impl Send for Gfx {}
 
 /// Workers of destroyed sources, joined at module unload so that none outlives the module.
@@ -251,7 +256,8 @@ unsafe extern "C" fn create(
         };
         log::info!("source created at {width}x{height}");
         let gfx = Mutex::new(Gfx {
-            texture: ptr::null_mut(),
+            textures: [ptr::null_mut(); 2],
+            current: 0,
             size: (0, 0),
             seen: 0,
         });
@@ -287,12 +293,15 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
             stopped.retain(|w| !w.is_finished());
             stopped.push(worker);
         }
-        let texture = source.gfx.get_mut().texture;
-        if !texture.is_null() {
-            // SAFETY: textures are destroyed inside the graphics context.
+        let textures = source.gfx.get_mut().textures;
+        if textures.iter().any(|t| !t.is_null()) {
+            // SAFETY: textures are destroyed inside the graphics context (null ones are skipped).
             unsafe {
                 ffi::obs_enter_graphics();
-                ffi::gs_texture_destroy(texture);
+                textures
+                    .iter()
+                    .filter(|t| !t.is_null())
+                    .for_each(|&t| ffi::gs_texture_destroy(t));
                 ffi::obs_leave_graphics();
             }
         }
@@ -532,22 +541,31 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effec
                 source.latency.lock().record(&frame, &source.control);
             }
         }
-        if !gfx.texture.is_null() {
+        let texture = gfx.textures[gfx.current];
+        if !texture.is_null() {
             let (width, height) = source.control.size();
-            unsafe { draw(gfx.texture, width, height) };
+            unsafe { draw(texture, width, height) };
         }
     })
 }
 
-/// Copies a finished frame into the source's dynamic texture (graphics thread).
+/// Copies a finished frame into the source's spare texture and draws that one from now on
+/// (graphics thread).
 unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
     // SAFETY: graphics thread, inside the graphics context (video_render).
     unsafe {
-        if gfx.texture.is_null() || gfx.size != (frame.width, frame.height) {
-            if !gfx.texture.is_null() {
-                ffi::gs_texture_destroy(gfx.texture);
+        if gfx.size != (frame.width, frame.height) {
+            for texture in &mut gfx.textures {
+                if !texture.is_null() {
+                    ffi::gs_texture_destroy(*texture);
+                }
+                *texture = ptr::null_mut();
             }
-            gfx.texture = ffi::gs_texture_create(
+            gfx.size = (frame.width, frame.height);
+        }
+        let next = 1 - gfx.current;
+        if gfx.textures[next].is_null() {
+            gfx.textures[next] = ffi::gs_texture_create(
                 frame.width,
                 frame.height,
                 ffi::gs_color_format_GS_RGBA,
@@ -555,8 +573,7 @@ unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
                 ptr::null_mut(),
                 ffi::GS_DYNAMIC,
             );
-            gfx.size = (frame.width, frame.height);
-            if gfx.texture.is_null() {
+            if gfx.textures[next].is_null() {
                 log::error!(
                     "OBS could not create a {}x{} texture",
                     frame.width,
@@ -565,7 +582,13 @@ unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
                 return;
             }
         }
-        ffi::gs_texture_set_image(gfx.texture, frame.pixels.as_ptr(), frame.stride, false);
+        ffi::gs_texture_set_image(
+            gfx.textures[next],
+            frame.pixels.as_ptr(),
+            frame.stride,
+            false,
+        );
+        gfx.current = next;
     }
 }
 
@@ -659,14 +682,17 @@ impl<F: FnMut(Duration)> Drop for Timed<F> {
 struct GraphicsTime {
     /// The last tick's duration, added to the next render's.
     tick: Duration,
-    samples: std::collections::VecDeque<f32>,
+    /// Milliseconds per frame: total, tick, render.
+    samples: std::collections::VecDeque<[f32; 3]>,
     last_log: Option<Instant>,
 }
 
 impl GraphicsTime {
     fn record_render(&mut self, render: Duration) {
+        let ms = |d: Duration| d.as_secs_f32() * 1000.0;
+        let tick = std::mem::take(&mut self.tick);
         self.samples
-            .push_back((std::mem::take(&mut self.tick) + render).as_secs_f32() * 1000.0);
+            .push_back([ms(tick + render), ms(tick), ms(render)]);
         while self.samples.len() > 300 {
             self.samples.pop_front();
         }
@@ -676,13 +702,15 @@ impl GraphicsTime {
             .is_none_or(|t| now.duration_since(t) >= LATENCY_LOG_EVERY)
         {
             self.last_log = Some(now);
-            let at = |q: f32| quantile(self.samples.iter().copied(), q);
+            let at = |column: usize, q: f32| quantile(self.samples.iter().map(|s| s[column]), q);
             log::info!(
-                "graphics thread time per frame: mean {:.3} ms, p50 {:.3} ms, p95 {:.3} ms ({} frames)",
-                self.samples.iter().sum::<f32>() / self.samples.len() as f32,
-                at(0.5),
-                at(0.95),
-                self.samples.len()
+                "graphics thread time per frame: mean {:.3} ms, p50 {:.3} ms, p95 {:.3} ms ({} frames; 95th percentile of the tick {:.3} ms, of the render {:.3} ms)",
+                self.samples.iter().map(|s| s[0]).sum::<f32>() / self.samples.len() as f32,
+                at(0, 0.5),
+                at(0, 0.95),
+                self.samples.len(),
+                at(1, 0.95),
+                at(2, 0.95),
             );
         }
     }
