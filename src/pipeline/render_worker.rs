@@ -339,7 +339,9 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         renderer.resize(width, height);
         let t = clock.elapsed().as_secs_f32();
         let now = Instant::now();
+        let seen = motion.seen;
         let tracked = motion.update(ctl, avatar.generation, scene, now);
+        let fresh_landmarks = motion.seen != seen;
         scene.pose = tracked
             .clone()
             .map_or_else(|| idle.pose(t), |(pose, _)| pose);
@@ -349,7 +351,8 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         // One frame in flight at most: a frame the adapter has not finished yet (a software
         // renderer on a busy CPU) is waited for, not queued behind, which would add whole
         // frames of latency and take CPU from the tracker. The pose above is still solved.
-        if renderer.frames_in_flight() == 0 {
+        let drawn = renderer.frames_in_flight() == 0;
+        if drawn {
             renderer.render_from(scene, t, tracked.and_then(|(_, camera)| camera));
         }
 
@@ -363,6 +366,12 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         // Waiting for the GPU here only delays this thread; the frame is published as soon as it is done.
         for frame in renderer.finished_frames(Some(next_frame)) {
             output.publish(frame);
+        }
+        if fresh_landmarks && !drawn && renderer.frames_in_flight() == 0 {
+            // New landmarks came while a frame was still being drawn: they are drawn as soon
+            // as that frame is done, not a period later.
+            next_frame = Instant::now();
+            continue;
         }
         // Until the next frame is due, or new landmarks are out: those are drawn at once (the
         // frame after follows a period later), which saves up to a period of latency.
