@@ -91,6 +91,7 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
     let after = obs.ws.request("GetStats", json!({}))?;
     let measured_log = obs.log_text()[log_start..].to_string();
     let config_dir = obs.config_dir.clone();
+    obs.remove_input(CLIP)?;
     let status = obs.quit(Duration::from_secs(60))?;
     if !status.success() {
         bail!("OBS exited with {status}");

@@ -204,13 +204,14 @@ impl Input {
         mode: TrackingMode,
         showing: bool,
     ) -> Option<Arc<TrackingControl>> {
-        // A tracked source the user deleted is let go (and looked up again by name).
+        // A tracked source the user deleted is let go, and looked up again by name only after
+        // a while: OBS removes every source when it clears a scene collection or quits, and
+        // taking one up again then would hold and activate a source on its way out.
         // SAFETY: the attached pointer is a strong reference.
-        if self
-            .attached
-            .as_ref()
-            .is_some_and(|a| unsafe { ffi::obs_source_removed(a.source) })
+        if let Some(a) = self.attached.as_ref()
+            && unsafe { ffi::obs_source_removed(a.source) }
         {
+            self.tried = Some((a.wanted.clone(), Instant::now()));
             self.detach();
         }
         if self.attached.as_ref().map(|a| &a.wanted) != wanted {
@@ -281,6 +282,12 @@ impl Input {
                 // SAFETY: a valid C string; the result is a strong reference or null.
                 let source = unsafe { ffi::obs_get_source_by_name(c_name.as_ptr()) };
                 if source.is_null() {
+                    return;
+                }
+                // A removed source can still be found by name until its last reference goes.
+                // SAFETY: `source` is the strong reference just taken; released if not kept.
+                if unsafe { ffi::obs_source_removed(source) } {
+                    unsafe { ffi::obs_source_release(source) };
                     return;
                 }
                 let acquired = acquire(&wanted.key(), mode, std::ptr::null_mut);
