@@ -58,6 +58,22 @@ struct Gfx {
 // SAFETY: the texture pointers are only used on OBS's graphics thread (see `Source::gfx`).
 unsafe impl Send for Gfx {}
 
+impl Gfx {
+    /// Destroys the textures there are and forgets them.
+    ///
+    /// # Safety
+    /// Inside OBS's graphics context.
+    unsafe fn destroy_textures(&mut self) {
+        for texture in &mut self.textures {
+            if !texture.is_null() {
+                // SAFETY: a texture this source created, destroyed once (then forgotten).
+                unsafe { ffi::gs_texture_destroy(*texture) };
+            }
+            *texture = ptr::null_mut();
+        }
+    }
+}
+
 /// Workers of destroyed sources, joined at module unload so that none outlives the module.
 static STOPPED_WORKERS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
@@ -293,15 +309,12 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
             stopped.retain(|w| !w.is_finished());
             stopped.push(worker);
         }
-        let textures = source.gfx.get_mut().textures;
-        if textures.iter().any(|t| !t.is_null()) {
-            // SAFETY: textures are destroyed inside the graphics context (null ones are skipped).
+        let gfx = source.gfx.get_mut();
+        if gfx.textures.iter().any(|t| !t.is_null()) {
+            // SAFETY: textures are destroyed inside the graphics context.
             unsafe {
                 ffi::obs_enter_graphics();
-                textures
-                    .iter()
-                    .filter(|t| !t.is_null())
-                    .for_each(|&t| ffi::gs_texture_destroy(t));
+                gfx.destroy_textures();
                 ffi::obs_leave_graphics();
             }
         }
@@ -555,12 +568,7 @@ unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
     // SAFETY: graphics thread, inside the graphics context (video_render).
     unsafe {
         if gfx.size != (frame.width, frame.height) {
-            for texture in &mut gfx.textures {
-                if !texture.is_null() {
-                    ffi::gs_texture_destroy(*texture);
-                }
-                *texture = ptr::null_mut();
-            }
+            gfx.destroy_textures();
             gfx.size = (frame.width, frame.height);
         }
         let next = 1 - gfx.current;

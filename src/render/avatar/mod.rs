@@ -425,37 +425,32 @@ impl AvatarRenderer {
             };
             view.transform_point3(center).z
         };
-        let mut order: Vec<(usize, i32, f32)> = self
+        // (primitive, rank, distance key, blended). Depth decides what shows of opaque and mask
+        // materials, so they go front to back, and their outline hulls after all of them: a CPU
+        // rasterizer then shades few hidden pixels. Blended ones go back to front.
+        let mut order: Vec<(usize, i32, f32, bool)> = self
             .primitives
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let m = &self.materials[p.material].params;
+                let blend = m.alpha_mode == AlphaMode::Blend;
                 let rank = match m.alpha_mode {
                     AlphaMode::Opaque => -2000,
                     AlphaMode::Mask => -1000,
                     AlphaMode::Blend => m.render_queue_offset + if m.z_write { 0 } else { -100 },
                 };
-                (i, rank, depth_of(p))
+                let z = depth_of(p);
+                (i, rank, if blend { z } else { -z }, blend)
             })
             .collect();
-        // Depth decides what shows of opaque and mask materials, so they go front to back, and
-        // their outline hulls after all of them: a CPU rasterizer then shades few hidden pixels.
-        let blended = |rank: i32| rank > -1000;
-        order.sort_by(|a, b| {
-            let by_depth = if blended(a.1) {
-                a.2.total_cmp(&b.2)
-            } else {
-                b.2.total_cmp(&a.2)
-            };
-            a.1.cmp(&b.1).then(by_depth)
-        });
+        order.sort_by(|a, b| a.1.cmp(&b.1).then(a.2.total_cmp(&b.2)));
         let has_outline = |i: usize| {
             self.materials[self.primitives[i].material].params.outline != OutlineMode::None
         };
         self.order.clear();
-        let (solid, blend): (Vec<&(usize, i32, f32)>, Vec<_>) =
-            order.iter().partition(|o| !blended(o.1));
+        let (blend, solid): (Vec<&(usize, i32, f32, bool)>, Vec<_>) =
+            order.iter().partition(|o| o.3);
         self.order.extend(solid.iter().map(|o| (o.0, false)));
         self.order.extend(
             solid
@@ -463,7 +458,7 @@ impl AvatarRenderer {
                 .filter(|o| has_outline(o.0))
                 .map(|o| (o.0, true)),
         );
-        for &&(i, _, _) in &blend {
+        for &&(i, ..) in &blend {
             self.order.push((i, false));
             if has_outline(i) {
                 self.order.push((i, true));
