@@ -203,7 +203,7 @@ fn round3(v: f64) -> f64 {
     (v * 1000.0).round() / 1000.0
 }
 
-fn machine() -> Value {
+pub(super) fn machine() -> Value {
     let obs = std::process::Command::new("obs")
         .arg("--version")
         .output()

@@ -9,7 +9,9 @@ mod ivs;
 mod media;
 mod render;
 mod run;
+mod soak;
 mod solve;
+mod stress_drivers;
 mod track;
 
 use crate::launcher::{PluginFiles, install_plugin};
@@ -143,6 +145,53 @@ enum Command {
         /// OBS with its preview turned off (as on a machine without a GPU), in both runs.
         #[arg(long)]
         no_preview: bool,
+    },
+    /// Hours of live tracking in real OBS (under Xvfb): crashes with backtraces, resident
+    /// memory growth after a 5-minute warm-up, missed frames and the quit (JSON on stdout and
+    /// in OUT/soak.json, rewritten after every sample).
+    Soak {
+        #[command(flatten)]
+        plugin: PluginArgs,
+        /// A video of a person, played by a hidden media source as the tracking input.
+        #[arg(long)]
+        input: PathBuf,
+        /// Folder for the throwaway OBS profile and the report.
+        #[arg(long)]
+        out: PathBuf,
+        /// The avatar (default: the built-in one).
+        #[arg(long)]
+        vrm: Option<PathBuf>,
+        /// How long to run.
+        #[arg(long, default_value_t = 60.0)]
+        minutes: f64,
+        /// The source's tracking mode: face, upper_body, upper_body_hands or full_body.
+        #[arg(long, default_value = "upper_body_hands")]
+        mode: String,
+        /// The source's output size, WxH.
+        #[arg(long, value_parser = parse_size, default_value = "1280x720")]
+        size: (u32, u32),
+        /// OBS with its preview turned off.
+        #[arg(long)]
+        no_preview: bool,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 10)]
+        sample_seconds: u64,
+        /// Extra environment for OBS, KEY=VALUE (repeatable): MALLOC_CHECK_=3, LD_PRELOAD=...
+        #[arg(long = "env", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+    },
+    /// Stability experiment: threads compile and draw new pipelines on Mesa's Vulkan (lavapipe)
+    /// and GL (llvmpipe) drivers at once, in one process (JSON counts on stdout; a corrupted
+    /// heap kills the process).
+    StressDrivers {
+        /// Threads on the Vulkan backend.
+        #[arg(long, default_value_t = 1)]
+        vulkan: usize,
+        /// Threads on the GL backend.
+        #[arg(long, default_value_t = 1)]
+        gl: usize,
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
     },
     /// Face, iris, body and hand landmarks of every frame of an image or video (Landmarks JSON).
     Track {
@@ -301,6 +350,42 @@ pub fn main() -> i32 {
             preview: !no_preview,
         })
         .map(|report| println!("{report:#}")),
+        Command::StressDrivers {
+            vulkan,
+            gl,
+            seconds,
+        } => stress_drivers::run(vulkan, gl, seconds).map(|report| println!("{report:#}")),
+        Command::Soak {
+            plugin,
+            input,
+            out,
+            vrm,
+            minutes,
+            mode,
+            size,
+            no_preview,
+            sample_seconds,
+            env,
+        } => soak::run(&soak::SoakOptions {
+            plugin: plugin.files(),
+            out,
+            input,
+            vrm,
+            minutes,
+            mode,
+            size,
+            preview: !no_preview,
+            sample_seconds,
+            env,
+        })
+        .map(|report| {
+            // The samples are in OUT/soak.json; stdout gets the summary.
+            let mut summary = report;
+            if let Some(map) = summary.as_object_mut() {
+                map.remove("samples");
+            }
+            println!("{summary:#}")
+        }),
         Command::Bench {
             vrm,
             frames,
@@ -389,6 +474,14 @@ fn bench(
 }
 
 /// WxH, e.g. 640x360.
+/// `KEY=VALUE` for `--env`.
+fn parse_env(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("{text}: not KEY=VALUE")),
+    }
+}
+
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     text.split_once('x')
         .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))

@@ -364,6 +364,21 @@ impl ObsStudio {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// None while OBS runs; once it has ended, its exit status, or for a crash (death by a
+    /// signal) the threads' backtraces and the end of its log as the error.
+    pub fn exited(&mut self) -> Option<std::result::Result<ExitStatus, String>> {
+        let obs = self.obs.as_mut()?;
+        let status = obs.try_wait().ok()??;
+        let pid = obs.id();
+        self.obs = None;
+        use std::os::unix::process::ExitStatusExt;
+        Some(if status.signal().is_some() {
+            Err(self.crash_details(status, pid))
+        } else {
+            Ok(status)
+        })
+    }
+
     /// Asks OBS to quit as a user would (SIGINT runs its normal shutdown) and returns its exit
     /// status; kills it if it has not exited after `wait`. A crash (death by a signal) is an
     /// error that holds the threads' backtraces and the end of OBS's log.

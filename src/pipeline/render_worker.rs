@@ -307,7 +307,7 @@ pub(crate) fn lower_thread_priority(nice: i32) {
 }
 
 fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
-    let gpu = match Gpu::new() {
+    let gpu = match Gpu::beside_obs() {
         Ok(gpu) => gpu,
         Err(err) => {
             log::error!("cannot render: {err}");

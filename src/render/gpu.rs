@@ -50,6 +50,34 @@ impl Gpu {
         Self::with_instance(desc.with_env())
     }
 
+    /// The device for rendering inside OBS's process. Where OBS itself draws on the CPU (Mesa's
+    /// llvmpipe through OpenGL, as on every machine without a GPU), the avatar is drawn through
+    /// wgpu's GL backend on that same driver, and Vulkan is never touched: a second software
+    /// driver in the process (Mesa's lavapipe, with its own copy of Mesa's LLVM-based shader
+    /// compiler beside llvmpipe's) is what the README's "Stability" section contains. Elsewhere,
+    /// as [`Gpu::new`]. `WGPU_BACKEND` overrides the choice, as everywhere in wgpu.
+    pub fn beside_obs() -> Result<Gpu, GpuError> {
+        if std::env::var_os("WGPU_BACKEND").is_some() {
+            return Self::new();
+        }
+        if cfg!(target_os = "linux") {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+            desc.backends = wgpu::Backends::GL;
+            let instance = wgpu::Instance::new(desc);
+            let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::GL));
+            if let Some(adapter) = adapters
+                .into_iter()
+                .find(|a| a.get_info().device_type == wgpu::DeviceType::Cpu)
+            {
+                log::info!(
+                    "OpenGL here is Mesa's software driver (as OBS's): drawing through it, not Vulkan"
+                );
+                return Self::open(adapter);
+            }
+        }
+        Self::new()
+    }
+
     pub fn with_instance(desc: wgpu::InstanceDescriptor) -> Result<Gpu, GpuError> {
         let backends = desc.backends;
         let instance = wgpu::Instance::new(desc);
@@ -67,6 +95,10 @@ impl Gpu {
             .into_iter()
             .max_by_key(|a| preference(a.get_info().device_type))
             .ok_or(GpuError::NoAdapter)?;
+        Self::open(adapter)
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Gpu, GpuError> {
         let info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("obs-vrm-avatar"),
