@@ -176,6 +176,9 @@ enum Command {
         /// Seconds between samples.
         #[arg(long, default_value_t = 10)]
         sample_seconds: u64,
+        /// Memory growth is counted after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        warm_up_seconds: u64,
         /// Extra environment for OBS, KEY=VALUE (repeatable): MALLOC_CHECK_=3, LD_PRELOAD=...
         #[arg(long = "env", value_parser = parse_env)]
         env: Vec<(String, String)>,
@@ -365,6 +368,7 @@ pub fn main() -> i32 {
             size,
             no_preview,
             sample_seconds,
+            warm_up_seconds,
             env,
         } => soak::run(&soak::SoakOptions {
             plugin: plugin.files(),
@@ -376,6 +380,7 @@ pub fn main() -> i32 {
             size,
             preview: !no_preview,
             sample_seconds,
+            warm_up: std::time::Duration::from_secs(warm_up_seconds),
             env,
         })
         .map(|report| {

@@ -25,6 +25,8 @@ pub struct SoakOptions {
     pub preview: bool,
     /// Seconds between samples of memory and OBS's frame counters.
     pub sample_seconds: u64,
+    /// Memory growth is counted from here on (models, caches and the GPU device settle first).
+    pub warm_up: Duration,
     /// Extra environment for OBS (`KEY=VALUE`).
     pub env: Vec<(String, String)>,
 }
@@ -32,8 +34,6 @@ pub struct SoakOptions {
 const SCENE: &str = "Soak";
 const SOURCE: &str = "VRM Avatar";
 const CLIP: &str = "Tracking clip";
-/// Memory growth is counted from here on (models, caches and the GPU device settle first).
-const WARM_UP: Duration = Duration::from_secs(300);
 
 /// One sample of OBS while it runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,7 +50,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     if crate::tracking::holistic::TrackingMode::parse(&opts.mode).is_none() {
         bail!("--mode {}: not a tracking mode", opts.mode);
     }
-    if !(opts.minutes > 0.0) {
+    if opts.minutes.is_nan() || opts.minutes <= 0.0 {
         bail!("--minutes must be above 0");
     }
     let input = opts
@@ -93,6 +93,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         "input": input.display().to_string(),
         "vrm": vrm.as_ref().map(|p| p.display().to_string()),
         "minutes": opts.minutes,
+        "warm_up_s": opts.warm_up.as_secs(),
         "tracking_mode": opts.mode,
         "size": [opts.size.0, opts.size.1],
         "preview": opts.preview,
@@ -103,6 +104,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     let length = Duration::from_secs_f64(opts.minutes * 60.0);
     let mut samples: Vec<Sample> = Vec::new();
     let mut crash: Option<Value> = None;
+    let mut drivers = std::collections::BTreeSet::new();
     let report_file = out.join("soak.json");
     let mut next_sample = started;
     loop {
@@ -122,6 +124,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         }
         if Instant::now() >= next_sample {
             next_sample += Duration::from_secs(opts.sample_seconds.max(1));
+            drivers.extend(graphics_libraries(pid));
             if let Some(sample) = take_sample(&mut obs, pid, elapsed) {
                 eprintln!(
                     "soak: {:.1} min, OBS {:.0} MB resident, {} of {} frames missed",
@@ -131,7 +134,10 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
                     sample.rendered_frames
                 );
                 samples.push(sample);
-                write_report(&report_file, &report(&config, &samples, &crash, None))?;
+                write_report(
+                    &report_file,
+                    &report(&config, &samples, opts.warm_up, &drivers, &crash, None),
+                )?;
             }
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -141,7 +147,14 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         (None, Ok(())) => json!({"clean": true}),
         (None, Err(err)) => json!({"clean": false, "details": format!("{err:#}")}),
     };
-    let report = report(&config, &samples, &crash, Some(quit));
+    let report = report(
+        &config,
+        &samples,
+        opts.warm_up,
+        &drivers,
+        &crash,
+        Some(quit),
+    );
     write_report(&report_file, &report)?;
     Ok(report)
 }
@@ -173,6 +186,22 @@ fn quit(mut obs: ObsStudio) -> Result<()> {
     Ok(())
 }
 
+/// The Mesa drivers and LLVM libraries mapped into process `pid` (file names from
+/// `/proc/PID/maps`): which software rasterizers share the process.
+fn graphics_libraries(pid: u32) -> Vec<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter_map(|path| path.rsplit('/').next())
+        .filter(|name| {
+            name.contains("_dri.so")
+                || name.starts_with("libvulkan_")
+                || name.starts_with("libLLVM")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// The resident set of process `pid` in MB (`VmRSS` in `/proc/PID/status`).
 fn resident_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -188,12 +217,12 @@ fn resident_mb(pid: u32) -> Option<f64> {
 }
 
 /// Resident memory growth after the warm-up: the last sample against the first one at or past
-/// [`WARM_UP`], and the least-squares slope over those samples (MB per hour). None before the
+/// `warm_up`, and the least-squares slope over those samples (MB per hour). None before the
 /// warm-up has passed.
-pub fn growth_after_warm_up(samples: &[Sample]) -> Option<(f64, f64)> {
+pub fn growth_after_warm_up(samples: &[Sample], warm_up: Duration) -> Option<(f64, f64)> {
     let after: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.seconds >= WARM_UP.as_secs_f64())
+        .filter(|s| s.seconds >= warm_up.as_secs_f64())
         .collect();
     let (first, last) = (after.first()?, after.last()?);
     let n = after.len() as f64;
@@ -208,9 +237,16 @@ pub fn growth_after_warm_up(samples: &[Sample]) -> Option<(f64, f64)> {
     Some((round1(last.rss_mb - first.rss_mb), round1(slope)))
 }
 
-fn report(config: &Value, samples: &[Sample], crash: &Option<Value>, quit: Option<Value>) -> Value {
+fn report(
+    config: &Value,
+    samples: &[Sample],
+    warm_up: Duration,
+    drivers: &std::collections::BTreeSet<String>,
+    crash: &Option<Value>,
+    quit: Option<Value>,
+) -> Value {
     let last = samples.last();
-    let growth = growth_after_warm_up(samples);
+    let growth = growth_after_warm_up(samples, warm_up);
     json!({
         "config": config,
         "ran_minutes": last.map_or(0.0, |s| round1(s.seconds / 60.0)),
@@ -227,6 +263,7 @@ fn report(config: &Value, samples: &[Sample], crash: &Option<Value>, quit: Optio
             "missed_render_lag": last.map(|s| s.missed_frames),
         },
         "quit": quit,
+        "graphics_libraries": drivers,
         "samples": samples.iter().map(|s| json!([s.seconds, s.rss_mb, s.missed_frames])).collect::<Vec<_>>(),
     })
 }
@@ -272,9 +309,10 @@ mod tests {
                 )
             })
             .collect();
-        let (growth, slope) = growth_after_warm_up(&samples).unwrap();
+        let warm_up = Duration::from_secs(300);
+        let (growth, slope) = growth_after_warm_up(&samples, warm_up).unwrap();
         assert_eq!(growth, 15.0);
         assert!((slope - 60.0).abs() < 0.1, "{slope}");
-        assert_eq!(growth_after_warm_up(&samples[..5]), None);
+        assert_eq!(growth_after_warm_up(&samples[..5], warm_up), None);
     }
 }
