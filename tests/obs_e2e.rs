@@ -406,10 +406,12 @@ fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
 #[test]
 fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // No Vulkan driver for wgpu (OBS itself draws with OpenGL and is not affected).
+    // No Vulkan driver for wgpu, and wgpu held to Vulkan (OBS itself draws with OpenGL, which
+    // the plugin would otherwise share on this machine: see gpu.rs `Gpu::beside_obs`).
     let mut obs = start(
         "no-adapter",
         &[
+            ("WGPU_BACKEND", "vulkan"),
             ("VK_ICD_FILENAMES", "/nonexistent/icd.json"),
             ("VK_DRIVER_FILES", "/nonexistent/icd.json"),
         ],

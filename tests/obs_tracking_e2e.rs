@@ -395,7 +395,7 @@ fn each_expression_of_the_avatar_gets_a_hotkey() {
 }
 
 /// CPU seconds used so far by the OBS threads this plugin started: its workers and what they
-/// start (ONNX Runtime's and the software Vulkan driver's threads take their creator's name).
+/// start (ONNX Runtime's and the software GL or Vulkan driver's threads take their creator's name).
 fn plugin_cpu_seconds(pid: u32) -> f64 {
     let mut seconds = 0.0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -41,6 +41,16 @@ fn preference(kind: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// Whether Mesa's OpenGL driver is mapped into the process (`/proc/self/maps`): OBS on Linux
+/// draws through it then, and asking GL for an adapter goes to Mesa's EGL, whose surfaceless
+/// display is the plugin's own (never OBS's).
+fn mesa_gl_loaded(maps: &str) -> bool {
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter_map(|path| path.rsplit('/').next())
+        .any(|name| name.ends_with("_dri.so") || name.starts_with("libgallium"))
+}
+
 impl Gpu {
     /// Opens the best adapter of the platform's primary backends (Vulkan, Metal, DX12).
     /// `WGPU_BACKEND` narrows the backends, as everywhere in wgpu.
@@ -60,7 +70,8 @@ impl Gpu {
         if std::env::var_os("WGPU_BACKEND").is_some() {
             return Self::new();
         }
-        if cfg!(target_os = "linux") {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        if cfg!(target_os = "linux") && mesa_gl_loaded(&maps) {
             let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
             desc.backends = wgpu::Backends::GL;
             let instance = wgpu::Instance::new(desc);
@@ -72,7 +83,10 @@ impl Gpu {
                 log::info!(
                     "OpenGL here is Mesa's software driver (as OBS's): drawing through it, not Vulkan"
                 );
-                return Self::open(adapter);
+                match Self::open(adapter) {
+                    Ok(gpu) => return Ok(gpu),
+                    Err(err) => log::warn!("{err}; trying Vulkan"),
+                }
             }
         }
         Self::new()
@@ -135,6 +149,20 @@ mod tests {
             .expect("no adapter without backends");
         assert_eq!(err, GpuError::NoAdapter);
         assert!(err.to_string().contains("mesa-vulkan-drivers"));
+    }
+
+    #[test]
+    fn mesa_gl_is_found_in_the_process_map() {
+        let obs = "7f00-7f10 r-xp 00000000 fe:01 123 /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so\n\
+                   7f20-7f30 r-xp 00000000 fe:01 124 /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1";
+        assert!(mesa_gl_loaded(obs));
+        assert!(mesa_gl_loaded(
+            "7f00-7f10 r-xp 0 fe:01 1 /usr/lib/x86_64-linux-gnu/libgallium-24.2.8.so"
+        ));
+        let nvidia = "7f00-7f10 r-xp 0 fe:01 1 /usr/lib/x86_64-linux-gnu/libGLX_nvidia.so.0\n\
+                      7f20-7f30 rw-p 0 00:00 0 [heap]";
+        assert!(!mesa_gl_loaded(nvidia));
+        assert!(!mesa_gl_loaded(""));
     }
 
     #[test]
