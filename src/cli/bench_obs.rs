@@ -10,19 +10,45 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub struct BenchObsOptions {
+/// The live setup `bench-obs` and `soak` share.
+pub struct LiveSetup {
     pub plugin: PluginFiles,
-    pub out: PathBuf,
     /// The video the source tracks (a looping, hidden media source).
     pub input: PathBuf,
-    /// Measured seconds per run, after the warm-up.
-    pub seconds: u64,
     /// The source's tracking mode (its `tracking_mode` setting).
     pub mode: String,
     /// The source's output size.
     pub size: (u32, u32),
-    /// OBS's preview on (both runs).
+    /// OBS's preview on.
     pub preview: bool,
+}
+
+impl LiveSetup {
+    /// The tracking mode checked and the input's full path.
+    pub fn checked_input(&self) -> Result<PathBuf> {
+        if crate::tracking::holistic::TrackingMode::parse(&self.mode).is_none() {
+            bail!("--mode {}: not a tracking mode", self.mode);
+        }
+        self.input
+            .canonicalize()
+            .with_context(|| format!("--input {}", self.input.display()))
+    }
+
+    /// Launch options for OBS in `home` with this setup's preview.
+    pub fn launch(&self, home: &Path, env: Vec<(String, String)>) -> LaunchOptions {
+        LaunchOptions {
+            preview: self.preview,
+            env,
+            ..LaunchOptions::headless_720p30(home, self.plugin.clone())
+        }
+    }
+}
+
+pub struct BenchObsOptions {
+    pub live: LiveSetup,
+    pub out: PathBuf,
+    /// Measured seconds per run, after the warm-up.
+    pub seconds: u64,
 }
 
 const SCENE: &str = "Bench";
@@ -32,13 +58,7 @@ const CLIP: &str = "Tracking clip";
 const WARM_UP: Duration = Duration::from_secs(8);
 
 pub fn run(opts: &BenchObsOptions) -> Result<Value> {
-    if crate::tracking::holistic::TrackingMode::parse(&opts.mode).is_none() {
-        bail!("--mode {}: not a tracking mode", opts.mode);
-    }
-    let input = opts
-        .input
-        .canonicalize()
-        .with_context(|| format!("--input {}", opts.input.display()))?;
+    let input = opts.live.checked_input()?;
     std::fs::create_dir_all(&opts.out)?;
     let out = opts.out.canonicalize()?;
     let without = measure(opts, &out.join("without"), &input, false)?;
@@ -47,19 +67,15 @@ pub fn run(opts: &BenchObsOptions) -> Result<Value> {
         "machine": machine(),
         "input": input.display().to_string(),
         "seconds": opts.seconds,
-        "obs": {"width": 1280, "height": 720, "fps": 30, "preview": opts.preview},
-        "source": {"tracking_mode": opts.mode, "width": opts.size.0, "height": opts.size.1},
+        "obs": {"width": 1280, "height": 720, "fps": 30, "preview": opts.live.preview},
+        "source": {"tracking_mode": opts.live.mode, "width": opts.live.size.0, "height": opts.live.size.1},
         "without_source": without,
         "with_source": with,
     }))
 }
 
 fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool) -> Result<Value> {
-    let launch = LaunchOptions {
-        preview: opts.preview,
-        ..LaunchOptions::headless_720p30(home, opts.plugin.clone())
-    };
-    let mut obs = ObsStudio::start(&launch)?;
+    let mut obs = ObsStudio::start(&opts.live.launch(home, Vec::new()))?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.ws.request(
         "CreateInput",
@@ -73,8 +89,8 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
             "CreateInput",
             json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source",
                    "inputSettings": {"input_kind": "source", "input_source": CLIP,
-                                     "tracking_mode": opts.mode,
-                                     "width": opts.size.0, "height": opts.size.1}}),
+                                     "tracking_mode": opts.live.mode,
+                                     "width": opts.live.size.0, "height": opts.live.size.1}}),
         )?;
     }
     obs.ws

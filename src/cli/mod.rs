@@ -126,35 +126,20 @@ enum Command {
     /// camera-to-texture latency while it tracks VIDEO (JSON on stdout).
     BenchObs {
         #[command(flatten)]
-        plugin: PluginArgs,
-        /// A video of a person, played by a hidden media source as the tracking input.
-        #[arg(long)]
-        input: PathBuf,
+        live: LiveArgs,
         /// Folder for the throwaway OBS profiles.
         #[arg(long)]
         out: PathBuf,
         /// Measured seconds per run (after an 8 s warm-up).
         #[arg(long, default_value_t = 30)]
         seconds: u64,
-        /// The source's tracking mode: face, upper_body, upper_body_hands or full_body.
-        #[arg(long, default_value = "upper_body_hands")]
-        mode: String,
-        /// The source's output size, WxH.
-        #[arg(long, value_parser = parse_size, default_value = "1280x720")]
-        size: (u32, u32),
-        /// OBS with its preview turned off (as on a machine without a GPU), in both runs.
-        #[arg(long)]
-        no_preview: bool,
     },
     /// Hours of live tracking in real OBS (under Xvfb): crashes with backtraces, resident
     /// memory growth after a 5-minute warm-up, missed frames and the quit (JSON on stdout and
     /// in OUT/soak.json, rewritten after every sample).
     Soak {
         #[command(flatten)]
-        plugin: PluginArgs,
-        /// A video of a person, played by a hidden media source as the tracking input.
-        #[arg(long)]
-        input: PathBuf,
+        live: LiveArgs,
         /// Folder for the throwaway OBS profile and the report.
         #[arg(long)]
         out: PathBuf,
@@ -164,15 +149,6 @@ enum Command {
         /// How long to run.
         #[arg(long, default_value_t = 60.0)]
         minutes: f64,
-        /// The source's tracking mode: face, upper_body, upper_body_hands or full_body.
-        #[arg(long, default_value = "upper_body_hands")]
-        mode: String,
-        /// The source's output size, WxH.
-        #[arg(long, value_parser = parse_size, default_value = "1280x720")]
-        size: (u32, u32),
-        /// OBS with its preview turned off.
-        #[arg(long)]
-        no_preview: bool,
         /// Seconds between samples.
         #[arg(long, default_value_t = 10)]
         sample_seconds: u64,
@@ -246,6 +222,38 @@ struct PluginArgs {
     /// The folder of the locale files (`locale/` of the checkout).
     #[arg(long)]
     locale: Option<PathBuf>,
+}
+
+/// What `bench-obs` and `soak` both set up in OBS: the plugin, the video it tracks and the
+/// source's configuration.
+#[derive(clap::Args)]
+struct LiveArgs {
+    #[command(flatten)]
+    plugin: PluginArgs,
+    /// A video of a person, played by a hidden media source as the tracking input.
+    #[arg(long)]
+    input: PathBuf,
+    /// The source's tracking mode: face, upper_body, upper_body_hands or full_body.
+    #[arg(long, default_value = "upper_body_hands")]
+    mode: String,
+    /// The source's output size, WxH.
+    #[arg(long, value_parser = parse_size, default_value = "1280x720")]
+    size: (u32, u32),
+    /// OBS with its preview turned off (as on a machine without a GPU).
+    #[arg(long)]
+    no_preview: bool,
+}
+
+impl LiveArgs {
+    fn setup(self) -> bench_obs::LiveSetup {
+        bench_obs::LiveSetup {
+            plugin: self.plugin.files(),
+            input: self.input,
+            mode: self.mode,
+            size: self.size,
+            preview: !self.no_preview,
+        }
+    }
 }
 
 impl PluginArgs {
@@ -335,22 +343,10 @@ pub fn main() -> i32 {
             Err(err) => Err(err),
         },
         Command::Inspect { file, json: _ } => render::inspect(&file),
-        Command::BenchObs {
-            plugin,
-            input,
+        Command::BenchObs { live, out, seconds } => bench_obs::run(&bench_obs::BenchObsOptions {
+            live: live.setup(),
             out,
             seconds,
-            mode,
-            size,
-            no_preview,
-        } => bench_obs::run(&bench_obs::BenchObsOptions {
-            plugin: plugin.files(),
-            out,
-            input,
-            seconds,
-            mode,
-            size,
-            preview: !no_preview,
         })
         .map(|report| println!("{report:#}")),
         Command::StressDrivers {
@@ -359,26 +355,18 @@ pub fn main() -> i32 {
             seconds,
         } => stress_drivers::run(vulkan, gl, seconds).map(|report| println!("{report:#}")),
         Command::Soak {
-            plugin,
-            input,
+            live,
             out,
             vrm,
             minutes,
-            mode,
-            size,
-            no_preview,
             sample_seconds,
             warm_up_seconds,
             env,
         } => soak::run(&soak::SoakOptions {
-            plugin: plugin.files(),
+            live: live.setup(),
             out,
-            input,
             vrm,
             minutes,
-            mode,
-            size,
-            preview: !no_preview,
             sample_seconds,
             warm_up: std::time::Duration::from_secs(warm_up_seconds),
             env,

@@ -4,7 +4,8 @@
 //! whether it then quits cleanly. Extra environment (`--env`) runs the same soak with glibc's
 //! malloc checking, AddressSanitizer or a part of the plugin switched off, for bisecting.
 
-use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use super::bench_obs::LiveSetup;
+use crate::launcher::ObsStudio;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -12,17 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub struct SoakOptions {
-    pub plugin: PluginFiles,
+    pub live: LiveSetup,
     pub out: PathBuf,
-    /// The video the source tracks (a looping, hidden media source).
-    pub input: PathBuf,
     /// The avatar (None: the built-in one).
     pub vrm: Option<PathBuf>,
     pub minutes: f64,
-    /// The source's tracking mode.
-    pub mode: String,
-    pub size: (u32, u32),
-    pub preview: bool,
     /// Seconds between samples of memory and OBS's frame counters.
     pub sample_seconds: u64,
     /// Memory growth is counted from here on (models, caches and the GPU device settle first).
@@ -47,16 +42,10 @@ pub struct Sample {
 /// Runs the soak; the report is also written to `out/soak.json` (after every sample, so a
 /// killed run leaves what it saw). Err only when the soak could not be set up.
 pub fn run(opts: &SoakOptions) -> Result<Value> {
-    if crate::tracking::holistic::TrackingMode::parse(&opts.mode).is_none() {
-        bail!("--mode {}: not a tracking mode", opts.mode);
-    }
+    let input = opts.live.checked_input()?;
     if opts.minutes.is_nan() || opts.minutes <= 0.0 {
         bail!("--minutes must be above 0");
     }
-    let input = opts
-        .input
-        .canonicalize()
-        .with_context(|| format!("--input {}", opts.input.display()))?;
     let vrm = match &opts.vrm {
         Some(path) => Some(
             path.canonicalize()
@@ -66,17 +55,12 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     };
     std::fs::create_dir_all(&opts.out)?;
     let out = opts.out.canonicalize()?;
-    let launch = LaunchOptions {
-        preview: opts.preview,
-        env: opts.env.clone(),
-        ..LaunchOptions::headless_720p30(&out.join("obs"), opts.plugin.clone())
-    };
-    let mut obs = ObsStudio::start(&launch)?;
+    let mut obs = ObsStudio::start(&opts.live.launch(&out.join("obs"), opts.env.clone()))?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.add_hidden_clip(SCENE, CLIP, &input)?;
     let mut settings = json!({"input_kind": "source", "input_source": CLIP,
-                              "tracking_mode": opts.mode,
-                              "width": opts.size.0, "height": opts.size.1});
+                              "tracking_mode": opts.live.mode,
+                              "width": opts.live.size.0, "height": opts.live.size.1});
     if let Some(vrm) = &vrm {
         settings["vrm_path"] = json!(vrm.display().to_string());
     }
@@ -94,9 +78,9 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         "vrm": vrm.as_ref().map(|p| p.display().to_string()),
         "minutes": opts.minutes,
         "warm_up_s": opts.warm_up.as_secs(),
-        "tracking_mode": opts.mode,
-        "size": [opts.size.0, opts.size.1],
-        "preview": opts.preview,
+        "tracking_mode": opts.live.mode,
+        "size": [opts.live.size.0, opts.live.size.1],
+        "preview": opts.live.preview,
         "env": opts.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "machine": super::bench_obs::machine(),
     });
