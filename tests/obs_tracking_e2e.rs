@@ -395,7 +395,9 @@ fn each_expression_of_the_avatar_gets_a_hotkey() {
 }
 
 /// CPU seconds used so far by the OBS threads this plugin started: its workers and what they
-/// start (ONNX Runtime's and the software GL or Vulkan driver's threads take their creator's name).
+/// start. ONNX Runtime's threads take their creator's name; Mesa names its rasterizer threads
+/// `llvmpipe-N`, and those the render worker starts inherit its nice value (10; OBS's own
+/// rasterizer threads run at 0).
 fn plugin_cpu_seconds(pid: u32) -> f64 {
     let mut seconds = 0.0;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -403,7 +405,13 @@ fn plugin_cpu_seconds(pid: u32) -> f64 {
         .flatten()
     {
         let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("vrm-avatar") {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // Fields after the name (which may hold spaces) start with the state; nice is the 17th.
+        let nice = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse::<i32>().ok());
+        let renderers = comm.starts_with("llvmpipe-") && nice == Some(10);
+        if !comm.starts_with("vrm-avatar") && !renderers {
             continue;
         }
         // A thread that ended meanwhile has no stat to read.
