@@ -136,7 +136,7 @@ enum Command {
     },
     /// Hours of live tracking in real OBS (under Xvfb): crashes with backtraces, resident
     /// memory growth after a 5-minute warm-up, missed frames and the quit (JSON on stdout and
-    /// in OUT/soak.json, rewritten after every sample).
+    /// in OUT/soak.json, rewritten after every sample). Exits 1 after a crash or an unclean quit.
     Soak {
         #[command(flatten)]
         live: LiveArgs,
@@ -371,14 +371,19 @@ pub fn main() -> i32 {
             warm_up: std::time::Duration::from_secs(warm_up_seconds),
             env,
         })
-        .map(|report| {
-            // The samples are in OUT/soak.json; stdout gets the summary.
-            let mut summary = report;
-            if let Some(map) = summary.as_object_mut() {
-                map.remove("samples");
+        {
+            Ok(mut report) => {
+                // The samples are in OUT/soak.json; stdout gets the summary. A crash or an
+                // unclean quit exits 1.
+                let survived = report["crash"].is_null() && report["quit"]["clean"] == true;
+                if let Some(map) = report.as_object_mut() {
+                    map.remove("samples");
+                }
+                println!("{report:#}");
+                return if survived { 0 } else { 1 };
             }
-            println!("{summary:#}")
-        }),
+            Err(err) => Err(err),
+        },
         Command::Bench {
             vrm,
             frames,
