@@ -362,7 +362,7 @@ pub fn main() -> i32 {
             sample_seconds,
             warm_up_seconds,
             env,
-        } => soak::run(&soak::SoakOptions {
+        } => match soak::run(&soak::SoakOptions {
             live: live.setup(),
             out,
             vrm,
@@ -370,8 +370,7 @@ pub fn main() -> i32 {
             sample_seconds,
             warm_up: std::time::Duration::from_secs(warm_up_seconds),
             env,
-        })
-        {
+        }) {
             Ok(mut report) => {
                 // The samples are in OUT/soak.json; stdout gets the summary. A crash or an
                 // unclean quit exits 1.
