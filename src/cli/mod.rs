@@ -353,7 +353,16 @@ pub fn main() -> i32 {
             vulkan,
             gl,
             seconds,
-        } => stress_drivers::run(vulkan, gl, seconds).map(|report| println!("{report:#}")),
+        } => match stress_drivers::run(vulkan, gl, seconds) {
+            Ok(report) => {
+                println!("{report:#}");
+                let failed = report["threads"]
+                    .as_array()
+                    .is_some_and(|threads| threads.iter().any(|t| !t["error"].is_null()));
+                return if failed { 1 } else { 0 };
+            }
+            Err(err) => Err(err),
+        },
         Command::Soak {
             live,
             out,
@@ -470,7 +479,6 @@ fn bench(
     Ok(())
 }
 
-/// WxH, e.g. 640x360.
 /// `KEY=VALUE` for `--env`.
 fn parse_env(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -479,6 +487,7 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// WxH, e.g. 640x360.
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     text.split_once('x')
         .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 pub struct SoakOptions {
@@ -43,8 +44,8 @@ pub struct Sample {
 /// killed run leaves what it saw). Err only when the soak could not be set up.
 pub fn run(opts: &SoakOptions) -> Result<Value> {
     let input = opts.live.checked_input()?;
-    if opts.minutes.is_nan() || opts.minutes <= 0.0 {
-        bail!("--minutes must be above 0");
+    if !opts.minutes.is_finite() || opts.minutes <= 0.0 {
+        bail!("--minutes must be a number above 0");
     }
     let vrm = match &opts.vrm {
         Some(path) => Some(
@@ -94,13 +95,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     loop {
         let elapsed = started.elapsed();
         if let Some(ended) = obs.exited() {
-            crash = Some(json!({
-                "after_s": round1(elapsed.as_secs_f64()),
-                "details": match ended {
-                    Ok(status) => format!("OBS exited by itself ({status})"),
-                    Err(details) => details,
-                },
-            }));
+            crash = Some(ended_early(elapsed, ended));
             break;
         }
         if elapsed >= length {
@@ -120,19 +115,36 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
                 samples.push(sample);
                 write_report(
                     &report_file,
-                    &report(&config, &samples, opts.warm_up, &drivers, &crash, None),
+                    &report(
+                        &config,
+                        elapsed,
+                        &samples,
+                        opts.warm_up,
+                        &drivers,
+                        &crash,
+                        None,
+                    ),
                 )?;
             }
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let quit = match (&crash, quit(obs)) {
-        (Some(_), _) => Value::Null,
-        (None, Ok(())) => json!({"clean": true}),
-        (None, Err(err)) => json!({"clean": false, "details": format!("{err:#}")}),
+    let ran = started.elapsed();
+    let quit = match crash {
+        Some(_) => Value::Null,
+        None => match quit(obs) {
+            Ok(()) => json!({"clean": true}),
+            Err(Quit::Ended(ended)) => {
+                // OBS ended between the last look and the quit, or while the clip was removed.
+                crash = Some(ended_early(started.elapsed(), ended));
+                Value::Null
+            }
+            Err(Quit::Failed(err)) => json!({"clean": false, "details": format!("{err:#}")}),
+        },
     };
     let report = report(
         &config,
+        ran,
         &samples,
         opts.warm_up,
         &drivers,
@@ -155,19 +167,43 @@ fn take_sample(obs: &mut ObsStudio, pid: u32, elapsed: Duration) -> Option<Sampl
     })
 }
 
+/// The report's `crash` for an OBS that ended before it was asked to quit.
+fn ended_early(after: Duration, ended: std::result::Result<ExitStatus, String>) -> Value {
+    json!({
+        "after_s": round1(after.as_secs_f64()),
+        "details": match ended {
+            Ok(status) => format!("OBS exited by itself ({status})"),
+            Err(details) => details,
+        },
+    })
+}
+
+/// Why a quit was not clean.
+enum Quit {
+    /// OBS had already ended (crashed, or exited by itself) before it was asked to quit.
+    Ended(std::result::Result<ExitStatus, String>),
+    /// The quit itself failed: a crash on the way out (with backtraces), a hang, an exit status.
+    Failed(anyhow::Error),
+}
+
 /// Quits OBS as the tests do: the playing clip removed first, then a pause so OBS's own
 /// shutdown does not race the removal (OBS 29 crashes in its Qt widgets otherwise).
-fn quit(mut obs: ObsStudio) -> Result<()> {
-    if !obs.running() {
-        return Ok(());
+fn quit(mut obs: ObsStudio) -> std::result::Result<(), Quit> {
+    if let Some(ended) = obs.exited() {
+        return Err(Quit::Ended(ended));
     }
-    obs.remove_input(CLIP)?;
+    if let Err(err) = obs.remove_input(CLIP) {
+        return Err(match obs.exited() {
+            Some(ended) => Quit::Ended(ended),
+            None => Quit::Failed(err),
+        });
+    }
     std::thread::sleep(Duration::from_secs(2));
-    let status = obs.quit(Duration::from_secs(60))?;
-    if !status.success() {
-        bail!("OBS exited with {status}");
+    match obs.quit(Duration::from_secs(60)) {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(Quit::Failed(anyhow::anyhow!("OBS exited with {status}"))),
+        Err(err) => Err(Quit::Failed(err)),
     }
-    Ok(())
 }
 
 /// The Mesa drivers and LLVM libraries mapped into process `pid` (file names from
@@ -223,6 +259,7 @@ pub fn growth_after_warm_up(samples: &[Sample], warm_up: Duration) -> Option<(f6
 
 fn report(
     config: &Value,
+    ran: Duration,
     samples: &[Sample],
     warm_up: Duration,
     drivers: &std::collections::BTreeSet<String>,
@@ -233,7 +270,7 @@ fn report(
     let growth = growth_after_warm_up(samples, warm_up);
     json!({
         "config": config,
-        "ran_minutes": last.map_or(0.0, |s| round1(s.seconds / 60.0)),
+        "ran_minutes": round1(ran.as_secs_f64() / 60.0),
         "crash": crash,
         "rss_mb": {
             "first": samples.first().map(|s| s.rss_mb),

@@ -33,10 +33,14 @@ impl Driver {
     }
 }
 
-/// Runs `vulkan` + `gl` threads for `seconds`; the counts per thread.
+/// Runs `vulkan` + `gl` threads for `seconds`; the counts per thread, and each thread's error
+/// (a device that could not be opened stressed nothing: the command then exits 1).
 pub fn run(vulkan: usize, gl: usize, seconds: f64) -> Result<Value> {
     if vulkan + gl == 0 {
         bail!("--vulkan and --gl are both 0: nothing to stress");
+    }
+    if !seconds.is_finite() || seconds <= 0.0 {
+        bail!("--seconds must be a number above 0");
     }
     let stop = Arc::new(AtomicBool::new(false));
     let threads: Vec<_> = std::iter::repeat_n(Driver::Vulkan, vulkan)
