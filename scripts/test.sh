@@ -21,4 +21,14 @@ VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo check --release --lib
 step "build the plugin and the command line"
 cargo build --release --all-targets
 step "all tests (unit, then end-to-end in real OBS)"
-cargo test --release
+# An OBS test that failed only through one of OBS 29's own known faults (no frame of this
+# module in the faulting thread) ran once more; each such retry is listed here, never hidden.
+export VRM_AVATAR_FAULT_LOG="$PWD/target/obs-own-faults.log"
+rm -f "$VRM_AVATAR_FAULT_LOG"
+status=0
+cargo test --release || status=$?
+if [[ -s "$VRM_AVATAR_FAULT_LOG" ]]; then
+  step "OBS 29's own faults met (each test ran again once)"
+  cat "$VRM_AVATAR_FAULT_LOG"
+fi
+exit "$status"

@@ -8,7 +8,9 @@
 //! at a time, and a guard removes the package even when a test fails, so nothing installed here
 //! meets the other test binaries (a system-wide and a per-user `obs-vrm-avatar` would clash).
 
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, PluginSetup};
+use obs_vrm_avatar::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, PluginSetup, retry_on_known_obs_fault,
+};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -230,6 +232,13 @@ fn quit_cleanly(obs: ObsStudio) {
 
 #[test]
 fn the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly() {
+    retry_on_known_obs_fault(
+        "the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly",
+        the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly_once,
+    );
+}
+
+fn the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly_once() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let deb = deb();
     let field = |name: &str| run(Command::new("dpkg-deb").args(["-f"]).arg(deb).arg(name));
@@ -275,6 +284,13 @@ fn the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly()
 
 #[test]
 fn a_broken_deb_install_names_the_missing_model_or_runtime_and_obs_runs_on() {
+    retry_on_known_obs_fault(
+        "a_broken_deb_install_names_the_missing_model_or_runtime_and_obs_runs_on",
+        a_broken_deb_install_names_the_missing_model_or_runtime_and_obs_runs_on_once,
+    );
+}
+
+fn a_broken_deb_install_names_the_missing_model_or_runtime_and_obs_runs_on_once() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let broken = [
         (
@@ -303,6 +319,13 @@ fn a_broken_deb_install_names_the_missing_model_or_runtime_and_obs_runs_on() {
 
 #[test]
 fn the_tarball_installs_per_user_with_tracking_ready_and_uninstalls_cleanly() {
+    retry_on_known_obs_fault(
+        "the_tarball_installs_per_user_with_tracking_ready_and_uninstalls_cleanly",
+        the_tarball_installs_per_user_with_tracking_ready_and_uninstalls_cleanly_once,
+    );
+}
+
+fn the_tarball_installs_per_user_with_tracking_ready_and_uninstalls_cleanly_once() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let tarball = build_package("build-tarball.sh", "tarball");
     let unpacked = target_profile_dir().join("installer-test/tarball");

@@ -5,7 +5,7 @@
 //! checked as `--dry-run` prints them, and OBS 29 refuses them with a clear message.
 
 use obs_vrm_avatar::ivs::token;
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles};
+use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, retry_on_known_obs_fault};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -443,6 +443,13 @@ fn break_ivs_rules(obs: &mut ObsStudio) {
 
 #[test]
 fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule() {
+    retry_on_known_obs_fault(
+        "ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule",
+        ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule_once,
+    );
+}
+
+fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = target_profile_dir().join("obs-e2e").join("ivs");
     let mut obs = start_obs(&home, &[]);
@@ -670,6 +677,13 @@ fn service(obs: &mut ObsStudio) -> Value {
 /// and the stream follow every IVS rule, and nothing changes while OBS streams.
 #[test]
 fn ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs() {
+    retry_on_known_obs_fault(
+        "ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs",
+        ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs_once,
+    );
+}
+
+fn ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let home = target_profile_dir().join("obs-e2e").join("ivs-setup");
     let mut obs = start_obs(&home, &[("VRM_AVATAR_TEST_IVS_SETUP_LISTED", "1")]);

@@ -2,7 +2,9 @@
 //! obs-websocket. Each test starts its own OBS in a throwaway HOME with this build installed as
 //! a per-user plugin; they run one at a time (2 cores).
 
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot};
+use obs_vrm_avatar::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, Screenshot, retry_on_known_obs_fault,
+};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -161,6 +163,13 @@ fn stats(obs: &mut ObsStudio) -> Value {
 
 #[test]
 fn source_renders_in_real_obs_without_making_it_lag() {
+    retry_on_known_obs_fault(
+        "source_renders_in_real_obs_without_making_it_lag",
+        source_renders_in_real_obs_without_making_it_lag_once,
+    );
+}
+
+fn source_renders_in_real_obs_without_making_it_lag_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut obs = start("renders", &[], "en-US");
 
@@ -352,6 +361,13 @@ fn source_renders_in_real_obs_without_making_it_lag() {
 
 #[test]
 fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
+    retry_on_known_obs_fault(
+        "a_panic_in_a_callback_is_logged_and_obs_keeps_running",
+        a_panic_in_a_callback_is_logged_and_obs_keeps_running_once,
+    );
+}
+
+fn a_panic_in_a_callback_is_logged_and_obs_keeps_running_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut obs = start(
         "panic",
@@ -405,6 +421,13 @@ fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
 
 #[test]
 fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
+    retry_on_known_obs_fault(
+        "without_any_gpu_adapter_the_source_says_so_and_obs_runs_on",
+        without_any_gpu_adapter_the_source_says_so_and_obs_runs_on_once,
+    );
+}
+
+fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     // No Vulkan driver for wgpu, and wgpu held to Vulkan (OBS itself draws with OpenGL, which
     // the plugin would otherwise share on this machine: see gpu.rs `Gpu::beside_obs`).
@@ -445,6 +468,13 @@ fn without_any_gpu_adapter_the_source_says_so_and_obs_runs_on() {
 
 #[test]
 fn a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it() {
+    retry_on_known_obs_fault(
+        "a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it",
+        a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it_once,
+    );
+}
+
+fn a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut obs = start("vrm-path", &[], "en-US");
     obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();

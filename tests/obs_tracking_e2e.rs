@@ -4,7 +4,9 @@
 //! camera-to-texture latency must be measured (and logged), and OBS must stay up and quit
 //! cleanly. Figures: `cargo test --release --test obs_tracking_e2e -- --nocapture`.
 
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds};
+use obs_vrm_avatar::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
+};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -153,6 +155,13 @@ fn latency(log: &str) -> Option<(f64, f64)> {
 
 #[test]
 fn a_media_source_drives_the_avatar_in_real_obs() {
+    retry_on_known_obs_fault(
+        "a_media_source_drives_the_avatar_in_real_obs",
+        a_media_source_drives_the_avatar_in_real_obs_once,
+    );
+}
+
+fn a_media_source_drives_the_avatar_in_real_obs_once() {
     let (_one, mut obs) = start_with_scene("media");
     obs.ws
         .request(
@@ -304,6 +313,13 @@ fn a_media_source_drives_the_avatar_in_real_obs() {
 
 #[test]
 fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on() {
+    retry_on_known_obs_fault(
+        "a_camera_that_gives_no_picture_is_named_and_obs_runs_on",
+        a_camera_that_gives_no_picture_is_named_and_obs_runs_on_once,
+    );
+}
+
+fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on_once() {
     let (_one, mut obs) = start_with_scene("camera");
     obs.ws
         .request(
@@ -346,6 +362,13 @@ fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on() {
 
 #[test]
 fn each_expression_of_the_avatar_gets_a_hotkey() {
+    retry_on_known_obs_fault(
+        "each_expression_of_the_avatar_gets_a_hotkey",
+        each_expression_of_the_avatar_gets_a_hotkey_once,
+    );
+}
+
+fn each_expression_of_the_avatar_gets_a_hotkey_once() {
     let (_one, mut obs) = start_with_scene("hotkeys");
     obs.ws
         .request(
@@ -429,6 +452,13 @@ fn plugin_cores(pid: u32, seconds: f64) -> f64 {
 
 #[test]
 fn avatars_on_one_input_share_its_tracker_and_hidden_ones_rest() {
+    retry_on_known_obs_fault(
+        "avatars_on_one_input_share_its_tracker_and_hidden_ones_rest",
+        avatars_on_one_input_share_its_tracker_and_hidden_ones_rest_once,
+    );
+}
+
+fn avatars_on_one_input_share_its_tracker_and_hidden_ones_rest_once() {
     let (_one, mut obs) = start_with_scene("shared");
     obs.add_hidden_clip(
         SCENE,
@@ -562,6 +592,13 @@ fn add_tracking_avatar(obs: &mut ObsStudio) {
 
 #[test]
 fn removing_and_switching_scene_collections_while_tracking_are_clean() {
+    retry_on_known_obs_fault(
+        "removing_and_switching_scene_collections_while_tracking_are_clean",
+        removing_and_switching_scene_collections_while_tracking_are_clean_once,
+    );
+}
+
+fn removing_and_switching_scene_collections_while_tracking_are_clean_once() {
     let (_one, mut obs) = start_with_clip("switching");
     // Removed while its tracker is still loading its models.
     add_tracking_avatar(&mut obs);
@@ -627,6 +664,13 @@ fn removing_and_switching_scene_collections_while_tracking_are_clean() {
 /// the silent input, the avatar keeps moving on its own, and tracking resumes by itself.
 #[test]
 fn an_input_that_falls_silent_is_named_and_tracking_resumes() {
+    retry_on_known_obs_fault(
+        "an_input_that_falls_silent_is_named_and_tracking_resumes",
+        an_input_that_falls_silent_is_named_and_tracking_resumes_once,
+    );
+}
+
+fn an_input_that_falls_silent_is_named_and_tracking_resumes_once() {
     let (_one, mut obs) = start_with_clip("silent");
     add_tracking_avatar(&mut obs);
     assert!(

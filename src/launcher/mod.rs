@@ -2,7 +2,10 @@
 //! display, and drives it over obs-websocket. Used by the demo (`vrm-avatar demo`) and by the
 //! end-to-end tests in `tests/`.
 
+pub mod faults;
 pub mod obsws;
+
+pub use faults::retry_on_known_obs_fault;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
@@ -193,6 +196,29 @@ fn start_xvfb() -> Result<(Child, String)> {
     Ok((xvfb, format!(":{number}")))
 }
 
+/// The last `lines` lines of `text`.
+fn tail_lines(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// The backtraces of every thread of the live process `pid`, read by attaching gdb (what a
+/// hung shutdown is waiting on).
+fn live_backtraces(pid: u32) -> String {
+    Command::new("gdb")
+        .args([
+            "-batch",
+            "-nx",
+            "-p",
+            &pid.to_string(),
+            "-ex",
+            "thread apply all bt 25",
+        ])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_else(|err| format!("(gdb could not run: {err})"))
+}
+
 /// The text of the newest log file in OBS's config folder `config_dir` ("" without one), also
 /// after OBS has quit.
 pub fn newest_log_text(config_dir: &Path) -> String {
@@ -332,11 +358,10 @@ impl ObsStudio {
             Err(err) => {
                 let _ = obs.kill();
                 let _ = obs.wait();
-                let tail = std::fs::read_to_string(&output_log).unwrap_or_default();
-                let tail: Vec<&str> = tail.lines().rev().take(15).collect();
+                let output = std::fs::read_to_string(&output_log).unwrap_or_default();
                 bail!(
                     "{err:#}; OBS output ends with:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    tail_lines(&output, 15)
                 );
             }
         };
@@ -373,7 +398,9 @@ impl ObsStudio {
         self.obs = None;
         use std::os::unix::process::ExitStatusExt;
         Some(if status.signal().is_some() {
-            Err(self.crash_details(status, pid))
+            let report = self.crash_details(status, pid);
+            faults::note_fault(&report);
+            Err(report)
         } else {
             Ok(status)
         })
@@ -392,14 +419,24 @@ impl ObsStudio {
             if let Some(status) = obs.try_wait()? {
                 use std::os::unix::process::ExitStatusExt;
                 if status.signal().is_some() {
-                    bail!("{}", self.crash_details(status, obs.id()));
+                    let report = self.crash_details(status, obs.id());
+                    faults::note_fault(&report);
+                    bail!("{report}");
                 }
                 return Ok(status);
             }
             if Instant::now() >= deadline {
+                let threads = live_backtraces(obs.id());
                 let _ = obs.kill();
                 let _ = obs.wait();
-                bail!("OBS did not quit within {wait:?} (shutdown hung)");
+                let report = format!(
+                    "OBS did not quit within {wait:?} (shutdown hung)\n--- backtraces\n{threads}\n\
+                     --- OBS log ends with\n{}\n--- OBS output ends with\n{}",
+                    tail_lines(&self.log_text(), 60),
+                    tail_lines(&self.output_text(), 30)
+                );
+                faults::note_fault(&report);
+                bail!("{report}");
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -421,15 +458,11 @@ impl ObsStudio {
                 .unwrap_or_else(|err| format!("(gdb could not run: {err})")),
             None => "(no core file; core_pattern may send it elsewhere)".to_string(),
         };
-        let tail = |text: String, lines: usize| {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        };
         format!(
             "OBS crashed ({status})\n--- backtraces\n{backtrace}\n--- OBS log ends with\n{}\n\
              --- OBS output ends with\n{}",
-            tail(self.log_text(), 60),
-            tail(self.output_text(), 30)
+            tail_lines(&self.log_text(), 60),
+            tail_lines(&self.output_text(), 30)
         )
     }
 
@@ -622,7 +655,11 @@ pub fn probe_video(path: &Path) -> Result<VideoInfo> {
 
 impl Drop for ObsStudio {
     fn drop(&mut self) {
-        if let Some(mut obs) = self.obs.take() {
+        // An OBS that died while a test ran (its requests then fail) is noted for
+        // `retry_on_known_obs_fault`.
+        if self.exited().is_none()
+            && let Some(mut obs) = self.obs.take()
+        {
             let _ = obs.kill();
             let _ = obs.wait();
         }
