@@ -27,7 +27,7 @@ die() { echo "error: $*" >&2; exit 2; }
 # Builds the module and the command line (unless --no-build) and checks they are there.
 build_release() {
   if [ "$BUILD" = 1 ]; then
-    (cd "$ROOT" && cargo build --release --locked --lib --bin vrm-avatar)
+    (cd "$ROOT" && cargo build --release --locked -p obs-vrm-avatar -p vrm-avatar-tools --lib --bin vrm-avatar)
   fi
   for f in "$RELEASE/libobs_vrm_avatar.so" "$RELEASE/vrm-avatar"; do
     [ -f "$f" ] || die "$f is missing: build with 'cargo build --release' (or drop --no-build)"

@@ -12,7 +12,7 @@ VIDEO="${1:-$ROOT/../shared/testdata/people/video/face_and_thumbs_up.mp4}"
 ROUNDS="${2:-3}"
 cd "$ROOT"
 bash scripts/models.sh >&2
-cargo build --release --no-default-features --bin vrm-avatar >&2
+cargo build --release -p vrm-avatar-tools --bin vrm-avatar >&2
 mkdir -p out
 RAW=out/bench_tracking.json
 echo "[" > "$RAW"

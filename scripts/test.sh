@@ -15,9 +15,9 @@ cargo fmt --all -- --check
 step "clippy"
 cargo clippy --release --all-targets -- -D warnings
 step "the core builds and tests without libobs (no 'obs' feature)"
-cargo test --release --no-default-features --lib
+cargo test --release --no-default-features --lib -p obs-vrm-avatar
 step "the checked-in libobs bindings still build (fallback without headers)"
-VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo check --release --lib
+VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo check --release --lib -p obs-vrm-avatar
 step "build the plugin and the command line"
 cargo build --release --all-targets
 step "all tests (unit, then end-to-end in real OBS)"

@@ -4,13 +4,11 @@
 //! Only [`obs`] touches libobs; everything else builds and tests without it.
 
 pub mod camera;
-pub mod cli;
 pub mod default_avatar;
 pub mod filter;
 pub mod frame;
 pub mod ivs;
 pub mod landmarks;
-pub mod launcher;
 pub mod pipeline;
 pub mod pose;
 pub mod render;

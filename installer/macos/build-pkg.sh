@@ -31,7 +31,7 @@ mkdir -p "$OUT" "$BUNDLE/Contents/MacOS" "$BUNDLE/Contents/Frameworks" \
   "$BUNDLE/Contents/Resources/locale" "$BUNDLE/Contents/Resources/models"
 
 # build.rs links the module with -undefined dynamic_lookup: libobs comes from the OBS process.
-VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo build --release --locked --lib --target aarch64-apple-darwin
+VRM_AVATAR_CHECKED_IN_BINDINGS=1 cargo build --release --locked -p obs-vrm-avatar --lib --target aarch64-apple-darwin
 python3 installer/fetch_wheels.py --platform macos-arm64 --dest "$WORK/ort" --cache "$ROOT/out/wheels"
 
 sed "s/@VERSION@/$VERSION/g" installer/macos/Info.plist.in >"$BUNDLE/Contents/Info.plist"

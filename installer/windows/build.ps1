@@ -36,7 +36,7 @@ if ($LASTEXITCODE -ne 0) { throw "lib.exe could not make obs.lib" }
 # The module (the checked-in libobs bindings are used: no OBS headers are needed).
 $env:RUSTFLAGS = "-L native=$Work"
 $env:VRM_AVATAR_CHECKED_IN_BINDINGS = "1"
-cargo build --release --locked --lib
+cargo build --release --locked -p obs-vrm-avatar --lib
 if ($LASTEXITCODE -ne 0) { throw "cargo build failed" }
 
 # ONNX Runtime from the onnxruntime==1.31.1 win_amd64 wheel (sha256-pinned in fetch_wheels.py).

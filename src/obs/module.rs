@@ -36,6 +36,8 @@ pub extern "C" fn obs_module_load() -> bool {
         );
         pin_in_memory();
         source::register();
+        // The live tracker looks where the readiness check does.
+        crate::tracking::runtime::search_models_in(data_dir().join("models"));
         crate::tracking::readiness::start(data_dir());
         ivs_setup::register();
         true

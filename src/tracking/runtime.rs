@@ -38,6 +38,18 @@ pub const ORT_LIB_ENV: &str = "VRM_AVATAR_ORT_LIB";
 /// Names a different models folder.
 pub const MODELS_ENV: &str = "VRM_AVATAR_MODELS";
 
+/// Models folders the running program knows of, searched by [`ModelPaths::locate`].
+static SEARCHED: parking_lot::Mutex<Vec<PathBuf>> = parking_lot::Mutex::new(Vec::new());
+
+/// Makes [`ModelPaths::locate`] look in `models_dir` too (after `$VRM_AVATAR_MODELS`, before the
+/// places next to the executable), once however often it is named.
+pub fn search_models_in(models_dir: PathBuf) {
+    let mut searched = SEARCHED.lock();
+    if !searched.contains(&models_dir) {
+        searched.push(models_dir);
+    }
+}
+
 /// Where the models and the runtime library are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelPaths {
@@ -46,9 +58,12 @@ pub struct ModelPaths {
 }
 
 impl ModelPaths {
-    /// Looks in order: an explicit folder, `$VRM_AVATAR_MODELS`, `models/` next to the
-    /// executable, the installed plugin's (`../share/obs/obs-plugins/obs-vrm-avatar/models`
-    /// from the executable), the build tree's `models/`. The library is
+    /// Looks in order: an explicit folder, `$VRM_AVATAR_MODELS`, the folders the running
+    /// program named with [`search_models_in`] (the OBS module: its data folder's `models/`,
+    /// where the readiness check looks; the command line: the checkout's), `models/` next to
+    /// the executable, the installed plugin's (`../share/obs/obs-plugins/obs-vrm-avatar/models`
+    /// from the executable). No build-time path: an installed module finds its own files. The
+    /// library is
     /// `$VRM_AVATAR_ORT_LIB` (an error when that is not a file), or the one in the models
     /// folder, or one next to the executable.
     pub fn locate(explicit_dir: Option<&Path>) -> Result<ModelPaths> {
@@ -62,10 +77,12 @@ impl ModelPaths {
             if let Some(dir) = std::env::var_os(MODELS_ENV) {
                 candidates.push(dir.into());
             }
+            candidates.extend(SEARCHED.lock().iter().cloned());
             if let Some(exe) = &exe_dir {
                 candidates.push(exe.join("models"));
                 candidates.push(exe.join(INSTALLED_DATA).join("models"));
             }
+            #[cfg(test)]
             candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
         }
         let models_dir = candidates
@@ -93,6 +110,11 @@ impl ModelPaths {
         libs.push(models_dir.join(ORT_LIB_NAME));
         if let Some(exe) = &exe_dir {
             libs.push(exe.join(ORT_LIB_NAME));
+        }
+        if cfg!(target_os = "macos") {
+            // A bundle keeps libraries with the code: Contents/Resources/models ->
+            // Contents/Frameworks (as the readiness check).
+            libs.push(models_dir.join("../../Frameworks").join(ORT_LIB_NAME));
         }
         let ort_lib = libs.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
             anyhow!(

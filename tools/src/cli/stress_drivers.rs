@@ -6,8 +6,8 @@
 //! prints its counts; a corrupted heap ends it (glibc's checks, or `MALLOC_CHECK_=3` with
 //! `libc_malloc_debug.so.0` preloaded).
 
-use crate::render::gpu::Gpu;
 use anyhow::{Result, bail};
+use obs_vrm_avatar::render::gpu::Gpu;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

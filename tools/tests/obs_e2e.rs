@@ -2,13 +2,13 @@
 //! obs-websocket. Each test starts its own OBS in a throwaway HOME with this build installed as
 //! a per-user plugin; they run one at a time (2 cores).
 
-use obs_vrm_avatar::launcher::{
-    LaunchOptions, ObsStudio, PluginFiles, Screenshot, retry_on_known_obs_fault,
-};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
+use vrm_avatar_tools::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, Screenshot, retry_on_known_obs_fault,
+};
 
 static ONE_OBS_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -35,10 +35,7 @@ fn start(name: &str, env: &[(&str, &str)], language: &str) -> ObsStudio {
     let home = dir.join("obs-e2e").join(name);
     let opts = LaunchOptions {
         home: home.clone(),
-        plugin: PluginFiles {
-            module,
-            locale_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"),
-        },
+        plugin: PluginFiles::with_checkout(module),
         width: 1280,
         height: 720,
         fps: 30,
@@ -484,7 +481,7 @@ fn a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it_once() {
         "[obs-vrm-avatar] avatar the built-in avatar loaded"
     ));
 
-    let godette = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let godette = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .join("../shared/testdata/vrm/vrm0/Godette_vrm_v4.vrm")
         .canonicalize()
         .unwrap();

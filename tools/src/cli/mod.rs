@@ -15,12 +15,12 @@ mod stress_drivers;
 mod track;
 
 use crate::launcher::{PluginFiles, install_plugin};
-use crate::tracking::holistic::TrackingMode;
 use clap::{Parser, Subcommand};
+use obs_vrm_avatar::tracking::holistic::TrackingMode;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "vrm-avatar", version = crate::VERSION, about = "VRM avatar for OBS Studio: tools and demo")]
+#[command(name = "vrm-avatar", version = obs_vrm_avatar::VERSION, about = "VRM avatar for OBS Studio: tools and demo")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -222,6 +222,9 @@ struct PluginArgs {
     /// The folder of the locale files (`locale/` of the checkout).
     #[arg(long)]
     locale: Option<PathBuf>,
+    /// The folder of the tracking models and ONNX Runtime (`models/` of the checkout).
+    #[arg(long)]
+    models: Option<PathBuf>,
 }
 
 /// What `bench-obs` and `soak` both set up in OBS: the plugin, the video it tracks and the
@@ -264,10 +267,12 @@ impl PluginArgs {
                 .and_then(|exe| exe.parent().map(|dir| dir.join(MODULE_FILE)))
                 .unwrap_or_else(|| PathBuf::from(MODULE_FILE))
         });
-        let locale_dir = self
-            .locale
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"));
-        PluginFiles { module, locale_dir }
+        let checkout = PluginFiles::with_checkout(module);
+        PluginFiles {
+            locale_dir: self.locale.unwrap_or(checkout.locale_dir),
+            models_dir: self.models.or(checkout.models_dir),
+            module: checkout.module,
+        }
     }
 }
 
@@ -282,6 +287,10 @@ const MODULE_FILE: &str = if cfg!(windows) {
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
+    // Built in a checkout, the tools use its models (the OBS module finds its own).
+    obs_vrm_avatar::tracking::runtime::search_models_in(
+        std::path::Path::new(crate::launcher::CHECKOUT).join("models"),
+    );
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => {
@@ -517,7 +526,10 @@ fn init_logging() {
     impl log::Log for Stderr {
         fn enabled(&self, m: &log::Metadata) -> bool {
             m.level() <= log::Level::Warn
-                || (m.level() <= log::Level::Info && m.target().starts_with("obs_vrm_avatar"))
+                || (m.level() <= log::Level::Info
+                    && ["obs_vrm_avatar", "vrm_avatar_tools"]
+                        .iter()
+                        .any(|ours| m.target().starts_with(ours)))
         }
         fn log(&self, r: &log::Record) {
             if self.enabled(r.metadata()) {

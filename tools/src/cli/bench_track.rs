@@ -3,12 +3,12 @@
 //! MediaPipe's own Holistic (`scripts/peer_holistic.py`), so the two compare in one run.
 
 use super::media::MediaInput;
-use crate::tracking::holistic::{
+use anyhow::{Result, bail};
+use obs_vrm_avatar::tracking::holistic::{
     LIVE_SEARCH_INTERVAL, SearchClock, StageTimes, Tracker, TrackingMode,
 };
-use crate::tracking::image::ImageView;
-use crate::tracking::runtime::ModelPaths;
-use anyhow::{Result, bail};
+use obs_vrm_avatar::tracking::image::ImageView;
+use obs_vrm_avatar::tracking::runtime::ModelPaths;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Instant;

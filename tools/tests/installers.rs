@@ -8,14 +8,14 @@
 //! at a time, and a guard removes the package even when a test fails, so nothing installed here
 //! meets the other test binaries (a system-wide and a per-user `obs-vrm-avatar` would clash).
 
-use obs_vrm_avatar::launcher::{
-    LaunchOptions, ObsStudio, PluginFiles, PluginSetup, retry_on_known_obs_fault,
-};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
+use vrm_avatar_tools::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, PluginSetup, retry_on_known_obs_fault,
+};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -32,7 +32,7 @@ fn target_profile_dir() -> PathBuf {
 }
 
 fn checkout() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn run(command: &mut Command) -> String {
@@ -156,6 +156,7 @@ fn start_obs(name: &str, plugin: &PluginSetup) -> ObsStudio {
     let unused = PluginFiles {
         module: PathBuf::new(),
         locale_dir: PathBuf::new(),
+        models_dir: None,
     };
     let opts = LaunchOptions::headless_720p30(&home, unused);
     ObsStudio::start_with(&opts, plugin).expect("OBS starts and answers over obs-websocket")
@@ -265,6 +266,15 @@ fn the_deb_installs_where_obs_finds_it_with_tracking_ready_and_removes_cleanly_o
             "the package holds {file}"
         );
     }
+    // The installed module finds its files from where OBS loaded it: no path of this checkout
+    // is in it (the build tree's copy has one only in its debug info, which packages drop).
+    let module = std::fs::read("/usr/lib/x86_64-linux-gnu/obs-plugins/obs-vrm-avatar.so").unwrap();
+    let checkout = std::fs::canonicalize(vrm_avatar_tools::launcher::CHECKOUT).unwrap();
+    let checkout = checkout.to_str().unwrap().as_bytes();
+    assert!(
+        !module.windows(checkout.len()).any(|w| w == checkout),
+        "the installed module holds no path of the checkout"
+    );
     let version = run(Command::new("/usr/bin/vrm-avatar").arg("--version"));
     assert_eq!(
         version.trim(),

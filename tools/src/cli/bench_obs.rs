@@ -26,7 +26,7 @@ pub struct LiveSetup {
 impl LiveSetup {
     /// The tracking mode checked and the input's full path.
     pub fn checked_input(&self) -> Result<PathBuf> {
-        if crate::tracking::holistic::TrackingMode::parse(&self.mode).is_none() {
+        if obs_vrm_avatar::tracking::holistic::TrackingMode::parse(&self.mode).is_none() {
             bail!("--mode {}: not a tracking mode", self.mode);
         }
         self.input

@@ -5,12 +5,12 @@
 //! checked as `--dry-run` prints them, and OBS 29 refuses them with a clear message.
 
 use obs_vrm_avatar::ivs::token;
-use obs_vrm_avatar::launcher::{LaunchOptions, ObsStudio, PluginFiles, retry_on_known_obs_fault};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use vrm_avatar_tools::launcher::{LaunchOptions, ObsStudio, PluginFiles, retry_on_known_obs_fault};
 
 /// One OBS at a time: two at once on two cores make the keyboard-driven menu and the stream's
 /// timing flaky.
@@ -33,8 +33,7 @@ fn start_obs(home: &Path, env: &[(&str, &str)]) -> ObsStudio {
         "{} is built with the tests",
         module.display()
     );
-    let locale_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale");
-    let plugin = PluginFiles { module, locale_dir };
+    let plugin = PluginFiles::with_checkout(module);
     let mut options = LaunchOptions::headless_720p30(home, plugin);
     options.env = env
         .iter()

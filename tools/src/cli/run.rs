@@ -3,14 +3,14 @@
 //! to PNG files in a folder, or encoded to an MP4 by ffmpeg (over black: MP4 has no alpha).
 
 use super::media::MediaInput;
-use crate::render::avatar::AvatarScene;
-use crate::render::{Gpu, OffscreenRenderer};
-use crate::solver::Solver;
-use crate::tracking::holistic::{Tracker, TrackingMode};
-use crate::tracking::image::ImageView;
-use crate::tracking::runtime::ModelPaths;
-use crate::vrm::NormalizedRig;
 use anyhow::{Context, Result, anyhow, bail};
+use obs_vrm_avatar::render::avatar::AvatarScene;
+use obs_vrm_avatar::render::{Gpu, OffscreenRenderer};
+use obs_vrm_avatar::solver::Solver;
+use obs_vrm_avatar::tracking::holistic::{Tracker, TrackingMode};
+use obs_vrm_avatar::tracking::image::ImageView;
+use obs_vrm_avatar::tracking::runtime::ModelPaths;
+use obs_vrm_avatar::vrm::NormalizedRig;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -44,18 +44,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let mode = TrackingMode::parse(&args.mode)
         .ok_or_else(|| anyhow!("--mode {}: not a tracking mode", args.mode))?;
     let settings = args.solver.settings()?;
-    if !(16..=crate::settings::MAX_SIZE).contains(&args.width)
-        || !(16..=crate::settings::MAX_SIZE).contains(&args.height)
+    if !(16..=obs_vrm_avatar::settings::MAX_SIZE).contains(&args.width)
+        || !(16..=obs_vrm_avatar::settings::MAX_SIZE).contains(&args.height)
     {
         bail!(
             "--width and --height must be 16..={}",
-            crate::settings::MAX_SIZE
+            obs_vrm_avatar::settings::MAX_SIZE
         );
     }
     let mut input = MediaInput::open(&args.input)?;
     let paths = ModelPaths::locate(None)?;
     let mut tracker = Tracker::new(&paths, mode, 1, false)?;
-    let model = crate::default_avatar::load_avatar(args.vrm.as_deref())?;
+    let model = obs_vrm_avatar::default_avatar::load_avatar(args.vrm.as_deref())?;
     let rig = model
         .humanoid
         .as_ref()

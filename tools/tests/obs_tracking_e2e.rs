@@ -4,13 +4,13 @@
 //! camera-to-texture latency must be measured (and logged), and OBS must stay up and quit
 //! cleanly. Figures: `cargo test --release --test obs_tracking_e2e -- --nocapture`.
 
-use obs_vrm_avatar::launcher::{
-    LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
-};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use vrm_avatar_tools::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
+};
 
 /// One OBS at a time (2 cores).
 static ONE_OBS_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -20,7 +20,7 @@ const CLIP: &str = "Clip";
 const AVATAR: &str = "My Avatar";
 
 fn testdata(path: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .join("../shared/testdata")
         .join(path)
         .canonicalize()
@@ -42,10 +42,7 @@ fn start_with_scene(name: &str) -> (std::sync::MutexGuard<'static, ()>, ObsStudi
 fn start(name: &str) -> ObsStudio {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf();
-    let plugin = PluginFiles {
-        module: dir.join("libobs_vrm_avatar.so"),
-        locale_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("locale"),
-    };
+    let plugin = PluginFiles::with_checkout(dir.join("libobs_vrm_avatar.so"));
     let home = dir.join("obs-tracking-e2e").join(name);
     let _ = std::fs::remove_dir_all(&home);
     ObsStudio::start(&LaunchOptions::headless_720p30(&home, plugin)).expect("OBS starts")

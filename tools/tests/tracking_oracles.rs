@@ -11,10 +11,13 @@ use obs_vrm_avatar::tracking::runtime::ModelPaths;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const DATA: &str = "../shared/testdata";
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata");
 
 fn models() -> ModelPaths {
-    ModelPaths::locate(None).expect("converted models: run scripts/models.sh")
+    ModelPaths::locate(Some(
+        &std::path::Path::new(vrm_avatar_tools::launcher::CHECKOUT).join("models"),
+    ))
+    .expect("converted models: run scripts/models.sh")
 }
 
 fn json(rel: &str) -> Value {

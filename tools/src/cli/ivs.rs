@@ -2,14 +2,14 @@
 //! IVS real-time stage over obs-websocket. Secrets (tokens, stream keys) only ever appear masked
 //! in messages.
 
-use crate::ivs::preflight::{
-    self, ObsSettings, OutputMode, ProfileWriter, Severity, VideoSettings,
-};
-use crate::ivs::setup::{self, StreamService};
-use crate::ivs::token;
 use crate::launcher::obsws::ObsWs;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use obs_vrm_avatar::ivs::preflight::{
+    self, ObsSettings, OutputMode, ProfileWriter, Severity, VideoSettings,
+};
+use obs_vrm_avatar::ivs::setup::{self, StreamService};
+use obs_vrm_avatar::ivs::token;
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -1,10 +1,10 @@
 //! `vrm-avatar bench --json`: per-stage timings (mean, p50, p95) of what the pipeline has today,
 //! on this machine: avatar load, render + readback, spring bones, and memory per loaded avatar.
 
-use crate::render::avatar::AvatarScene;
-use crate::render::{Gpu, OffscreenRenderer};
-use crate::solver::IdleMotion;
 use anyhow::Result;
+use obs_vrm_avatar::render::avatar::AvatarScene;
+use obs_vrm_avatar::render::{Gpu, OffscreenRenderer};
+use obs_vrm_avatar::solver::IdleMotion;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -64,14 +64,14 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     let mut load = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        crate::default_avatar::load_avatar(path)?;
+        obs_vrm_avatar::default_avatar::load_avatar(path)?;
         load.push(started.elapsed());
     }
 
     let gpu = Gpu::new()?;
     let machine = machine(&gpu);
     let before = resident_bytes();
-    let model = crate::default_avatar::load_avatar(path)?;
+    let model = obs_vrm_avatar::default_avatar::load_avatar(path)?;
     let mut renderer = OffscreenRenderer::new(gpu, opts.width, opts.height);
     let mut scene = AvatarScene::new(
         &renderer.gpu().device,
@@ -109,9 +109,9 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
     let fps = frames as f64 / started.elapsed().as_secs_f64();
 
     // Spring bones alone (CPU), one 1/30 s update per frame (two fixed 1/60 s steps).
-    let model = crate::default_avatar::load_avatar(path)?;
-    let skeleton = crate::render::avatar::skeleton::Skeleton::new(&model);
-    let mut springs = crate::vrm::SpringBones::new(&model);
+    let model = obs_vrm_avatar::default_avatar::load_avatar(path)?;
+    let skeleton = obs_vrm_avatar::render::avatar::skeleton::Skeleton::new(&model);
+    let mut springs = obs_vrm_avatar::vrm::SpringBones::new(&model);
     let mut spring_update = Vec::new();
     for i in 0..frames {
         let mut local = skeleton.local_transforms(&idle.pose(i as f32 / 30.0));

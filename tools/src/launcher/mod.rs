@@ -24,6 +24,23 @@ pub struct PluginFiles {
     pub module: PathBuf,
     /// `locale/` of the project, installed as `data/locale/`.
     pub locale_dir: PathBuf,
+    /// The tracking models and ONNX Runtime (`models/` of the checkout), linked as
+    /// `data/models/` where an installed plugin keeps them; None installs no models.
+    pub models_dir: Option<PathBuf>,
+}
+
+/// The checkout this program was built from (its `locale/`, `models/`, `../shared/`).
+pub const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+
+impl PluginFiles {
+    /// The module `module` with this checkout's locale and models.
+    pub fn with_checkout(module: PathBuf) -> PluginFiles {
+        PluginFiles {
+            module,
+            locale_dir: Path::new(CHECKOUT).join("locale"),
+            models_dir: Some(Path::new(CHECKOUT).join("models")),
+        }
+    }
 }
 
 /// The module's file name where OBS looks for it (CONTRACTS.md).
@@ -35,7 +52,8 @@ pub const MODULE_NAME: &str = if cfg!(windows) {
 };
 
 /// Installs the plugin in OBS's per-user layout below `config_dir` (the `obs-studio` folder):
-/// `plugins/obs-vrm-avatar/bin/64bit/obs-vrm-avatar.so` and `plugins/obs-vrm-avatar/data/locale/`.
+/// `plugins/obs-vrm-avatar/bin/64bit/obs-vrm-avatar.so`, `plugins/obs-vrm-avatar/data/locale/`
+/// and, given models, `plugins/obs-vrm-avatar/data/models/`.
 pub fn install_plugin(config_dir: &Path, files: &PluginFiles) -> Result<PathBuf> {
     let root = config_dir.join("plugins/obs-vrm-avatar");
     let bin = root.join("bin/64bit");
@@ -55,6 +73,14 @@ pub fn install_plugin(config_dir: &Path, files: &PluginFiles) -> Result<PathBuf>
         if path.extension().is_some_and(|e| e == "ini") {
             std::fs::copy(&path, locale.join(path.file_name().expect("a file")))?;
         }
+    }
+    if let Some(models) = &files.models_dir {
+        let link = root.join("data/models");
+        let _ = std::fs::remove_file(&link);
+        let models = std::fs::canonicalize(models)
+            .with_context(|| format!("the models folder {}", models.display()))?;
+        std::os::unix::fs::symlink(&models, &link)
+            .with_context(|| format!("linking {} to {}", link.display(), models.display()))?;
     }
     Ok(root)
 }

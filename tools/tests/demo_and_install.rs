@@ -1,9 +1,9 @@
 //! The README's main job (`vrm-avatar demo`, headless) and `vrm-avatar install`, run as a user runs
 //! them: the built binary, real OBS under Xvfb, real x264 recording checked with ffprobe.
 
-use obs_vrm_avatar::launcher::probe_video;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use vrm_avatar_tools::launcher::probe_video;
 
 fn target_profile_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_vrm-avatar"))

@@ -31,7 +31,7 @@ fn out_dir() -> PathBuf {
 }
 
 fn video(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .join("../shared/testdata/people/video")
         .join(name)
 }
@@ -343,7 +343,7 @@ fn solve_writes_poses_that_render_draws() {
 #[test]
 fn the_head_of_the_portrait_turns_as_mediapipe_says() {
     use obs_vrm_avatar::solver::face::{Neutral, face_points, read};
-    let image = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let image = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .join("../shared/testdata/people/images/portrait.jpg");
     let out = out_dir().join("portrait.json");
     let status = bin()
@@ -363,7 +363,7 @@ fn the_head_of_the_portrait_turns_as_mediapipe_says() {
     // pose_transform_matrix: column-major 4x4, in a space with x to the image's right, y up
     // and z towards the camera, which is the avatar's space.
     let text = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .join("../shared/testdata/expected/mediapipe/portrait_expected_face_geometry.pbtxt"),
     )
     .unwrap();

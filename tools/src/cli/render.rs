@@ -1,24 +1,24 @@
 //! `vrm-avatar inspect` and `vrm-avatar render` (CONTRACTS.md): what a VRM holds, and one frame
 //! of it drawn to an RGBA PNG with the same renderer and framing as the OBS source.
 
-use crate::pose::AvatarPoseFile;
-use crate::render::avatar::AvatarScene;
-use crate::render::avatar::camera::{Camera, Framing};
-use crate::render::{Gpu, OffscreenRenderer};
-use crate::vrm::VrmModel;
 use anyhow::{Context, Result, bail};
 use glam::Vec3;
+use obs_vrm_avatar::pose::AvatarPoseFile;
+use obs_vrm_avatar::render::avatar::AvatarScene;
+use obs_vrm_avatar::render::avatar::camera::{Camera, Framing};
+use obs_vrm_avatar::render::{Gpu, OffscreenRenderer};
+use obs_vrm_avatar::vrm::VrmModel;
 use std::path::{Path, PathBuf};
 
 /// The avatar file, or the built-in default when `None` (the loader's errors name the file).
 fn load_model(file: Option<&Path>) -> Result<VrmModel> {
-    Ok(crate::default_avatar::load_avatar(file)?)
+    Ok(obs_vrm_avatar::default_avatar::load_avatar(file)?)
 }
 
 pub fn inspect(file: &Path) -> Result<()> {
     use std::io::Write;
     let model = load_model(Some(file))?;
-    let text = serde_json::to_string_pretty(&crate::vrm::inspect_json(&model))?;
+    let text = serde_json::to_string_pretty(&obs_vrm_avatar::vrm::inspect_json(&model))?;
     match writeln!(std::io::stdout(), "{text}") {
         // A reader that stopped early (`| head`) is not an error of ours.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -42,12 +42,12 @@ pub struct RenderOptions {
 }
 
 pub fn render(opts: &RenderOptions) -> Result<()> {
-    if !(1..=crate::settings::MAX_SIZE).contains(&opts.width)
-        || !(1..=crate::settings::MAX_SIZE).contains(&opts.height)
+    if !(1..=obs_vrm_avatar::settings::MAX_SIZE).contains(&opts.width)
+        || !(1..=obs_vrm_avatar::settings::MAX_SIZE).contains(&opts.height)
     {
         bail!(
             "--width and --height must be 1..={}",
-            crate::settings::MAX_SIZE
+            obs_vrm_avatar::settings::MAX_SIZE
         );
     }
     let model = load_model(opts.file.as_deref())?;

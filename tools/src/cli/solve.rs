@@ -1,11 +1,11 @@
 //! `vrm-avatar solve`: Landmarks JSON to AvatarPose JSON with the solver and defaults the OBS
 //! source uses (mirroring is the explicit `--mirror` of CONTRACTS.md).
 
-use crate::landmarks::LandmarksFile;
-use crate::pose::AvatarPoseFile;
-use crate::solver::{Solver, SolverSettings};
-use crate::vrm::NormalizedRig;
 use anyhow::{Context, Result, bail};
+use obs_vrm_avatar::landmarks::LandmarksFile;
+use obs_vrm_avatar::pose::AvatarPoseFile;
+use obs_vrm_avatar::solver::{Solver, SolverSettings};
+use obs_vrm_avatar::vrm::NormalizedRig;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -65,7 +65,7 @@ pub fn run(args: &SolveArgs) -> Result<()> {
 }
 
 fn rig(vrm: Option<&PathBuf>) -> Result<NormalizedRig> {
-    let model = crate::default_avatar::load_avatar(vrm.map(PathBuf::as_path))?;
+    let model = obs_vrm_avatar::default_avatar::load_avatar(vrm.map(PathBuf::as_path))?;
     let humanoid = model
         .humanoid
         .as_ref()

@@ -1,11 +1,11 @@
 //! `vrm-avatar track`: landmarks of every frame of an image or video, as Landmarks JSON.
 
 use super::media::MediaInput;
-use crate::landmarks::LandmarksFile;
-use crate::tracking::holistic::{Tracker, TrackingMode};
-use crate::tracking::image::ImageView;
-use crate::tracking::runtime::ModelPaths;
 use anyhow::{Context, Result, anyhow};
+use obs_vrm_avatar::landmarks::LandmarksFile;
+use obs_vrm_avatar::tracking::holistic::{Tracker, TrackingMode};
+use obs_vrm_avatar::tracking::image::ImageView;
+use obs_vrm_avatar::tracking::runtime::ModelPaths;
 use std::path::{Path, PathBuf};
 
 pub struct TrackOptions {
@@ -38,7 +38,7 @@ pub fn run(opts: &TrackOptions) -> Result<()> {
     )?;
     let json = serde_json::to_string(&landmarks)?;
     std::fs::write(&opts.out, json).with_context(|| format!("writing {}", opts.out.display()))?;
-    let found = |f: &dyn Fn(&crate::landmarks::LandmarkFrame) -> bool| {
+    let found = |f: &dyn Fn(&obs_vrm_avatar::landmarks::LandmarkFrame) -> bool| {
         landmarks.frames.iter().filter(|fr| f(fr)).count()
     };
     eprintln!(

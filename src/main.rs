@@ -1,3 +1,0 @@
-fn main() {
-    std::process::exit(obs_vrm_avatar::cli::main());
-}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(vrm_avatar_tools::cli::main());
+}
