@@ -18,7 +18,6 @@ pub const HEAD_RADII: DVec3 = DVec3::new(0.098, 0.118, 0.105);
 /// Left eye: center of the eye in the front view `(x, y)`, and the eye bone (the eyeball's center,
 /// 4 cm behind the iris, so turning it slides the iris over the eye).
 const EYE_AT: DVec2 = DVec2::new(0.037, 1.418);
-pub const EYE_CENTER: [f64; 3] = [0.037, 1.418, 0.062];
 /// Half width and half height of the eye white.
 const EYE_HALF: DVec2 = DVec2::new(0.0205, 0.0235);
 const IRIS_HALF: DVec2 = DVec2::new(0.0135, 0.0185);

@@ -22,6 +22,10 @@ pub struct Rig {
 /// The two sides: name prefix and the sign of X (subject's left is +X).
 pub const SIDES: [(&str, f64); 2] = [("left", 1.0), ("right", -1.0)];
 
+/// The left eye bone: the eyeball's center, 4 cm behind the iris that the face draws at
+/// (0.037, 1.418), so that turning it slides the iris over the eye.
+pub const EYE_CENTER: [f64; 3] = [0.037, 1.418, 0.062];
+
 /// Fingers other than the thumb: name, knuckle (proximal joint) offset from the hand joint
 /// `(x, y, z)` for the left hand, and the lengths of the proximal and intermediate segments.
 pub const FINGERS: [(&str, [f64; 3], [f64; 2]); 4] = [
@@ -60,7 +64,7 @@ impl Rig {
         let neck = rig.add("neck", true, Some(upper_chest), [0.0, 1.25, 0.0]);
         let head = rig.add("head", true, Some(neck), [0.0, 1.32, 0.0]);
         for (side, sx) in SIDES {
-            let [x, y, z] = crate::default_avatar::face::EYE_CENTER;
+            let [x, y, z] = EYE_CENTER;
             let eye = format!("{side}Eye");
             rig.add(&eye, true, Some(head), [sx * x, y, z]);
         }

@@ -9,6 +9,7 @@ mod hotkeys;
 mod ivs_setup;
 mod logger;
 mod module;
+mod readiness;
 mod source;
 mod text;
 mod tracking_input;

@@ -38,7 +38,7 @@ pub extern "C" fn obs_module_load() -> bool {
         source::register();
         // The live tracker looks where the readiness check does.
         crate::tracking::runtime::search_models_in(data_dir().join("models"));
-        crate::tracking::readiness::start(data_dir());
+        super::readiness::start(data_dir());
         ivs_setup::register();
         true
     })
@@ -83,9 +83,9 @@ fn data_dir() -> std::path::PathBuf {
 #[unsafe(no_mangle)]
 pub extern "C" fn obs_module_unload() {
     guard("obs_module_unload", (), || {
-        source::join_stopped_workers();
         super::tracking_input::stop_all();
-        crate::tracking::readiness::join(std::time::Duration::from_secs(5));
+        crate::pipeline::worker::join_retired(std::time::Duration::from_secs(5));
+        super::readiness::join(std::time::Duration::from_secs(5));
         log::info!("unloaded");
     })
 }

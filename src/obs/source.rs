@@ -3,14 +3,14 @@
 //! (graphics thread) only uploads the newest finished frame, and nothing waits for the worker.
 
 use super::hotkeys::ExpressionHotkeys;
+use super::readiness;
 use super::tracking_input::{Input, Wanted};
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
-use crate::pipeline::{Latest, RenderControl, ViewSettings, join_by, spawn_render_worker};
+use crate::pipeline::{Latest, RenderControl, ViewSettings, spawn_render_worker};
 use crate::settings;
 use crate::solver::SolverSettings;
 use crate::tracking::holistic::TrackingMode;
-use crate::tracking::readiness;
 use parking_lot::Mutex;
 use std::ffi::{CStr, CString, c_void};
 use std::ptr;
@@ -74,9 +74,6 @@ impl Gfx {
     }
 }
 
-/// Workers of destroyed sources, joined at module unload so that none outlives the module.
-static STOPPED_WORKERS: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
-
 pub fn register() {
     let info = ffi::obs_source_info {
         id: settings::SOURCE_ID.as_ptr(),
@@ -106,22 +103,6 @@ pub fn register() {
         name.to_string_lossy(),
         settings::SOURCE_ID.to_string_lossy()
     );
-}
-
-/// Joins the workers of destroyed sources, waiting at most a few seconds in all.
-pub fn join_stopped_workers() {
-    join_bounded(std::mem::take(&mut *STOPPED_WORKERS.lock()), "render");
-}
-
-/// Joins `workers`, waiting at most 5 s in all; a worker still running then is left behind
-/// with a warning, so unloading never hangs.
-pub fn join_bounded(workers: Vec<JoinHandle<()>>, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    for worker in workers {
-        if !join_by(worker, deadline) {
-            log::warn!("a {what} worker did not stop within 5 s");
-        }
-    }
 }
 
 /// # Safety
@@ -305,9 +286,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         source.input.get_mut().detach();
         source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
-            let mut stopped = STOPPED_WORKERS.lock();
-            stopped.retain(|w| !w.is_finished());
-            stopped.push(worker);
+            crate::pipeline::worker::retire("render", worker);
         }
         let gfx = source.gfx.get_mut();
         if gfx.textures.iter().any(|t| !t.is_null()) {

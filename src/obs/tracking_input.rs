@@ -11,7 +11,6 @@ use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 /// One tracker per tracked input, with the number of VRM Avatar sources using it.
@@ -93,8 +92,6 @@ pub fn cameras() -> Vec<(String, String)> {
 }
 
 static SHARED: Mutex<BTreeMap<String, Shared>> = Mutex::new(BTreeMap::new());
-/// The trackers' threads (finished ones pruned), joined at module unload.
-static STOPPED: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
 
 /// The tracker of input `name`, started on first use (its models load on its own thread),
 /// and the input's capture source when it is a camera (a new strong reference).
@@ -120,11 +117,8 @@ fn acquire(
     let capture = Capture(capture());
     let control = TrackingControl::new(mode);
     match spawn_tracking_worker(Arc::clone(&control), None) {
-        Ok(handle) => {
-            let mut stopped = STOPPED.lock();
-            stopped.retain(|h| !h.is_finished());
-            stopped.push(handle);
-        }
+        // Joined at module unload, after stop_all.
+        Ok(handle) => crate::pipeline::worker::retire("tracking", handle),
         Err(err) => {
             log::error!("cannot start the tracking thread: {err}");
             return None;
@@ -153,12 +147,11 @@ fn release(name: &str) {
     }
 }
 
-/// Stops every tracker and waits (bounded) for their threads: module unload.
+/// Stops every tracker (module unload; their threads are joined with the other retired workers).
 pub fn stop_all() {
     for (_, entry) in std::mem::take(&mut *SHARED.lock()) {
         entry.control.stop();
     }
-    super::source::join_bounded(std::mem::take(&mut *STOPPED.lock()), "tracking");
 }
 
 /// The input a source tracks now. Touched only on OBS's graphics thread (video_tick) and in

@@ -3,8 +3,8 @@
 //! change the [`RenderControl`] and read the slot; they never wait for this thread.
 
 use super::Latest;
-use super::tracking_worker::{TrackingControl, clock_ms};
-use super::worker::{WorkerCore, spawn_guarded};
+use super::tracking_worker::TrackingControl;
+use super::worker::{RENDER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::frame::{CameraTimes, RgbaFrame};
 use crate::landmarks::LandmarkFrame;
 use crate::render::avatar::AvatarScene;
@@ -286,24 +286,6 @@ pub fn spawn_render_worker(
             run(ctl, &output);
         },
     )
-}
-
-/// Nice values of the workers: OBS's own threads (0) win the CPU over both, and the tracker
-/// over the renderer, whose frames are drawn from the newest pose anyway (a late landmark
-/// costs latency; a late render only skips a frame).
-pub(crate) const TRACKER_NICE: i32 = 4;
-const RENDER_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority to `nice` (the threads it starts, such as a software
-/// Vulkan driver's or ONNX Runtime's, inherit it on Linux).
-pub(crate) fn lower_thread_priority(nice: i32) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: setpriority on the calling thread's id only changes this thread's nice value.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = nice;
 }
 
 fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {

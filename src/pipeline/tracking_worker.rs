@@ -4,7 +4,7 @@
 //! own avatar from them. OBS's threads only hand frames in and read results; they never wait.
 
 use super::Latest;
-use super::worker::{WorkerCore, spawn_guarded};
+use super::worker::{TRACKER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::camera::CameraFrame;
 use crate::landmarks::LandmarkFrame;
 use crate::tracking::holistic::{LIVE_SEARCH_INTERVAL, SearchClock, Tracker, TrackingMode};
@@ -150,17 +150,10 @@ pub fn spawn_tracking_worker(
         move |ctl| {
             // OBS's own threads must win the CPU (ONNX Runtime's threads, started from this
             // one, inherit its priority).
-            super::render_worker::lower_thread_priority(super::render_worker::TRACKER_NICE);
+            lower_thread_priority(TRACKER_NICE);
             run(ctl, models.as_ref())
         },
     )
-}
-
-/// A clock all workers share, so that landmark and render times compare.
-pub fn clock_ms(at: Instant) -> f64 {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    at.saturating_duration_since(epoch).as_secs_f64() * 1000.0
 }
 
 fn load(models: Option<&ModelPaths>, mode: TrackingMode) -> anyhow::Result<Tracker> {

@@ -1,10 +1,13 @@
 //! What every worker thread shares with its owners: a stop flag, a one-line status, and a
-//! way to wake it; and a spawner that keeps a panic inside the thread and in the status.
+//! way to wake it; a spawner that keeps a panic inside the thread and in the status; and the
+//! helpers all the plugin's threads use (priorities, one clock, bounded joins, the registry of
+//! stopped workers that module unload joins).
 
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
 
 pub struct WorkerCore {
     stop: AtomicBool,
@@ -77,4 +80,64 @@ pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Nice values of the workers: OBS's own threads (0) win the CPU over both, and the tracker
+/// over the renderer, whose frames are drawn from the newest pose anyway (a late landmark
+/// costs latency; a late render only skips a frame).
+pub const TRACKER_NICE: i32 = 4;
+pub const RENDER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to `nice` (the threads it starts, such as a software
+/// Vulkan driver's or ONNX Runtime's, inherit it on Linux).
+pub fn lower_thread_priority(nice: i32) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority on the calling thread's id only changes this thread's nice value.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, nice);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = nice;
+}
+
+/// A clock all workers share, so that landmark and render times compare.
+pub fn clock_ms(at: Instant) -> f64 {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    at.saturating_duration_since(epoch).as_secs_f64() * 1000.0
+}
+
+/// Joins `handle` if its thread ends before `deadline`; false when it does not (it is then left
+/// running, detached), so that shutting down never hangs on a thread.
+pub fn join_by(handle: JoinHandle<()>, deadline: Instant) -> bool {
+    while !handle.is_finished() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(10));
+    }
+    let finished = handle.is_finished();
+    if finished {
+        let _ = handle.join();
+    }
+    finished
+}
+
+/// Threads of workers told to stop (a `what` each, e.g. "render"), finished ones pruned:
+/// joined at module unload so that none outlives the module's code.
+static RETIRED: Mutex<Vec<(&'static str, JoinHandle<()>)>> = Mutex::new(Vec::new());
+
+/// Hands the thread of a worker that was told to stop (or will be) to [`join_retired`].
+pub fn retire(what: &'static str, handle: JoinHandle<()>) {
+    let mut retired = RETIRED.lock();
+    retired.retain(|(_, h)| !h.is_finished());
+    retired.push((what, handle));
+}
+
+/// Joins every retired worker, waiting at most `limit` in all; one still running then is left
+/// behind with a warning, so unloading never hangs.
+pub fn join_retired(limit: Duration) {
+    let deadline = Instant::now() + limit;
+    for (what, handle) in std::mem::take(&mut *RETIRED.lock()) {
+        if !join_by(handle, deadline) {
+            log::warn!("a {what} worker did not stop within {limit:?}");
+        }
+    }
 }

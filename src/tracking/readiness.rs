@@ -1,15 +1,11 @@
 //! Whether an installed plugin can track: the models and ONNX Runtime in the module's data
 //! folder, where the packages put them. OBS loads the module from anywhere (a package, a
 //! per-user folder, a macOS bundle), so they are found relative to the module, never by a
-//! build-time path. Checked once at module load on a background thread (loading ONNX Runtime
-//! and the eight models took 0.3 s inside OBS on the 2-core development machine, and OBS must
-//! never wait for it); the result is one log line and the source's tracking status.
+//! build-time path. The OBS module runs [`check`] once at load on a background thread
+//! (`obs::readiness`).
 
 use super::runtime::{MODEL_NAMES, Model, ModelPaths, ORT_LIB_NAME};
-use parking_lot::Mutex;
-use std::path::{Path, PathBuf};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 /// What the check found.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,60 +95,10 @@ pub fn check(data_dir: &Path) -> Readiness {
     ))
 }
 
-static STATUS: Mutex<Readiness> = Mutex::new(Readiness::Checking);
-static CHECKER: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
-
-/// The installed plugin's tracking status (the latest [`start`]'s result).
-pub fn status() -> Readiness {
-    STATUS.lock().clone()
-}
-
-/// Checks `data_dir` on a background thread at low priority and logs one line: `tracking
-/// ready: ...` or `tracking unavailable: ...`. Returns at once.
-pub fn start(data_dir: PathBuf) {
-    *STATUS.lock() = Readiness::Checking;
-    let spawned = std::thread::Builder::new()
-        .name("vrm-avatar-tracking-check".into())
-        .spawn(move || {
-            crate::pipeline::render_worker::lower_thread_priority(
-                crate::pipeline::render_worker::TRACKER_NICE,
-            );
-            let result = std::panic::catch_unwind(|| check(&data_dir)).unwrap_or_else(|panic| {
-                Readiness::Unavailable(format!(
-                    "the check stopped after a panic: {}",
-                    crate::pipeline::worker::panic_text(&*panic)
-                ))
-            });
-            match &result {
-                Readiness::Ready(_) => log::info!("tracking {}", result.text()),
-                _ => log::warn!("tracking {}", result.text()),
-            }
-            *STATUS.lock() = result;
-        });
-    match spawned {
-        Ok(handle) => *CHECKER.lock() = Some(handle),
-        Err(err) => {
-            let result = Readiness::Unavailable(format!("cannot start the check: {err}"));
-            log::warn!("tracking {}", result.text());
-            *STATUS.lock() = result;
-        }
-    }
-}
-
-/// Waits up to `limit` for the check to end (at module unload: its code must not be unmapped
-/// under it).
-pub fn join(limit: Duration) {
-    let Some(handle) = CHECKER.lock().take() else {
-        return;
-    };
-    if !crate::pipeline::join_by(handle, Instant::now() + limit) {
-        log::warn!("the tracking check did not end within {limit:?}");
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     /// A fresh folder under the system's temporary directory.
     fn scratch(name: &str) -> PathBuf {

@@ -118,6 +118,12 @@ pub(super) fn note_fault(report: &str) {
 /// test command prints it) and runs `test` once more. Any other failure, and a second fault,
 /// fails as it is.
 pub fn retry_on_known_obs_fault(name: &str, test: impl Fn()) {
+    let log = std::env::var_os("VRM_AVATAR_FAULT_LOG").map(std::path::PathBuf::from);
+    retry_logging_to(name, test, log.as_deref());
+}
+
+/// [`retry_on_known_obs_fault`] writing its line to `log`, if any.
+fn retry_logging_to(name: &str, test: impl Fn(), log: Option<&std::path::Path>) {
     LAST_FAULT.with(|last| last.borrow_mut().take());
     let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&test)) else {
         return;
@@ -128,7 +134,7 @@ pub fn retry_on_known_obs_fault(name: &str, test: impl Fn()) {
     };
     let line = format!("{name}: OBS 29's own fault ({fault}), no frame of this module; run again");
     eprintln!("{line}\n{report}");
-    if let Some(path) = std::env::var_os("VRM_AVATAR_FAULT_LOG")
+    if let Some(path) = log
         && let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -194,31 +200,49 @@ All scene data cleared";
 
     #[test]
     fn a_known_fault_runs_the_test_again_and_anything_else_fails() {
+        let log = std::env::temp_dir().join(format!("vrm-avatar-faults-{}", std::process::id()));
+        let _ = std::fs::remove_file(&log);
         let runs = std::cell::Cell::new(0);
-        retry_on_known_obs_fault("known", || {
+        let twice = || {
             runs.set(runs.get() + 1);
             if runs.get() == 1 {
                 note_fault(QT_EXIT);
                 panic!("OBS quits");
             }
-        });
+        };
+        retry_logging_to("known", twice, Some(&log));
         assert_eq!(runs.get(), 2);
+        // Reported, never hidden.
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            written.starts_with("known: OBS 29's own fault"),
+            "{written}"
+        );
+        let _ = std::fs::remove_file(&log);
 
         let runs = std::cell::Cell::new(0);
         let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            retry_on_known_obs_fault("plain", || {
-                runs.set(runs.get() + 1);
-                panic!("the avatar does not track");
-            })
+            retry_logging_to(
+                "plain",
+                || {
+                    runs.set(runs.get() + 1);
+                    panic!("the avatar does not track");
+                },
+                None,
+            )
         }));
         assert!(failed.is_err() && runs.get() == 1);
 
         // A known fault twice in a row fails.
         let failed = std::panic::catch_unwind(|| {
-            retry_on_known_obs_fault("twice", || {
-                note_fault(QT_EXIT);
-                panic!("OBS quits");
-            })
+            retry_logging_to(
+                "twice",
+                || {
+                    note_fault(QT_EXIT);
+                    panic!("OBS quits");
+                },
+                None,
+            )
         });
         assert!(failed.is_err());
     }
