@@ -1,4 +1,6 @@
-//! VRM runtime, loading layer: VRM 0.x / 1.0 avatars (and plain glTF) into plain Rust data.
+//! VRM runtime: VRM 0.x / 1.0 avatars (and plain glTF) loaded into plain Rust data, and an
+//! [`Instance`] that steps one through its frames (pose, lookAt, expressions, constraints,
+//! spring bones) for a renderer to draw.
 //!
 //! Pure: no GPU, no OBS. A streamer's file may be broken in any way, so every reference is checked
 //! and every size is bounded before anything is allocated; a bad file is a [`VrmError`], never a panic.
@@ -14,9 +16,11 @@ pub mod first_person;
 pub mod gltf_data;
 pub mod humanoid;
 pub mod inspect;
+pub mod instance;
 mod json_util;
 pub mod look_at;
 pub mod meta;
+pub mod skeleton;
 pub mod spring_bone;
 pub mod spring_config;
 
@@ -34,6 +38,7 @@ pub use gltf_data::{
 };
 pub use humanoid::{HumanBone, Humanoid, NormalizedRig};
 pub use inspect::inspect_json;
+pub use instance::{Instance, Posed};
 pub use look_at::{LookAt, LookAtType, RangeMap};
 pub use meta::{License, Meta};
 pub use spring_bone::SpringBones;

@@ -110,7 +110,7 @@ pub fn run(opts: &BenchOptions) -> Result<Value> {
 
     // Spring bones alone (CPU), one 1/30 s update per frame (two fixed 1/60 s steps).
     let model = obs_vrm_avatar::default_avatar::load_avatar(path)?;
-    let skeleton = obs_vrm_avatar::render::avatar::skeleton::Skeleton::new(&model);
+    let skeleton = obs_vrm_avatar::vrm::skeleton::Skeleton::new(&model);
     let mut springs = obs_vrm_avatar::vrm::SpringBones::new(&model);
     let mut spring_update = Vec::new();
     for i in 0..frames {
