@@ -33,10 +33,228 @@ pub const DEFAULT_EXPRESSION: &CStr = c"default_expression";
 /// `toggle` (a press switches the expression on or off) or `hold` (on while held).
 pub const EXPRESSION_HOTKEYS: &CStr = c"expression_hotkeys";
 
-pub const DEFAULT_INPUT_KIND: &CStr = c"camera";
-pub const DEFAULT_TRACKING_MODE: &CStr = c"upper_body_hands";
-pub const DEFAULT_MIRROR: bool = true;
 pub const DEFAULT_SMOOTHING: f64 = 0.5;
+
+/// What a setting holds, its default and the values it may take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// A file path, by default this text.
+    Path(&'static CStr),
+    /// One of `items` (value, locale key of its label); the source may add items found at run
+    /// time (cameras, sources, the avatar's expressions).
+    Choice {
+        default: &'static CStr,
+        items: &'static [(&'static CStr, &'static CStr)],
+    },
+    Bool(bool),
+    Int {
+        default: i64,
+        min: i64,
+        max: i64,
+        step: i64,
+    },
+    /// A slider; values read back are clamped to `min..=max`.
+    Float {
+        default: f64,
+        min: f64,
+        max: f64,
+        step: f64,
+    },
+    /// An OBS colour (0xAABBGGRR).
+    Color(i64),
+}
+
+/// One setting of the source: its key, the locale key of its label, and its kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Setting {
+    pub key: &'static CStr,
+    pub label: &'static CStr,
+    pub kind: Kind,
+}
+
+const fn float(
+    key: &'static CStr,
+    label: &'static CStr,
+    d: f64,
+    lo: f64,
+    hi: f64,
+    step: f64,
+) -> Setting {
+    Setting {
+        key,
+        label,
+        kind: Kind::Float {
+            default: d,
+            min: lo,
+            max: hi,
+            step,
+        },
+    }
+}
+
+/// Every setting of the source, in the order the properties show them: the properties, the
+/// defaults and the readers all take keys, defaults and ranges from here (CONTRACTS.md lists the
+/// keys scripts rely on; a unit test keeps the two in step).
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: VRM_PATH,
+        label: c"VRMFile",
+        kind: Kind::Path(c""),
+    },
+    Setting {
+        key: WIDTH,
+        label: c"Width",
+        kind: Kind::Int {
+            default: DEFAULT_WIDTH as i64,
+            min: MIN_SIZE as i64,
+            max: MAX_SIZE as i64,
+            step: 2,
+        },
+    },
+    Setting {
+        key: HEIGHT,
+        label: c"Height",
+        kind: Kind::Int {
+            default: DEFAULT_HEIGHT as i64,
+            min: MIN_SIZE as i64,
+            max: MAX_SIZE as i64,
+            step: 2,
+        },
+    },
+    Setting {
+        key: INPUT_KIND,
+        label: c"InputKind",
+        kind: Kind::Choice {
+            default: c"camera",
+            items: &[
+                (c"camera", c"InputKind.Camera"),
+                (c"source", c"InputKind.Source"),
+                (c"none", c"InputKind.None"),
+            ],
+        },
+    },
+    Setting {
+        key: CAMERA_DEVICE,
+        label: c"CameraDevice",
+        kind: Kind::Choice {
+            default: c"",
+            items: &[(c"", c"CameraDevice.First")],
+        },
+    },
+    Setting {
+        key: INPUT_SOURCE,
+        label: c"InputSource",
+        kind: Kind::Choice {
+            default: c"",
+            items: &[],
+        },
+    },
+    Setting {
+        key: TRACKING_MODE,
+        label: c"TrackingMode",
+        kind: Kind::Choice {
+            default: c"upper_body_hands",
+            items: &[
+                (c"face", c"TrackingMode.Face"),
+                (c"upper_body", c"TrackingMode.UpperBody"),
+                (c"upper_body_hands", c"TrackingMode.UpperBodyHands"),
+                (c"full_body", c"TrackingMode.FullBody"),
+            ],
+        },
+    },
+    Setting {
+        key: MIRROR,
+        label: c"Mirror",
+        kind: Kind::Bool(true),
+    },
+    float(SMOOTHING, c"Smoothing", DEFAULT_SMOOTHING, 0.0, 1.0, 0.05),
+    Setting {
+        key: FRAMING,
+        label: c"Framing",
+        kind: Kind::Choice {
+            default: c"upper_body",
+            items: &[
+                (c"upper_body", c"Framing.UpperBody"),
+                (c"full_body", c"Framing.FullBody"),
+            ],
+        },
+    },
+    float(ZOOM, c"Zoom", 1.0, 0.25, 4.0, 0.05),
+    float(CAMERA_HEIGHT, c"CameraHeight", 0.0, -1.0, 1.0, 0.01),
+    float(CAMERA_OFFSET, c"CameraOffset", 0.0, -1.0, 1.0, 0.01),
+    float(FOV_DEG, c"FieldOfView", 30.0, 10.0, 90.0, 1.0),
+    float(LIGHT_YAW_DEG, c"LightYaw", 16.7, -180.0, 180.0, 1.0),
+    float(LIGHT_PITCH_DEG, c"LightPitch", 21.0, -90.0, 90.0, 1.0),
+    float(LIGHT_INTENSITY, c"LightIntensity", 0.9, 0.0, 3.0, 0.05),
+    float(AMBIENT, c"Ambient", 0.25, 0.0, 1.0, 0.01),
+    Setting {
+        key: BACKGROUND,
+        label: c"Background",
+        kind: Kind::Choice {
+            default: c"transparent",
+            items: &[
+                (c"transparent", c"Background.Transparent"),
+                (c"color", c"Background.Color"),
+            ],
+        },
+    },
+    Setting {
+        key: BACKGROUND_COLOR,
+        label: c"BackgroundColor",
+        kind: Kind::Color(0xFF00_FF00),
+    },
+    Setting {
+        key: DEFAULT_EXPRESSION,
+        label: c"DefaultExpression",
+        kind: Kind::Choice {
+            default: c"",
+            items: &[(c"", c"DefaultExpression.None")],
+        },
+    },
+    Setting {
+        key: EXPRESSION_HOTKEYS,
+        label: c"ExpressionHotkeys",
+        kind: Kind::Choice {
+            default: c"toggle",
+            items: &[
+                (c"toggle", c"ExpressionHotkeys.Toggle"),
+                (c"hold", c"ExpressionHotkeys.Hold"),
+            ],
+        },
+    },
+];
+
+/// The setting `key` of [`SETTINGS`].
+///
+/// # Panics
+/// When `key` is not in the table (a programming error, caught by the unit tests).
+pub fn setting(key: &CStr) -> &'static Setting {
+    SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .unwrap_or_else(|| panic!("{key:?} is not in settings::SETTINGS"))
+}
+
+/// A slider setting's default.
+pub fn float_default(key: &CStr) -> f32 {
+    clamp_float(key, f64::NAN)
+}
+
+/// A slider setting's value clamped to its range; its default when not a number.
+pub fn clamp_float(key: &CStr, value: f64) -> f32 {
+    match setting(key).kind {
+        Kind::Float {
+            default, min, max, ..
+        } => {
+            (if value.is_finite() {
+                value.clamp(min, max)
+            } else {
+                default
+            }) as f32
+        }
+        other => panic!("{key:?} is not a slider: {other:?}"),
+    }
+}
 
 /// What moves the avatar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,5 +337,172 @@ mod tests {
         assert_eq!(clamp_size(0), MIN_SIZE);
         assert_eq!(clamp_size(1280), 1280);
         assert_eq!(clamp_size(1 << 40), MAX_SIZE);
+    }
+
+    /// Keys CONTRACTS.md lists for capabilities still to come (voice, VMC).
+    const PLANNED: &[&str] = &[
+        "voice_source",
+        "mouth",
+        "vmc_port",
+        "vmc_bind",
+        "vmc_send",
+        "vmc_send_to",
+    ];
+    /// Keys of this table that CONTRACTS.md does not list yet (proposed for it in the notes).
+    const NOT_IN_CONTRACTS: &[&str] = &[
+        "framing",
+        "zoom",
+        "camera_height",
+        "camera_offset",
+        "fov_deg",
+        "light_yaw_deg",
+        "light_pitch_deg",
+        "light_intensity",
+        "ambient",
+        "background",
+        "background_color",
+        "default_expression",
+        "expression_hotkeys",
+    ];
+
+    fn key(s: &Setting) -> &str {
+        s.key.to_str().unwrap()
+    }
+
+    #[test]
+    fn every_key_once_with_a_default_in_its_range() {
+        let keys: Vec<&str> = SETTINGS.iter().map(key).collect();
+        let unique: std::collections::BTreeSet<&str> = keys.iter().copied().collect();
+        assert_eq!(keys.len(), unique.len(), "a key twice: {keys:?}");
+        for k in [
+            VRM_PATH,
+            WIDTH,
+            HEIGHT,
+            INPUT_KIND,
+            INPUT_SOURCE,
+            CAMERA_DEVICE,
+            TRACKING_MODE,
+            MIRROR,
+            SMOOTHING,
+            FRAMING,
+            ZOOM,
+            CAMERA_HEIGHT,
+            CAMERA_OFFSET,
+            FOV_DEG,
+            LIGHT_YAW_DEG,
+            LIGHT_PITCH_DEG,
+            LIGHT_INTENSITY,
+            AMBIENT,
+            BACKGROUND,
+            BACKGROUND_COLOR,
+            DEFAULT_EXPRESSION,
+            EXPRESSION_HOTKEYS,
+        ] {
+            assert_eq!(setting(k).key, k);
+        }
+        for s in SETTINGS {
+            match s.kind {
+                Kind::Int {
+                    default, min, max, ..
+                } => assert!((min..=max).contains(&default)),
+                Kind::Float {
+                    default,
+                    min,
+                    max,
+                    step,
+                } => assert!((min..=max).contains(&default) && step > 0.0, "{s:?}"),
+                Kind::Choice { default, items } => assert!(
+                    items.is_empty() || items.iter().any(|(v, _)| *v == default),
+                    "{s:?}"
+                ),
+                _ => {}
+            }
+        }
+        assert_eq!(clamp_float(ZOOM, 99.0), 4.0);
+        assert_eq!(clamp_float(ZOOM, f64::NAN), 1.0);
+        assert_eq!(float_default(FOV_DEG), 30.0);
+    }
+
+    #[test]
+    fn the_table_agrees_with_contracts_md() {
+        let contracts = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/CONTRACTS.md"
+        ))
+        .unwrap();
+        let section = contracts
+            .split("## OBS source settings keys")
+            .nth(1)
+            .unwrap()
+            .split("\n## ")
+            .next()
+            .unwrap();
+        let mut listed = Vec::new();
+        for row in section.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (keys, kind, defaults) = (cells[1], cells[2], cells[3]);
+            let keys: Vec<&str> = keys.split(", ").map(|k| k.trim_matches('`')).collect();
+            let defaults: Vec<&str> = defaults.split(", ").collect();
+            for (i, k) in keys.iter().enumerate() {
+                listed.push(k.to_string());
+                if PLANNED.contains(k) {
+                    continue;
+                }
+                let s = SETTINGS
+                    .iter()
+                    .find(|s| key(s) == *k)
+                    .unwrap_or_else(|| panic!("CONTRACTS.md's {k} is not in the table"));
+                let default = defaults[i.min(defaults.len() - 1)].trim_matches('`');
+                match (kind, s.kind) {
+                    ("string", Kind::Path(d)) => {
+                        assert_eq!(format!("\"{}\"", d.to_str().unwrap()), default)
+                    }
+                    ("string", Kind::Choice { default: d, .. }) => {
+                        let d = d.to_str().unwrap();
+                        assert!(
+                            d == default
+                                || (d.is_empty()
+                                    && (default == "\"\"" || default == "first camera")),
+                            "{k}: {d:?} vs {default}"
+                        );
+                    }
+                    ("bool", Kind::Bool(d)) => assert_eq!(d.to_string(), default),
+                    ("number", Kind::Float { default: d, .. }) => {
+                        assert_eq!(d.to_string(), default)
+                    }
+                    ("int", Kind::Int { default: d, .. }) => assert_eq!(d.to_string(), default),
+                    other => {
+                        panic!("{k}: CONTRACTS.md and the table disagree on the type: {other:?}")
+                    }
+                }
+            }
+        }
+        let mut extra: Vec<&str> = SETTINGS
+            .iter()
+            .map(key)
+            .filter(|k| !listed.iter().any(|l| l == k))
+            .collect();
+        extra.sort();
+        let mut proposed = NOT_IN_CONTRACTS.to_vec();
+        proposed.sort();
+        assert_eq!(extra, proposed, "keys to propose for CONTRACTS.md");
+    }
+
+    #[test]
+    fn every_label_has_an_english_text() {
+        let ini = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/locale/en-US.ini"))
+            .unwrap();
+        let has = |k: &CStr| {
+            let k = k.to_str().unwrap();
+            ini.lines().any(|l| l.split('=').next() == Some(k))
+        };
+        for s in SETTINGS {
+            assert!(has(s.label), "{:?} has no text", s.label);
+            if let Kind::Choice { items, .. } = s.kind {
+                for (_, label) in items {
+                    assert!(has(label), "{label:?} has no text");
+                }
+            }
+        }
     }
 }

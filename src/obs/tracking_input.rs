@@ -6,6 +6,7 @@
 use super::ffi;
 use crate::camera::{CameraFormat, CameraFrame, Plane};
 use crate::pipeline::{TrackingControl, spawn_tracking_worker};
+use crate::settings;
 use crate::tracking::holistic::TrackingMode;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -36,23 +37,12 @@ impl Drop for Capture {
     }
 }
 
-/// What a VRM Avatar source tracks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wanted {
-    /// An existing OBS source, by name.
-    Source(String),
-    /// A camera device (`""`: the first one), captured by a private source of the platform's
-    /// capture kind, so that OBS's own capture code does the device work.
-    Camera(String),
-}
-
-impl Wanted {
-    /// The key trackers are shared by.
-    fn key(&self) -> String {
-        match self {
-            Wanted::Source(name) => format!("source:{name}"),
-            Wanted::Camera(device) => format!("camera:{device}"),
-        }
+/// The key trackers are shared by: sources tracking the same input share one tracker.
+fn key(wanted: &settings::Input) -> String {
+    match wanted {
+        settings::Input::Source(name) => format!("source:{name}"),
+        settings::Input::Camera(device) => format!("camera:{device}"),
+        settings::Input::None => "none".into(),
     }
 }
 
@@ -160,11 +150,11 @@ pub struct Input {
     attached: Option<Attached>,
     /// The last attempt to attach: a missing input is looked for again every few seconds,
     /// not on every frame (listing cameras asks the system).
-    tried: Option<(Wanted, Instant)>,
+    tried: Option<(settings::Input, Instant)>,
 }
 
 struct Attached {
-    wanted: Wanted,
+    wanted: settings::Input,
     /// When the last frame was taken from the input (None: none yet).
     last_frame: Option<Instant>,
     /// Whether the log has been told that no frames come.
@@ -189,14 +179,15 @@ impl Input {
         }
     }
 
-    /// Follows the wanted input (None: no tracking) and copies its newest frame for the
+    /// Follows the wanted input (`None`: no tracking) and copies its newest frame for the
     /// tracker while `showing`. Returns the tracker to follow.
     pub fn tick(
         &mut self,
-        wanted: Option<&Wanted>,
+        wanted: &settings::Input,
         mode: TrackingMode,
         showing: bool,
     ) -> Option<Arc<TrackingControl>> {
+        let wanted = (*wanted != settings::Input::None).then_some(wanted);
         // A tracked source the user deleted is let go, and looked up again by name only after
         // a while: OBS removes every source when it clears a scene collection or quits, and
         // taking one up again then would hold and activate a source on its way out.
@@ -266,9 +257,10 @@ impl Input {
         Some(control)
     }
 
-    fn attach(&mut self, wanted: &Wanted, mode: TrackingMode) {
+    fn attach(&mut self, wanted: &settings::Input, mode: TrackingMode) {
         let acquired = match wanted {
-            Wanted::Source(name) => {
+            settings::Input::None => return,
+            settings::Input::Source(name) => {
                 let Ok(c_name) = CString::new(name.as_str()) else {
                     return;
                 };
@@ -283,19 +275,19 @@ impl Input {
                     unsafe { ffi::obs_source_release(source) };
                     return;
                 }
-                let acquired = acquire(&wanted.key(), mode, std::ptr::null_mut);
+                let acquired = acquire(&key(wanted), mode, std::ptr::null_mut);
                 if acquired.is_none() {
                     // SAFETY: releasing the reference just taken.
                     unsafe { ffi::obs_source_release(source) };
                 }
                 acquired.map(|(control, _)| (control, source))
             }
-            Wanted::Camera(device) => {
+            settings::Input::Camera(device) => {
                 // Without a camera nothing starts (no tracker, no capture).
                 let Some(device) = camera_device(device) else {
                     return;
                 };
-                let acquired = acquire(&wanted.key(), mode, || camera_source(&device));
+                let acquired = acquire(&key(wanted), mode, || camera_source(&device));
                 if acquired
                     .as_ref()
                     .is_some_and(|(_, source)| source.is_null())
@@ -304,7 +296,7 @@ impl Input {
                         "cannot create a {} capture source",
                         CAMERA_KIND.0.to_string_lossy()
                     );
-                    release(&wanted.key());
+                    release(&key(wanted));
                     return;
                 }
                 acquired
@@ -333,12 +325,12 @@ impl Input {
             return None;
         }
         Some(match &a.wanted {
-            Wanted::Camera(_) => format!(
+            settings::Input::Camera(_) => format!(
                 "no picture from {} for {} s: is it plugged in, or used by another program?",
                 describe(&a.wanted),
                 since.elapsed().as_secs()
             ),
-            Wanted::Source(_) => format!(
+            settings::Input::Source(_) | settings::Input::None => format!(
                 "no frames from {} for {} s: is it playing? (only camera and media sources can be tracked)",
                 describe(&a.wanted),
                 since.elapsed().as_secs()
@@ -357,7 +349,7 @@ impl Input {
                 }
                 ffi::obs_source_release(a.source);
             }
-            release(&a.wanted.key());
+            release(&key(&a.wanted));
         }
     }
 }
@@ -368,11 +360,12 @@ const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long without frames before the status says so.
 const NO_FRAMES_AFTER: std::time::Duration = std::time::Duration::from_secs(3);
 
-fn describe(wanted: &Wanted) -> String {
+fn describe(wanted: &settings::Input) -> String {
     match wanted {
-        Wanted::Source(name) => format!("the source '{name}'"),
-        Wanted::Camera(device) if device.is_empty() => "the first camera".into(),
-        Wanted::Camera(device) => format!("the camera {device}"),
+        settings::Input::Source(name) => format!("the source '{name}'"),
+        settings::Input::Camera(device) if device.is_empty() => "the first camera".into(),
+        settings::Input::Camera(device) => format!("the camera {device}"),
+        settings::Input::None => "no input".into(),
     }
 }
 

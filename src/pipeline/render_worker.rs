@@ -9,6 +9,7 @@ use crate::frame::{CameraTimes, RgbaFrame};
 use crate::landmarks::LandmarkFrame;
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
+use crate::settings;
 use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
 use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
@@ -43,17 +44,19 @@ pub struct ViewSettings {
 impl Default for ViewSettings {
     /// The renderer's own defaults: upper body, 30 degrees, a soft key light from the front,
     /// a little above and to the side.
+    /// (The defaults of the source's settings, [`settings::SETTINGS`].)
     fn default() -> Self {
+        use settings::float_default;
         ViewSettings {
             full_body: false,
-            zoom: 1.0,
-            height_offset: 0.0,
-            side_offset: 0.0,
-            fov_deg: 30.0,
-            light_yaw_deg: 16.7,
-            light_pitch_deg: 21.0,
-            light_intensity: 0.9,
-            ambient: 0.25,
+            zoom: float_default(settings::ZOOM),
+            height_offset: float_default(settings::CAMERA_HEIGHT),
+            side_offset: float_default(settings::CAMERA_OFFSET),
+            fov_deg: float_default(settings::FOV_DEG),
+            light_yaw_deg: float_default(settings::LIGHT_YAW_DEG),
+            light_pitch_deg: float_default(settings::LIGHT_PITCH_DEG),
+            light_intensity: float_default(settings::LIGHT_INTENSITY),
+            ambient: float_default(settings::AMBIENT),
             background: None,
         }
     }

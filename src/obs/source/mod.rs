@@ -1,0 +1,349 @@
+//! The `vrm_avatar_source` video source. One `Source` per OBS source, shared by OBS's threads:
+//! `update`/`get_properties` (UI thread) only change the render control, `video_render`
+//! (graphics thread) only uploads the newest finished frame, and nothing waits for the worker.
+
+mod properties;
+mod read;
+mod telemetry;
+
+use properties::{get_defaults, get_properties};
+use read::{apply_tracking, output_fps, read_size, read_vrm_path};
+use telemetry::{GraphicsTime, LatencyLog, Timed};
+
+use super::hotkeys::ExpressionHotkeys;
+use super::tracking_input::Input;
+use super::{ffi, guard, text::text};
+use crate::frame::RgbaFrame;
+use crate::pipeline::{Latest, RenderControl, spawn_render_worker};
+use crate::settings;
+use crate::tracking::holistic::TrackingMode;
+use parking_lot::Mutex;
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+struct Source {
+    control: Arc<RenderControl>,
+    frames: Arc<Latest<RgbaFrame>>,
+    worker: Option<JoinHandle<()>>,
+    /// What the settings ask to track (set by `update`, followed by `video_tick`).
+    wanted: Mutex<(settings::Input, TrackingMode)>,
+    /// The tracked input; only `video_tick` (graphics thread) and `destroy` touch it.
+    input: Mutex<Input>,
+    /// Camera-to-texture latency of the frames drawn lately (graphics thread).
+    latency: Mutex<LatencyLog>,
+    /// Time this source takes from OBS's graphics thread (tick + render) per frame.
+    graphics_time: Mutex<GraphicsTime>,
+    /// Touched only on the graphics thread (video_render, and destroy inside obs_enter_graphics).
+    gfx: Mutex<Gfx>,
+    /// This source in OBS (for its hotkeys).
+    obs_source: SourcePtr,
+    hotkeys: Mutex<ExpressionHotkeys>,
+}
+
+/// The OBS source a `Source` belongs to; valid from create to destroy.
+struct SourcePtr(*mut ffi::obs_source_t);
+
+// SAFETY: libobs sources may be referenced from any thread while they exist.
+unsafe impl Send for SourcePtr {}
+unsafe impl Sync for SourcePtr {}
+
+/// The source's textures on OBS's graphics thread: two, written in turn, so that a new frame
+/// never goes into the texture the last frame's drawing may still read (a software OpenGL
+/// driver would wait for that drawing to finish).
+struct Gfx {
+    textures: [*mut ffi::gs_texture_t; 2],
+    /// The texture drawn now (the other one takes the next frame).
+    current: usize,
+    size: (u32, u32),
+    seen: u64,
+}
+
+// SAFETY: the texture pointers are only used on OBS's graphics thread (see `Source::gfx`).
+unsafe impl Send for Gfx {}
+
+impl Gfx {
+    /// Destroys the textures there are and forgets them.
+    ///
+    /// # Safety
+    /// Inside OBS's graphics context.
+    unsafe fn destroy_textures(&mut self) {
+        for texture in &mut self.textures {
+            if !texture.is_null() {
+                // SAFETY: a texture this source created, destroyed once (then forgotten).
+                unsafe { ffi::gs_texture_destroy(*texture) };
+            }
+            *texture = ptr::null_mut();
+        }
+    }
+}
+
+pub fn register() {
+    let info = ffi::obs_source_info {
+        id: settings::SOURCE_ID.as_ptr(),
+        type_: ffi::obs_source_type_OBS_SOURCE_TYPE_INPUT,
+        output_flags: ffi::OBS_SOURCE_VIDEO | ffi::OBS_SOURCE_CUSTOM_DRAW | ffi::OBS_SOURCE_SRGB,
+        get_name: Some(get_name),
+        create: Some(create),
+        destroy: Some(destroy),
+        get_width: Some(get_width),
+        get_height: Some(get_height),
+        get_defaults: Some(get_defaults),
+        get_properties: Some(get_properties),
+        update: Some(update),
+        show: Some(show),
+        hide: Some(hide),
+        video_render: Some(video_render),
+        video_tick: Some(video_tick),
+        icon_type: ffi::obs_icon_type_OBS_ICON_TYPE_CAMERA,
+        ..Default::default()
+    };
+    // SAFETY: libobs copies the struct; the id string is static.
+    unsafe { ffi::obs_register_source_s(&info, size_of::<ffi::obs_source_info>()) };
+    // SAFETY: text() returns a valid C string that lives until the locale changes.
+    let name = unsafe { std::ffi::CStr::from_ptr(text(c"VRMAvatar")) };
+    log::info!(
+        "registered source '{}' ({})",
+        name.to_string_lossy(),
+        settings::SOURCE_ID.to_string_lossy()
+    );
+}
+
+/// # Safety
+/// `data` is null or a pointer returned by `create` and not yet destroyed.
+unsafe fn source<'a>(data: *mut c_void) -> Option<&'a Source> {
+    // SAFETY: per the contract.
+    unsafe { (data as *const Source).as_ref() }
+}
+
+unsafe extern "C" fn get_name(_type_data: *mut c_void) -> *const std::ffi::c_char {
+    guard("get_name", c"VRM Avatar".as_ptr(), || text(c"VRMAvatar"))
+}
+
+unsafe extern "C" fn create(
+    settings: *mut ffi::obs_data_t,
+    obs_source: *mut ffi::obs_source_t,
+) -> *mut c_void {
+    guard("create", ptr::null_mut(), || {
+        let (width, height) = read_size(settings);
+        let control = RenderControl::new(width, height, output_fps());
+        control.set_vrm_path(read_vrm_path(settings));
+        let frames = Arc::new(Latest::default());
+        let worker = match spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)) {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                log::error!("cannot start the render thread: {err}");
+                None
+            }
+        };
+        log::info!("source created at {width}x{height}");
+        let gfx = Mutex::new(Gfx {
+            textures: [ptr::null_mut(); 2],
+            current: 0,
+            size: (0, 0),
+            seen: 0,
+        });
+        let source = Source {
+            control,
+            frames,
+            worker,
+            wanted: Mutex::new((settings::Input::None, TrackingMode::UpperBodyHands)),
+            input: Mutex::new(Input::new()),
+            latency: Mutex::new(LatencyLog::default()),
+            graphics_time: Mutex::new(GraphicsTime::default()),
+            gfx,
+            obs_source: SourcePtr(obs_source),
+            hotkeys: Mutex::new(ExpressionHotkeys::new()),
+        };
+        apply_tracking(&source, settings);
+        Box::into_raw(Box::new(source)) as *mut c_void
+    })
+}
+
+unsafe extern "C" fn destroy(data: *mut c_void) {
+    guard("destroy", (), || {
+        if data.is_null() {
+            return;
+        }
+        // SAFETY: OBS calls destroy once, after every other callback of this source.
+        let mut source = unsafe { Box::from_raw(data as *mut Source) };
+        source.control.stop();
+        source.input.get_mut().detach();
+        source.hotkeys.get_mut().unregister();
+        if let Some(worker) = source.worker.take() {
+            crate::pipeline::worker::retire("render", worker);
+        }
+        let gfx = source.gfx.get_mut();
+        if gfx.textures.iter().any(|t| !t.is_null()) {
+            // SAFETY: textures are destroyed inside the graphics context.
+            unsafe {
+                ffi::obs_enter_graphics();
+                gfx.destroy_textures();
+                ffi::obs_leave_graphics();
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn get_width(data: *mut c_void) -> u32 {
+    // SAFETY: data comes from create.
+    guard("get_width", 0, || {
+        unsafe { source(data) }.map_or(0, |s| s.control.size().0)
+    })
+}
+
+unsafe extern "C" fn get_height(data: *mut c_void) -> u32 {
+    // SAFETY: data comes from create.
+    guard("get_height", 0, || {
+        unsafe { source(data) }.map_or(0, |s| s.control.size().1)
+    })
+}
+
+unsafe extern "C" fn update(data: *mut c_void, settings: *mut ffi::obs_data_t) {
+    guard("update", (), || {
+        // SAFETY: data comes from create.
+        if let Some(source) = unsafe { source(data) } {
+            let (width, height) = read_size(settings);
+            source.control.set_size(width, height);
+            source.control.set_vrm_path(read_vrm_path(settings));
+            apply_tracking(source, settings);
+        }
+    })
+}
+
+unsafe extern "C" fn show(data: *mut c_void) {
+    // SAFETY: data comes from create.
+    guard("show", (), || {
+        unsafe { source(data) }
+            .into_iter()
+            .for_each(|s| s.control.set_active(true))
+    })
+}
+
+unsafe extern "C" fn hide(data: *mut c_void) {
+    // SAFETY: data comes from create.
+    guard("hide", (), || {
+        unsafe { source(data) }
+            .into_iter()
+            .for_each(|s| s.control.set_active(false))
+    })
+}
+
+unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
+    guard("video_tick", (), || {
+        let started = Instant::now();
+        // SAFETY: data comes from create; graphics thread.
+        let Some(source) = (unsafe { source(data) }) else {
+            return;
+        };
+        let _timed = Timed(started, |spent| source.graphics_time.lock().tick = spent);
+        // The render rate follows OBS's frame rate (Settings -> Video may change it).
+        source.control.set_fps(output_fps());
+        let (wanted, mode) = source.wanted.lock().clone();
+        let tracker = source
+            .input
+            .lock()
+            .tick(&wanted, mode, source.control.is_active());
+        let current = source.control.tracking();
+        let same = match (&tracker, &current) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            source.control.set_tracking(tracker);
+        }
+        source
+            .hotkeys
+            .lock()
+            .sync(source.obs_source.0, &source.control);
+    })
+}
+
+unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effect_t) {
+    guard("video_render", (), || {
+        let started = Instant::now();
+        // SAFETY: data comes from create; we are on the graphics thread inside its context.
+        let Some(source) = (unsafe { source(data) }) else {
+            return;
+        };
+        let _timed = Timed(started, |spent| {
+            source.graphics_time.lock().record_render(spent)
+        });
+        let mut gfx = source.gfx.lock();
+        if let Some((seq, frame)) = source.frames.newer_than(gfx.seen) {
+            gfx.seen = seq;
+            unsafe { upload(&mut gfx, &frame) };
+            if frame.camera.is_some() {
+                source.latency.lock().record(&frame, &source.control);
+            }
+        }
+        let texture = gfx.textures[gfx.current];
+        if !texture.is_null() {
+            let (width, height) = source.control.size();
+            unsafe { draw(texture, width, height) };
+        }
+    })
+}
+
+/// Copies a finished frame into the source's spare texture and draws that one from now on
+/// (graphics thread).
+unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
+    // SAFETY: graphics thread, inside the graphics context (video_render).
+    unsafe {
+        if gfx.size != (frame.width, frame.height) {
+            gfx.destroy_textures();
+            gfx.size = (frame.width, frame.height);
+        }
+        let next = 1 - gfx.current;
+        if gfx.textures[next].is_null() {
+            gfx.textures[next] = ffi::gs_texture_create(
+                frame.width,
+                frame.height,
+                ffi::gs_color_format_GS_RGBA,
+                1,
+                ptr::null_mut(),
+                ffi::GS_DYNAMIC,
+            );
+            if gfx.textures[next].is_null() {
+                log::error!(
+                    "OBS could not create a {}x{} texture",
+                    frame.width,
+                    frame.height
+                );
+                return;
+            }
+        }
+        ffi::gs_texture_set_image(
+            gfx.textures[next],
+            frame.pixels.as_ptr(),
+            frame.stride,
+            false,
+        );
+        gfx.current = next;
+    }
+}
+
+/// Draws the premultiplied sRGB texture at the source's size, blending in linear light.
+unsafe fn draw(texture: *mut ffi::gs_texture_t, width: u32, height: u32) {
+    // SAFETY: graphics thread, inside the graphics context (video_render).
+    unsafe {
+        let effect = ffi::obs_get_base_effect(ffi::obs_base_effect_OBS_EFFECT_DEFAULT);
+        let image = ffi::gs_effect_get_param_by_name(effect, c"image".as_ptr());
+        let previous_srgb = ffi::gs_framebuffer_srgb_enabled();
+        ffi::gs_enable_framebuffer_srgb(true);
+        ffi::gs_blend_state_push();
+        ffi::gs_blend_function(
+            ffi::gs_blend_type_GS_BLEND_ONE,
+            ffi::gs_blend_type_GS_BLEND_INVSRCALPHA,
+        );
+        ffi::gs_effect_set_texture_srgb(image, texture);
+        while ffi::gs_effect_loop(effect, c"Draw".as_ptr()) {
+            ffi::gs_draw_sprite(texture, 0, width, height);
+        }
+        ffi::gs_blend_state_pop();
+        ffi::gs_enable_framebuffer_srgb(previous_srgb);
+    }
+}
