@@ -169,8 +169,102 @@ fn mouth(half: [f64; 2], curve: f64, lift: f64) -> Mouth {
 
 /// The expression presets, each becoming one morph target of the face mesh (in this order).
 pub fn expressions() -> Vec<Expression> {
+    let mut list = blink_expressions();
+    list.extend(mouth_expressions());
+    list.extend(emotion_expressions());
+    list
+}
+
+/// An expression preset from its face and override settings.
+fn preset(
+    name: &'static str,
+    face: FaceState,
+    override_blink: &'static str,
+    override_mouth: &'static str,
+) -> Expression {
+    Expression {
+        name,
+        face,
+        override_blink,
+        override_mouth,
+    }
+}
+
+/// `blink`, `blinkLeft`, `blinkRight`: one or both eyes closed, the rest neutral.
+fn blink_expressions() -> Vec<Expression> {
+    let n = NEUTRAL;
+    vec![
+        preset(
+            "blink",
+            FaceState {
+                eyes: [Eye::CLOSED; 2],
+                ..n
+            },
+            "none",
+            "none",
+        ),
+        preset(
+            "blinkLeft",
+            FaceState {
+                eyes: [Eye::CLOSED, Eye::OPEN],
+                ..n
+            },
+            "none",
+            "none",
+        ),
+        preset(
+            "blinkRight",
+            FaceState {
+                eyes: [Eye::OPEN, Eye::CLOSED],
+                ..n
+            },
+            "none",
+            "none",
+        ),
+    ]
+}
+
+/// The visemes `aa`, `ih`, `ou`, `ee`, `oh`: only the mouth differs from neutral.
+fn mouth_expressions() -> Vec<Expression> {
     let n = NEUTRAL;
     let with_mouth = |m: Mouth| FaceState { mouth: m, ..n };
+    vec![
+        preset(
+            "aa",
+            with_mouth(mouth([0.014, 0.013], 0.0, -0.003)),
+            "none",
+            "none",
+        ),
+        preset(
+            "ih",
+            with_mouth(mouth([0.018, 0.0055], 0.002, 0.0)),
+            "none",
+            "none",
+        ),
+        preset(
+            "ou",
+            with_mouth(mouth([0.0075, 0.0075], 0.0, -0.001)),
+            "none",
+            "none",
+        ),
+        preset(
+            "ee",
+            with_mouth(mouth([0.019, 0.009], 0.003, 0.0)),
+            "none",
+            "none",
+        ),
+        preset(
+            "oh",
+            with_mouth(mouth([0.011, 0.012], 0.0, -0.002)),
+            "none",
+            "none",
+        ),
+    ]
+}
+
+/// The emotions `happy`, `angry`, `sad`, `relaxed`, `surprised`: eyes, brows and mouth
+/// together (both sides alike).
+fn emotion_expressions() -> Vec<Expression> {
     let brows = |lift: f64, tilt: f64| [Brow { lift, tilt }; 2];
     let eyes = |open: f64, curve: f64, lift: f64, scale: f64| {
         [Eye {
@@ -180,71 +274,8 @@ pub fn expressions() -> Vec<Expression> {
             scale,
         }; 2]
     };
-    let expression = |name, face, override_blink, override_mouth| Expression {
-        name,
-        face,
-        override_blink,
-        override_mouth,
-    };
     vec![
-        expression(
-            "blink",
-            FaceState {
-                eyes: [Eye::CLOSED; 2],
-                ..n
-            },
-            "none",
-            "none",
-        ),
-        expression(
-            "blinkLeft",
-            FaceState {
-                eyes: [Eye::CLOSED, Eye::OPEN],
-                ..n
-            },
-            "none",
-            "none",
-        ),
-        expression(
-            "blinkRight",
-            FaceState {
-                eyes: [Eye::OPEN, Eye::CLOSED],
-                ..n
-            },
-            "none",
-            "none",
-        ),
-        expression(
-            "aa",
-            with_mouth(mouth([0.014, 0.013], 0.0, -0.003)),
-            "none",
-            "none",
-        ),
-        expression(
-            "ih",
-            with_mouth(mouth([0.018, 0.0055], 0.002, 0.0)),
-            "none",
-            "none",
-        ),
-        expression(
-            "ou",
-            with_mouth(mouth([0.0075, 0.0075], 0.0, -0.001)),
-            "none",
-            "none",
-        ),
-        expression(
-            "ee",
-            with_mouth(mouth([0.019, 0.009], 0.003, 0.0)),
-            "none",
-            "none",
-        ),
-        expression(
-            "oh",
-            with_mouth(mouth([0.011, 0.012], 0.0, -0.002)),
-            "none",
-            "none",
-        ),
-        expression(
+        preset(
             "happy",
             FaceState {
                 eyes: eyes(0.0, -0.008, 0.001, 1.0),
@@ -254,7 +285,7 @@ pub fn expressions() -> Vec<Expression> {
             "blend",
             "none",
         ),
-        expression(
+        preset(
             "angry",
             FaceState {
                 eyes: eyes(0.75, 0.0, -0.002, 1.0),
@@ -264,7 +295,7 @@ pub fn expressions() -> Vec<Expression> {
             "none",
             "none",
         ),
-        expression(
+        preset(
             "sad",
             FaceState {
                 eyes: eyes(0.8, 0.0, -0.001, 1.0),
@@ -274,7 +305,7 @@ pub fn expressions() -> Vec<Expression> {
             "none",
             "none",
         ),
-        expression(
+        preset(
             "relaxed",
             FaceState {
                 eyes: eyes(0.35, 0.002, -0.006, 1.0),
@@ -284,7 +315,7 @@ pub fn expressions() -> Vec<Expression> {
             "blend",
             "none",
         ),
-        expression(
+        preset(
             "surprised",
             FaceState {
                 eyes: eyes(1.0, 0.0, 0.001, 1.12),

@@ -313,38 +313,57 @@ impl Solver {
     /// Solves one frame; `width` and `height` are the tracked image's size in pixels.
     pub fn solve(&mut self, frame: &LandmarkFrame, width: u32, height: u32) -> AvatarPose {
         let t = frame.t_ms / 1000.0;
+        let dt = self.advance_clock(t);
+        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+        let calibrating = std::mem::take(&mut self.calibrate_next);
+
+        let mut raw = body_rotations(frame);
+        self.add_hand_rotations(frame, w, h, calibrating, &mut raw);
+        let reading = self.read_face(frame, w, h, calibrating);
+        if let Some(reading) = &reading {
+            add_head_rotation(&mut raw, reading);
+        }
+        if let Some(spine) = raw.get_mut(&HumanBone::Spine) {
+            *spine = within(*spine, SPINE_REACH);
+        }
+        self.update_presence(&raw, dt);
+
+        let mut out = self.idle.pose(t as f32);
+        out.index = frame.index;
+        out.t_ms = frame.t_ms;
+        self.blend_rotations(&raw, t, dt, &mut out);
+        self.position_hips(frame, w, h, t, calibrating, &mut out);
+        self.face_expressions(reading.as_ref(), t, &mut out);
+        if self.settings.mirror {
+            mirror(&mut out);
+        }
+        out
+    }
+
+    /// The time since the last frame (seconds, at most 1; 0 when time went back, a 30 fps
+    /// frame for the first), noting `t` as the last frame's time.
+    fn advance_clock(&mut self, t: f64) -> f32 {
         let dt = match self.last_t {
             Some(last) if t > last => ((t - last) as f32).min(1.0),
             Some(_) => 0.0,
             None => 1.0 / 30.0,
         };
         self.last_t = Some(t);
-        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
-        let calibrating = std::mem::take(&mut self.calibrate_next);
+        dt
+    }
 
-        let mut raw: BTreeMap<HumanBone, Quat> = BTreeMap::new();
-        let mut seen: BTreeMap<Part, bool> = BTreeMap::new();
-        if let Some(pose) = &frame.pose {
-            let hands = [frame.left_hand.is_some(), frame.right_hand.is_some()];
-            for (bone, q) in body::solve(&pose.world, MIN_VISIBILITY) {
-                if in_view(bone, &pose.image, hands) {
-                    raw.insert(bone, q);
-                }
-            }
-            // Hips below the picture (a webcam at a desk) are guesses whose turn would twist
-            // the legs: the hips stay at rest and the spine takes the whole torso's rotation.
-            let inside = |i: usize| {
-                pose.image
-                    .get(i)
-                    .is_some_and(|p| (0.0..=1.0).contains(&p[1]))
-            };
-            if !(inside(body::lm::LEFT_HIP) && inside(body::lm::RIGHT_HIP))
-                && let (Some(hips), Some(spine)) =
-                    (raw.remove(&HumanBone::Hips), raw.get_mut(&HumanBone::Spine))
-            {
-                *spine = hips * *spine;
-            }
-        }
+    /// Adds the hands' rotations to `raw`: each wrist relative to its forearm (when the
+    /// forearm is tracked) and the fingers less their calibrated bias. Hands near the frame's
+    /// edge, or without a rest layout in the rig, are left out. Calibrating takes the fingers
+    /// seen now as the bias.
+    fn add_hand_rotations(
+        &mut self,
+        frame: &LandmarkFrame,
+        w: f32,
+        h: f32,
+        calibrating: bool,
+        raw: &mut BTreeMap<HumanBone, Quat>,
+    ) {
         for (i, (left, hand)) in [(true, &frame.left_hand), (false, &frame.right_hand)]
             .into_iter()
             .enumerate()
@@ -373,7 +392,7 @@ impl Solver {
             };
             // The hand model sees the palm far better than the pose's three hand points.
             if raw.contains_key(&lower) {
-                let parent = world(&raw, lower);
+                let parent = world(raw, lower);
                 raw.insert(
                     hand_bone,
                     within(parent.inverse() * solved.wrist, WRIST_REACH),
@@ -393,22 +412,14 @@ impl Solver {
                 raw.insert(bone, bias.inverse() * q);
             }
         }
-        let reading = self.read_face(frame, w, h, calibrating);
-        if let Some(reading) = &reading {
-            // The head relative to the chest, shared by neck (40%) and head.
-            let chest = world(&raw, HumanBone::UpperChest);
-            let total = within(chest.inverse() * reading.head, HEAD_REACH);
-            let neck = Quat::IDENTITY.slerp(total, 0.4);
-            raw.insert(HumanBone::Neck, neck);
-            raw.insert(HumanBone::Head, neck.inverse() * total);
-        }
-        if let Some(spine) = raw.get_mut(&HumanBone::Spine) {
-            *spine = within(*spine, SPINE_REACH);
-        }
+    }
+
+    /// Eases every part towards tracked (those with a bone in `raw`) or towards rest.
+    fn update_presence(&mut self, raw: &BTreeMap<HumanBone, Quat>, dt: f32) {
+        let mut seen: BTreeMap<Part, bool> = BTreeMap::new();
         for bone in raw.keys() {
             seen.insert(part_of(*bone), true);
         }
-
         for part in [
             Part::Torso,
             Part::LeftArm,
@@ -424,12 +435,19 @@ impl Solver {
             let is_seen = seen.get(&part).copied().unwrap_or(false);
             self.presence.entry(part).or_default().update(is_seen, dt);
         }
+    }
 
-        let mut out = self.idle.pose(t as f32);
-        out.index = frame.index;
-        out.t_ms = frame.t_ms;
+    /// Feeds the raw rotations to their filters, then sets each bone in `out` between its
+    /// rest there and its filtered rotation, by how present its part is.
+    fn blend_rotations(
+        &mut self,
+        raw: &BTreeMap<HumanBone, Quat>,
+        t: f64,
+        dt: f32,
+        out: &mut AvatarPose,
+    ) {
         let smoothing = self.settings.smoothing;
-        for (bone, q) in &raw {
+        for (bone, q) in raw {
             let part = part_of(*bone);
             // A part back after being fully lost starts its filter afresh (it is invisible
             // then, so that cannot snap).
@@ -445,12 +463,6 @@ impl Solver {
             let rest = out.rotation(bone.name()).unwrap_or(Quat::IDENTITY);
             out.set_rotation(bone.name(), rest.slerp(held, weight));
         }
-        self.position_hips(frame, w, h, t, calibrating, &mut out);
-        self.face_expressions(reading.as_ref(), t, &mut out);
-        if self.settings.mirror {
-            mirror(&mut out);
-        }
-        out
     }
 
     fn read_face(
@@ -583,6 +595,44 @@ impl Solver {
             out.hips_translation = Some(idle.lerp(held, weight).to_array());
         }
     }
+}
+
+/// The body's rotations from the pose, if any: bones out of view are left out, and with the
+/// hips below the picture the spine takes the hips' turn.
+fn body_rotations(frame: &LandmarkFrame) -> BTreeMap<HumanBone, Quat> {
+    let mut raw: BTreeMap<HumanBone, Quat> = BTreeMap::new();
+    if let Some(pose) = &frame.pose {
+        let hands = [frame.left_hand.is_some(), frame.right_hand.is_some()];
+        for (bone, q) in body::solve(&pose.world, MIN_VISIBILITY) {
+            if in_view(bone, &pose.image, hands) {
+                raw.insert(bone, q);
+            }
+        }
+        // Hips below the picture (a webcam at a desk) are guesses whose turn would twist
+        // the legs: the hips stay at rest and the spine takes the whole torso's rotation.
+        let inside = |i: usize| {
+            pose.image
+                .get(i)
+                .is_some_and(|p| (0.0..=1.0).contains(&p[1]))
+        };
+        if !(inside(body::lm::LEFT_HIP) && inside(body::lm::RIGHT_HIP))
+            && let (Some(hips), Some(spine)) =
+                (raw.remove(&HumanBone::Hips), raw.get_mut(&HumanBone::Spine))
+        {
+            *spine = hips * *spine;
+        }
+    }
+    raw
+}
+
+/// Adds the face's head turn to `raw` as neck and head rotations, within the head's reach.
+fn add_head_rotation(raw: &mut BTreeMap<HumanBone, Quat>, reading: &FaceReading) {
+    // The head relative to the chest, shared by neck (40%) and head.
+    let chest = world(raw, HumanBone::UpperChest);
+    let total = within(chest.inverse() * reading.head, HEAD_REACH);
+    let neck = Quat::IDENTITY.slerp(total, 0.4);
+    raw.insert(HumanBone::Neck, neck);
+    raw.insert(HumanBone::Head, neck.inverse() * total);
 }
 
 /// Whether a limb bone is really in the picture. BlazePose guesses joints outside the frame

@@ -265,44 +265,49 @@ fn parse_override(v: &str, what: &str) -> Result<OverrideType> {
     }
 }
 
-pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expressions> {
+/// The serde shape of VRM 1.0 `VRMC_vrm.expressions`.
+mod json_v1 {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct Json {
-        preset: BTreeMap<String, JsonExpression>,
-        custom: BTreeMap<String, JsonExpression>,
+    pub(super) struct Json {
+        pub(super) preset: BTreeMap<String, JsonExpression>,
+        pub(super) custom: BTreeMap<String, JsonExpression>,
     }
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
-    struct JsonExpression {
-        morph_target_binds: Vec<JsonMorph>,
-        material_color_binds: Vec<JsonColor>,
-        texture_transform_binds: Vec<JsonTexture>,
-        is_binary: bool,
-        override_blink: Option<String>,
-        override_look_at: Option<String>,
-        override_mouth: Option<String>,
+    pub(super) struct JsonExpression {
+        pub(super) morph_target_binds: Vec<JsonMorph>,
+        pub(super) material_color_binds: Vec<JsonColor>,
+        pub(super) texture_transform_binds: Vec<JsonTexture>,
+        pub(super) is_binary: bool,
+        pub(super) override_blink: Option<String>,
+        pub(super) override_look_at: Option<String>,
+        pub(super) override_mouth: Option<String>,
     }
     #[derive(Deserialize)]
-    struct JsonMorph {
-        node: usize,
-        index: usize,
-        weight: f32,
+    pub(super) struct JsonMorph {
+        pub(super) node: usize,
+        pub(super) index: usize,
+        pub(super) weight: f32,
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    struct JsonColor {
-        material: usize,
+    pub(super) struct JsonColor {
+        pub(super) material: usize,
         #[serde(rename = "type")]
-        kind: String,
-        target_value: [f32; 4],
+        pub(super) kind: String,
+        pub(super) target_value: [f32; 4],
     }
     #[derive(Deserialize)]
     #[serde(default)]
-    struct JsonTexture {
-        material: usize,
-        scale: [f32; 2],
-        offset: [f32; 2],
+    pub(super) struct JsonTexture {
+        pub(super) material: usize,
+        pub(super) scale: [f32; 2],
+        pub(super) offset: [f32; 2],
     }
     impl Default for JsonTexture {
         fn default() -> Self {
@@ -313,7 +318,11 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expres
             }
         }
     }
-    let json: Json = section(value, "VRMC_vrm.expressions")?;
+}
+
+/// VRM 1.0 expressions: presets, then custom ones, every bind checked against the model.
+pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expressions> {
+    let json: json_v1::Json = section(value, "VRMC_vrm.expressions")?;
     let mut list = Vec::new();
     let presets = json.preset.into_iter().map(|(n, e)| (n, e, true));
     let customs = json.custom.into_iter().map(|(n, e)| (n, e, false));
@@ -323,87 +332,117 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expres
         if list.iter().any(|x: &Expression| x.name == name) {
             continue;
         }
-        let what = format!("expression {name}");
-        let mut morph_target_binds = Vec::new();
-        for b in e.morph_target_binds {
-            let node = check(
-                b.node,
-                model.nodes.len(),
-                &format!("{what} morph bind node"),
-            )?;
-            let Some(mesh) = model.nodes[node].mesh else {
-                return Err(VrmError::Invalid(format!(
-                    "{what}: morph bind node {node} has no mesh"
-                )));
-            };
-            let count = model.meshes[mesh].morph_target_count();
-            check(
-                b.index,
-                count,
-                &format!("{what} morph bind (mesh {mesh} morph target)"),
-            )?;
-            morph_target_binds.push(MorphTargetBind {
-                node,
-                index: b.index,
-                weight: b.weight,
-            });
-        }
-        let mut material_color_binds = Vec::new();
-        for b in e.material_color_binds {
-            let material = check(
-                b.material,
-                model.materials.len(),
-                &format!("{what} color bind material"),
-            )?;
-            let kind = match b.kind.as_str() {
-                "color" => MaterialColorType::Color,
-                "emissionColor" => MaterialColorType::EmissionColor,
-                "shadeColor" => MaterialColorType::ShadeColor,
-                "matcapColor" => MaterialColorType::MatcapColor,
-                "rimColor" => MaterialColorType::RimColor,
-                "outlineColor" => MaterialColorType::OutlineColor,
-                other => {
-                    return Err(VrmError::Invalid(format!(
-                        "{what}: unknown material color type {other:?}"
-                    )));
-                }
-            };
-            material_color_binds.push(MaterialColorBind {
-                material,
-                kind,
-                target: b.target_value,
-            });
-        }
-        let mut texture_transform_binds = Vec::new();
-        for b in e.texture_transform_binds {
-            let material = check(
-                b.material,
-                model.materials.len(),
-                &format!("{what} texture transform bind material"),
-            )?;
-            texture_transform_binds.push(TextureTransformBind {
-                material,
-                scale: b.scale,
-                offset: b.offset,
-            });
-        }
-        let ov = |v: &Option<String>| {
-            v.as_deref()
-                .map_or(Ok(OverrideType::None), |v| parse_override(v, &what))
-        };
-        list.push(Expression {
-            is_preset: is_preset && PRESETS.contains(&name.as_str()),
-            name,
-            morph_target_binds,
-            material_color_binds,
-            texture_transform_binds,
-            is_binary: e.is_binary,
-            override_blink: ov(&e.override_blink)?,
-            override_look_at: ov(&e.override_look_at)?,
-            override_mouth: ov(&e.override_mouth)?,
-        });
+        list.push(v1_expression(name, e, is_preset, model)?);
     }
     Ok(sorted(list))
+}
+
+/// One VRM 1.0 expression: its binds checked against the model, its override types parsed.
+fn v1_expression(
+    name: String,
+    e: json_v1::JsonExpression,
+    is_preset: bool,
+    model: &VrmModel,
+) -> Result<Expression> {
+    let what = format!("expression {name}");
+    let morph_target_binds = v1_morph_binds(e.morph_target_binds, model, &what)?;
+    let material_color_binds = v1_color_binds(e.material_color_binds, model, &what)?;
+    let mut texture_transform_binds = Vec::new();
+    for b in e.texture_transform_binds {
+        let material = check(
+            b.material,
+            model.materials.len(),
+            &format!("{what} texture transform bind material"),
+        )?;
+        texture_transform_binds.push(TextureTransformBind {
+            material,
+            scale: b.scale,
+            offset: b.offset,
+        });
+    }
+    let ov = |v: &Option<String>| {
+        v.as_deref()
+            .map_or(Ok(OverrideType::None), |v| parse_override(v, &what))
+    };
+    Ok(Expression {
+        is_preset: is_preset && PRESETS.contains(&name.as_str()),
+        name,
+        morph_target_binds,
+        material_color_binds,
+        texture_transform_binds,
+        is_binary: e.is_binary,
+        override_blink: ov(&e.override_blink)?,
+        override_look_at: ov(&e.override_look_at)?,
+        override_mouth: ov(&e.override_mouth)?,
+    })
+}
+
+/// VRM 1.0 morph target binds: each node must exist and draw a mesh that has the morph target.
+fn v1_morph_binds(
+    binds: Vec<json_v1::JsonMorph>,
+    model: &VrmModel,
+    what: &str,
+) -> Result<Vec<MorphTargetBind>> {
+    let mut morph_target_binds = Vec::new();
+    for b in binds {
+        let node = check(
+            b.node,
+            model.nodes.len(),
+            &format!("{what} morph bind node"),
+        )?;
+        let Some(mesh) = model.nodes[node].mesh else {
+            return Err(VrmError::Invalid(format!(
+                "{what}: morph bind node {node} has no mesh"
+            )));
+        };
+        let count = model.meshes[mesh].morph_target_count();
+        check(
+            b.index,
+            count,
+            &format!("{what} morph bind (mesh {mesh} morph target)"),
+        )?;
+        morph_target_binds.push(MorphTargetBind {
+            node,
+            index: b.index,
+            weight: b.weight,
+        });
+    }
+    Ok(morph_target_binds)
+}
+
+/// VRM 1.0 material color binds: each material must exist and the color type be known.
+fn v1_color_binds(
+    binds: Vec<json_v1::JsonColor>,
+    model: &VrmModel,
+    what: &str,
+) -> Result<Vec<MaterialColorBind>> {
+    let mut material_color_binds = Vec::new();
+    for b in binds {
+        let material = check(
+            b.material,
+            model.materials.len(),
+            &format!("{what} color bind material"),
+        )?;
+        let kind = match b.kind.as_str() {
+            "color" => MaterialColorType::Color,
+            "emissionColor" => MaterialColorType::EmissionColor,
+            "shadeColor" => MaterialColorType::ShadeColor,
+            "matcapColor" => MaterialColorType::MatcapColor,
+            "rimColor" => MaterialColorType::RimColor,
+            "outlineColor" => MaterialColorType::OutlineColor,
+            other => {
+                return Err(VrmError::Invalid(format!(
+                    "{what}: unknown material color type {other:?}"
+                )));
+            }
+        };
+        material_color_binds.push(MaterialColorBind {
+            material,
+            kind,
+            target: b.target_value,
+        });
+    }
+    Ok(material_color_binds)
 }
 
 pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expressions> {

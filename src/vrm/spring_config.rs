@@ -5,11 +5,10 @@
 //! ([`Spring::virtual_tail`]), as three-vrm and UniVRM do.
 
 use glam::Vec3;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::json_util::{Xyz, check, lenient_index, section};
-use super::{Result, VrmError, VrmModel, limits, vrm0_vector};
+use super::json_util::{check, section};
+use super::{Node, Result, VrmError, VrmModel, limits, vrm0_vector};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ColliderShape {
@@ -90,56 +89,59 @@ fn unit_or_zero(v: Vec3) -> Vec3 {
     v.try_normalize().unwrap_or(Vec3::ZERO)
 }
 
-pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<SpringConfig> {
+/// The serde shape of `VRMC_springBone` 1.0.
+mod json_v1 {
+    use serde::Deserialize;
+
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
-    struct Json {
-        colliders: Vec<JsonCollider>,
-        collider_groups: Vec<JsonGroup>,
-        springs: Vec<JsonSpring>,
+    pub(super) struct Json {
+        pub(super) colliders: Vec<JsonCollider>,
+        pub(super) collider_groups: Vec<JsonGroup>,
+        pub(super) springs: Vec<JsonSpring>,
     }
     #[derive(Deserialize)]
-    struct JsonCollider {
-        node: usize,
-        shape: JsonShape,
+    pub(super) struct JsonCollider {
+        pub(super) node: usize,
+        pub(super) shape: JsonShape,
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct JsonShape {
-        sphere: Option<JsonSphere>,
-        capsule: Option<JsonSphere>,
+    pub(super) struct JsonShape {
+        pub(super) sphere: Option<JsonSphere>,
+        pub(super) capsule: Option<JsonSphere>,
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct JsonSphere {
-        offset: [f32; 3],
-        radius: f32,
-        tail: [f32; 3],
+    pub(super) struct JsonSphere {
+        pub(super) offset: [f32; 3],
+        pub(super) radius: f32,
+        pub(super) tail: [f32; 3],
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct JsonGroup {
-        name: String,
-        colliders: Vec<usize>,
+    pub(super) struct JsonGroup {
+        pub(super) name: String,
+        pub(super) colliders: Vec<usize>,
     }
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
-    struct JsonSpring {
-        name: String,
-        joints: Vec<JsonJoint>,
-        collider_groups: Vec<usize>,
-        center: Option<usize>,
+    pub(super) struct JsonSpring {
+        pub(super) name: String,
+        pub(super) joints: Vec<JsonJoint>,
+        pub(super) collider_groups: Vec<usize>,
+        pub(super) center: Option<usize>,
     }
     // Defaults from VRMC_springBone.joint.schema.json.
     #[derive(Deserialize)]
     #[serde(default, rename_all = "camelCase")]
-    struct JsonJoint {
-        node: usize,
-        hit_radius: f32,
-        stiffness: f32,
-        gravity_power: f32,
-        gravity_dir: [f32; 3],
-        drag_force: f32,
+    pub(super) struct JsonJoint {
+        pub(super) node: usize,
+        pub(super) hit_radius: f32,
+        pub(super) stiffness: f32,
+        pub(super) gravity_power: f32,
+        pub(super) gravity_dir: [f32; 3],
+        pub(super) drag_force: f32,
     }
     impl Default for JsonJoint {
         fn default() -> Self {
@@ -153,7 +155,11 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Spring
             }
         }
     }
-    let json: Json = section(value, "VRMC_springBone")?;
+}
+
+/// VRMC_springBone 1.0: colliders, collider groups and springs, every reference checked.
+pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<SpringConfig> {
+    let json: json_v1::Json = section(value, "VRMC_springBone")?;
     let nodes = model.nodes.len();
     let joints: usize = json.springs.iter().map(|s| s.joints.len()).sum();
     if joints > limits::MAX_SPRING_JOINTS {
@@ -164,24 +170,7 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Spring
     }
     let mut config = SpringConfig::default();
     for (i, c) in json.colliders.into_iter().enumerate() {
-        let node = check(c.node, nodes, &format!("spring collider {i} node"))?;
-        let shape = match (c.shape.sphere, c.shape.capsule) {
-            (_, Some(c)) => ColliderShape::Capsule {
-                offset: c.offset.into(),
-                radius: c.radius,
-                tail: c.tail.into(),
-            },
-            (Some(s), None) => ColliderShape::Sphere {
-                offset: s.offset.into(),
-                radius: s.radius,
-            },
-            (None, None) => {
-                return Err(VrmError::Invalid(format!(
-                    "spring collider {i} has neither a sphere nor a capsule"
-                )));
-            }
-        };
-        config.colliders.push(Collider { node, shape });
+        config.colliders.push(v1_collider(i, c, nodes)?);
     }
     for (i, g) in json.collider_groups.into_iter().enumerate() {
         for &c in &g.colliders {
@@ -197,66 +186,99 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Spring
         });
     }
     for (i, s) in json.springs.into_iter().enumerate() {
-        let what = format!("spring {i}");
-        for &g in &s.collider_groups {
-            check(
-                g,
-                config.collider_groups.len(),
-                &format!("{what} collider group"),
-            )?;
-        }
-        let joints = s
-            .joints
-            .iter()
-            .map(|j| {
-                Ok(SpringJoint {
-                    node: check(j.node, nodes, &format!("{what} joint node"))?,
-                    hit_radius: j.hit_radius,
-                    stiffness: j.stiffness,
-                    gravity_power: j.gravity_power,
-                    gravity_dir: unit_or_zero(j.gravity_dir.into()),
-                    drag_force: j.drag_force.clamp(0.0, 1.0),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        config.springs.push(Spring {
-            name: s.name,
-            joints,
-            virtual_tail: None,
-            collider_groups: s.collider_groups,
-            center: s
-                .center
-                .map(|c| check(c, nodes, &format!("{what} center")))
-                .transpose()?,
-        });
+        let spring = v1_spring(i, s, config.collider_groups.len(), nodes)?;
+        config.springs.push(spring);
     }
     Ok(config)
 }
 
-/// VRM 0.x: per-group settings; every descendant of a group's root bones becomes a joint whose
-/// tail is its first child (three-vrm `_v0Import`). Chains follow first children; other children
-/// start chains of their own. A node already used by an earlier chain is not simulated twice.
-pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<SpringConfig> {
+/// VRM 1.0 collider `i`: its node must exist and its shape be a sphere or a capsule (a capsule
+/// wins when both are given).
+fn v1_collider(i: usize, c: json_v1::JsonCollider, nodes: usize) -> Result<Collider> {
+    let node = check(c.node, nodes, &format!("spring collider {i} node"))?;
+    let shape = match (c.shape.sphere, c.shape.capsule) {
+        (_, Some(c)) => ColliderShape::Capsule {
+            offset: c.offset.into(),
+            radius: c.radius,
+            tail: c.tail.into(),
+        },
+        (Some(s), None) => ColliderShape::Sphere {
+            offset: s.offset.into(),
+            radius: s.radius,
+        },
+        (None, None) => {
+            return Err(VrmError::Invalid(format!(
+                "spring collider {i} has neither a sphere nor a capsule"
+            )));
+        }
+    };
+    Ok(Collider { node, shape })
+}
+
+/// VRM 1.0 spring `i`, with its collider group, joint node and center references checked.
+fn v1_spring(
+    i: usize,
+    s: json_v1::JsonSpring,
+    collider_groups: usize,
+    nodes: usize,
+) -> Result<Spring> {
+    let what = format!("spring {i}");
+    for &g in &s.collider_groups {
+        check(g, collider_groups, &format!("{what} collider group"))?;
+    }
+    let joints = s
+        .joints
+        .iter()
+        .map(|j| {
+            Ok(SpringJoint {
+                node: check(j.node, nodes, &format!("{what} joint node"))?,
+                hit_radius: j.hit_radius,
+                stiffness: j.stiffness,
+                gravity_power: j.gravity_power,
+                gravity_dir: unit_or_zero(j.gravity_dir.into()),
+                drag_force: j.drag_force.clamp(0.0, 1.0),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Spring {
+        name: s.name,
+        joints,
+        virtual_tail: None,
+        collider_groups: s.collider_groups,
+        center: s
+            .center
+            .map(|c| check(c, nodes, &format!("{what} center")))
+            .transpose()?,
+    })
+}
+
+/// The serde shape of VRM 0.x `secondaryAnimation`.
+mod json_v0 {
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    use crate::vrm::json_util::{Xyz, lenient_index};
+
     #[derive(Deserialize, Default)]
     #[serde(default, rename_all = "camelCase")]
-    struct Json {
-        bone_groups: Vec<Group>,
-        collider_groups: Vec<JsonColliderGroup>,
+    pub(super) struct Json {
+        pub(super) bone_groups: Vec<Group>,
+        pub(super) collider_groups: Vec<JsonColliderGroup>,
     }
     #[derive(Deserialize)]
     #[serde(default, rename_all = "camelCase")]
-    struct Group {
-        comment: String,
+    pub(super) struct Group {
+        pub(super) comment: String,
         // Sic: the 0.x schema spells it so.
-        stiffiness: f32,
-        gravity_power: f32,
-        gravity_dir: Xyz,
-        drag_force: f32,
+        pub(super) stiffiness: f32,
+        pub(super) gravity_power: f32,
+        pub(super) gravity_dir: Xyz,
+        pub(super) drag_force: f32,
         #[serde(deserialize_with = "lenient_index")]
-        center: Option<usize>,
-        hit_radius: f32,
-        bones: Vec<Value>,
-        collider_groups: Vec<Value>,
+        pub(super) center: Option<usize>,
+        pub(super) hit_radius: f32,
+        pub(super) bones: Vec<Value>,
+        pub(super) collider_groups: Vec<Value>,
     }
     impl Default for Group {
         fn default() -> Self {
@@ -279,106 +301,151 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Spring
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct JsonColliderGroup {
+    pub(super) struct JsonColliderGroup {
         #[serde(deserialize_with = "lenient_index")]
-        node: Option<usize>,
-        colliders: Vec<JsonCollider>,
+        pub(super) node: Option<usize>,
+        pub(super) colliders: Vec<JsonCollider>,
     }
     #[derive(Deserialize, Default)]
     #[serde(default)]
-    struct JsonCollider {
-        offset: Xyz,
-        radius: f32,
+    pub(super) struct JsonCollider {
+        pub(super) offset: Xyz,
+        pub(super) radius: f32,
     }
-    let json: Json = section(value, "VRM.secondaryAnimation")?;
+}
+
+/// VRM 0.x: per-group settings; every descendant of a group's root bones becomes a joint whose
+/// tail is its first child (three-vrm `_v0Import`). Chains follow first children; other children
+/// start chains of their own. A node already used by an earlier chain is not simulated twice.
+pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<SpringConfig> {
+    let json: json_v0::Json = section(value, "VRM.secondaryAnimation")?;
     let nodes = &model.nodes;
     let mut config = SpringConfig::default();
     for (i, g) in json.collider_groups.into_iter().enumerate() {
-        let what = format!("secondaryAnimation colliderGroup {i}");
-        let node = g
-            .node
-            .ok_or_else(|| VrmError::Invalid(format!("{what} has no node")))?;
-        let node = check(node, nodes.len(), &format!("{what} node"))?;
-        let mut group = ColliderGroup::default();
-        for c in g.colliders {
-            group.colliders.push(config.colliders.len());
-            config.colliders.push(Collider {
-                node,
-                shape: ColliderShape::Sphere {
-                    offset: vrm0_vector(c.offset.array()),
-                    radius: c.radius,
-                },
-            });
-        }
-        config.collider_groups.push(group);
+        add_v0_collider_group(&mut config, i, g, nodes.len())?;
     }
     let mut used = vec![false; nodes.len()];
     for (gi, g) in json.bone_groups.into_iter().enumerate() {
-        let what = format!("secondaryAnimation boneGroup {gi}");
-        let collider_groups = g
-            .collider_groups
-            .iter()
-            .filter_map(super::json_util::index_of)
-            .map(|c| {
-                check(
-                    c,
-                    config.collider_groups.len(),
-                    &format!("{what} colliderGroup"),
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let center = g
-            .center
-            .map(|c| check(c, nodes.len(), &format!("{what} center")))
-            .transpose()?;
-        let joint = |node: usize| SpringJoint {
-            node,
-            hit_radius: g.hit_radius,
-            stiffness: g.stiffiness,
-            gravity_power: g.gravity_power,
-            gravity_dir: unit_or_zero(vrm0_vector(g.gravity_dir.array())),
-            drag_force: g.drag_force.clamp(0.0, 1.0),
-        };
-        let mut starts: Vec<usize> = Vec::new();
-        for root in g.bones.iter().filter_map(super::json_util::index_of).rev() {
-            starts.push(check(root, nodes.len(), &format!("{what} bone"))?);
-        }
-        while let Some(start) = starts.pop() {
-            if used[start] {
-                continue;
-            }
-            let mut spring = Spring {
-                name: g.comment.clone(),
-                collider_groups: collider_groups.clone(),
-                center,
-                ..Spring::default()
-            };
-            let mut n = start;
-            loop {
-                used[n] = true;
-                spring.joints.push(joint(n));
-                let children = &nodes[n].children;
-                // Later children start chains of their own, in order.
-                starts.extend(children.iter().skip(1).rev().filter(|&&c| !used[c]));
-                match children.first() {
-                    None => {
-                        let t = nodes[n].translation;
-                        spring.virtual_tail = Some(unit_or_zero(t) * 0.07);
-                        break;
-                    }
-                    // The chain ends on a node simulated elsewhere: it is only a tail here.
-                    Some(&c) if used[c] => {
-                        spring.joints.push(joint(c));
-                        break;
-                    }
-                    Some(&c) => n = c,
-                }
-            }
-            config.springs.push(spring);
-            config.check_joint_limit()?;
-        }
+        add_v0_bone_group(&mut config, gi, &g, nodes, &mut used)?;
     }
     Ok(config)
+}
+
+/// VRM 0.x collider group `i`: its spheres become colliders on the group's node (which must
+/// exist), and the group lists them.
+fn add_v0_collider_group(
+    config: &mut SpringConfig,
+    i: usize,
+    g: json_v0::JsonColliderGroup,
+    nodes: usize,
+) -> Result<()> {
+    let what = format!("secondaryAnimation colliderGroup {i}");
+    let node = g
+        .node
+        .ok_or_else(|| VrmError::Invalid(format!("{what} has no node")))?;
+    let node = check(node, nodes, &format!("{what} node"))?;
+    let mut group = ColliderGroup::default();
+    for c in g.colliders {
+        group.colliders.push(config.colliders.len());
+        config.colliders.push(Collider {
+            node,
+            shape: ColliderShape::Sphere {
+                offset: vrm0_vector(c.offset.array()),
+                radius: c.radius,
+            },
+        });
+    }
+    config.collider_groups.push(group);
+    Ok(())
+}
+
+/// VRM 0.x bone group `gi`: checks its references, then adds one chain per root bone and per
+/// later child met on the way, skipping nodes already `used`.
+fn add_v0_bone_group(
+    config: &mut SpringConfig,
+    gi: usize,
+    g: &json_v0::Group,
+    nodes: &[Node],
+    used: &mut [bool],
+) -> Result<()> {
+    let what = format!("secondaryAnimation boneGroup {gi}");
+    let collider_groups = g
+        .collider_groups
+        .iter()
+        .filter_map(super::json_util::index_of)
+        .map(|c| {
+            check(
+                c,
+                config.collider_groups.len(),
+                &format!("{what} colliderGroup"),
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let center = g
+        .center
+        .map(|c| check(c, nodes.len(), &format!("{what} center")))
+        .transpose()?;
+    let mut starts: Vec<usize> = Vec::new();
+    for root in g.bones.iter().filter_map(super::json_util::index_of).rev() {
+        starts.push(check(root, nodes.len(), &format!("{what} bone"))?);
+    }
+    while let Some(start) = starts.pop() {
+        if used[start] {
+            continue;
+        }
+        let mut spring = Spring {
+            name: g.comment.clone(),
+            collider_groups: collider_groups.clone(),
+            center,
+            ..Spring::default()
+        };
+        follow_v0_chain(&mut spring, start, g, nodes, used, &mut starts);
+        config.springs.push(spring);
+        config.check_joint_limit()?;
+    }
+    Ok(())
+}
+
+/// Adds to `spring` the chain from `start` down first children, marking its nodes used and
+/// queueing later children in `starts`. It ends at a leaf (which gets a virtual tail) or, as a
+/// tail only, at a node already simulated elsewhere.
+fn follow_v0_chain(
+    spring: &mut Spring,
+    start: usize,
+    g: &json_v0::Group,
+    nodes: &[Node],
+    used: &mut [bool],
+    starts: &mut Vec<usize>,
+) {
+    let joint = |node: usize| SpringJoint {
+        node,
+        hit_radius: g.hit_radius,
+        stiffness: g.stiffiness,
+        gravity_power: g.gravity_power,
+        gravity_dir: unit_or_zero(vrm0_vector(g.gravity_dir.array())),
+        drag_force: g.drag_force.clamp(0.0, 1.0),
+    };
+    let mut n = start;
+    loop {
+        used[n] = true;
+        spring.joints.push(joint(n));
+        let children = &nodes[n].children;
+        // Later children start chains of their own, in order.
+        starts.extend(children.iter().skip(1).rev().filter(|&&c| !used[c]));
+        match children.first() {
+            None => {
+                let t = nodes[n].translation;
+                spring.virtual_tail = Some(unit_or_zero(t) * 0.07);
+                break;
+            }
+            // The chain ends on a node simulated elsewhere: it is only a tail here.
+            Some(&c) if used[c] => {
+                spring.joints.push(joint(c));
+                break;
+            }
+            Some(&c) => n = c,
+        }
+    }
 }
 
 #[cfg(test)]

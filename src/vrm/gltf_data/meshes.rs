@@ -14,7 +14,12 @@ use super::{Mesh, MorphTarget, Node, Primitive, Skin};
 use crate::vrm::json_util::check;
 use crate::vrm::{Result, VrmError, limits};
 
+/// Decoded vertex attributes by (accessor, components), shared by a mesh's primitives.
+type AttributeCache = HashMap<(usize, usize), Rc<Vec<f32>>>;
+
 impl Data<'_> {
+    /// Reads mesh `mesh_index`: its triangle primitives (which must agree on the number of
+    /// morph targets), default morph weights and morph target names.
     pub(super) fn read_mesh(
         &self,
         mesh_index: usize,
@@ -22,177 +27,217 @@ impl Data<'_> {
         raw: &Value,
         budget: &mut Budget,
     ) -> Result<Mesh> {
-        use json::mesh::{Mode, Semantic};
         let mut cache = HashMap::new();
         let mut primitives = Vec::new();
         let mut target_count = None;
         for (pi, p) in mesh.primitives.iter().enumerate() {
             let what = format!("mesh {mesh_index} primitive {pi}");
-            let Checked::Valid(mode) = &p.mode else {
-                return Err(VrmError::Invalid(format!("{what}: unknown mode")));
-            };
-            if !matches!(
-                mode,
-                Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan
-            ) {
-                continue;
-            }
-            let attr = |s: Semantic| p.attributes.get(&Checked::Valid(s)).map(|a| a.value());
-            let Some(pos_acc) = attr(Semantic::Positions) else {
+            let Some(primitive) = self.read_primitive(p, &what, &mut cache, budget)? else {
                 continue;
             };
-            let positions =
-                self.attribute(&mut cache, pos_acc, Type::Vec3, &format!("{what} POSITION"))?;
-            let n = positions.len() / 3;
-            if budget.vertex_accessors.insert(pos_acc) {
-                Budget::add(
-                    &mut budget.vertices,
-                    n,
-                    limits::MAX_VERTICES_TOTAL,
-                    "vertices",
-                )?;
-            }
-            let mut read =
-                |semantic: Semantic, ty: Type, name: &str| -> Result<Option<Rc<Vec<f32>>>> {
-                    let Some(a) = attr(semantic) else {
-                        return Ok(None);
-                    };
-                    let v = self.attribute(&mut cache, a, ty, &format!("{what} {name}"))?;
-                    let len = v.len() / ty.multiplicity();
-                    if len != n {
-                        return Err(VrmError::Invalid(format!(
-                            "{what}: {name} has {len} elements but POSITION has {n}"
-                        )));
-                    }
-                    Ok(Some(v))
-                };
-            let normals = read(Semantic::Normals, Type::Vec3, "NORMAL")?;
-            let uv0 = read(Semantic::TexCoords(0), Type::Vec2, "TEXCOORD_0")?;
-            let joints0 = read(Semantic::Joints(0), Type::Vec4, "JOINTS_0")?;
-            let weights0 = read(Semantic::Weights(0), Type::Vec4, "WEIGHTS_0")?;
-            if let Some(bad) = joints0
-                .iter()
-                .flat_map(|j| j.iter())
-                .find(|&&j| !(0.0..=65535.0).contains(&j))
-            {
-                return Err(VrmError::Invalid(format!(
-                    "{what}: joint index {bad} out of range"
-                )));
-            }
-            let raw_indices: Vec<u32> = match p.indices {
-                Some(a) => {
-                    let (v, _) = self.read(
-                        a.value(),
-                        &[Type::Scalar],
-                        limits::MAX_INDICES_PER_PRIMITIVE,
-                        &format!("{what} indices"),
-                    )?;
-                    if let Some(bad) = v.iter().find(|&&i| !(0.0..n as f32).contains(&i)) {
-                        return Err(VrmError::Invalid(format!(
-                            "{what}: vertex index {bad} is beyond {n} vertices"
-                        )));
-                    }
-                    v.into_iter().map(|i| i as u32).collect()
-                }
-                None => (0..n as u32).collect(),
-            };
-            let mut indices = to_triangle_list(*mode, raw_indices);
-            Budget::add(
-                &mut budget.indices,
-                indices.len(),
-                limits::MAX_INDICES_TOTAL,
-                "indices",
-            )?;
-            // Keep only the vertices this primitive draws (exporters share one vertex set among
-            // a mesh's primitives), so memory follows what is drawn.
-            let order = compact(&mut indices, n);
-            let order = order.as_deref();
-            let mut targets = Vec::new();
-            for (ti, t) in p.targets.iter().flatten().enumerate() {
-                let twhat = format!("{what} morph target {ti}");
-                let mut read = |a: Option<json::Index<json::Accessor>>,
-                                name: &str|
-                 -> Result<Option<Vec<[f32; 3]>>> {
-                    let Some(a) = a else {
-                        return Ok(None);
-                    };
-                    let v = self.attribute(
-                        &mut cache,
-                        a.value(),
-                        Type::Vec3,
-                        &format!("{twhat} {name}"),
-                    )?;
-                    if v.len() / 3 != n {
-                        return Err(VrmError::Invalid(format!(
-                            "{twhat}: {name} has {} elements but POSITION has {n}",
-                            v.len() / 3
-                        )));
-                    }
-                    Ok(Some(gather(&v, order)))
-                };
-                let positions = read(t.positions, "POSITION")?;
-                let normals = read(t.normals, "NORMAL")?;
-                let positions =
-                    positions.unwrap_or_else(|| vec![[0.0; 3]; order.map_or(n, <[u32]>::len)]);
-                Budget::add(
-                    &mut budget.morph_vertices,
-                    positions.len(),
-                    limits::MAX_MORPH_VERTICES_TOTAL,
-                    "morph target vertices",
-                )?;
-                targets.push(MorphTarget { positions, normals });
-            }
             match target_count {
-                None => target_count = Some(targets.len()),
-                Some(c) if c != targets.len() => {
+                None => target_count = Some(primitive.targets.len()),
+                Some(c) if c != primitive.targets.len() => {
                     return Err(VrmError::Invalid(format!(
                         "{what}: {} morph targets, other primitives of the mesh have {c}",
-                        targets.len()
+                        primitive.targets.len()
                     )));
                 }
                 Some(_) => {}
             }
-            let joints0 = joints0.map(|j| {
-                gather::<4>(&j, order)
-                    .into_iter()
-                    .map(|c| c.map(|x| x as u16))
-                    .collect()
-            });
-            primitives.push(Primitive {
-                positions: gather(&positions, order),
-                normals: normals.map(|v| gather(&v, order)),
-                uv0: uv0.map(|v| gather(&v, order)),
-                joints0,
-                weights0: weights0.map(|v| gather(&v, order)),
-                indices,
-                material: p.material.map(|m| m.value()),
-                targets,
-            });
+            primitives.push(primitive);
         }
         let target_count = target_count.unwrap_or(0);
         let mut weights = mesh.weights.clone().unwrap_or_default();
         weights.resize(target_count, 0.0);
-        let names = |v: &Value| -> Vec<String> {
-            v["extras"]["targetNames"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|n| n.as_str().unwrap_or_default().to_owned())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut target_names = names(raw);
-        if target_names.is_empty() {
-            target_names = names(&raw["primitives"][0]);
-        }
-        target_names.resize(target_count, String::new());
         Ok(Mesh {
             name: mesh.name.clone().unwrap_or_default(),
             primitives,
             weights,
-            target_names,
+            target_names: target_names(raw, target_count),
         })
+    }
+
+    /// Reads one primitive (vertex attributes, indices, morph targets) compacted to the vertices
+    /// it draws; `None` for primitives that draw no triangles or have no POSITION, which are
+    /// skipped.
+    fn read_primitive(
+        &self,
+        p: &json::mesh::Primitive,
+        what: &str,
+        cache: &mut AttributeCache,
+        budget: &mut Budget,
+    ) -> Result<Option<Primitive>> {
+        use json::mesh::{Mode, Semantic};
+        let Checked::Valid(mode) = &p.mode else {
+            return Err(VrmError::Invalid(format!("{what}: unknown mode")));
+        };
+        if !matches!(
+            mode,
+            Mode::Triangles | Mode::TriangleStrip | Mode::TriangleFan
+        ) {
+            return Ok(None);
+        }
+        let Some(pos_acc) = attribute_accessor(p, Semantic::Positions) else {
+            return Ok(None);
+        };
+        let positions = self.attribute(cache, pos_acc, Type::Vec3, &format!("{what} POSITION"))?;
+        let n = positions.len() / 3;
+        if budget.vertex_accessors.insert(pos_acc) {
+            Budget::add(
+                &mut budget.vertices,
+                n,
+                limits::MAX_VERTICES_TOTAL,
+                "vertices",
+            )?;
+        }
+        let mut read = |semantic: Semantic, ty: Type, name: &str| {
+            let a = attribute_accessor(p, semantic);
+            self.read_vertex_attribute(cache, a, ty, what, name, n)
+        };
+        let normals = read(Semantic::Normals, Type::Vec3, "NORMAL")?;
+        let uv0 = read(Semantic::TexCoords(0), Type::Vec2, "TEXCOORD_0")?;
+        let joints0 = read(Semantic::Joints(0), Type::Vec4, "JOINTS_0")?;
+        let weights0 = read(Semantic::Weights(0), Type::Vec4, "WEIGHTS_0")?;
+        if let Some(bad) = joints0
+            .iter()
+            .flat_map(|j| j.iter())
+            .find(|&&j| !(0.0..=65535.0).contains(&j))
+        {
+            return Err(VrmError::Invalid(format!(
+                "{what}: joint index {bad} out of range"
+            )));
+        }
+        let raw_indices = self.read_indices(p, what, n)?;
+        let mut indices = to_triangle_list(*mode, raw_indices);
+        Budget::add(
+            &mut budget.indices,
+            indices.len(),
+            limits::MAX_INDICES_TOTAL,
+            "indices",
+        )?;
+        // Keep only the vertices this primitive draws (exporters share one vertex set among
+        // a mesh's primitives), so memory follows what is drawn.
+        let order = compact(&mut indices, n);
+        let order = order.as_deref();
+        let targets = self.read_morph_targets(p, what, n, order, cache, budget)?;
+        let joints0 = joints0.map(|j| {
+            gather::<4>(&j, order)
+                .into_iter()
+                .map(|c| c.map(|x| x as u16))
+                .collect()
+        });
+        Ok(Some(Primitive {
+            positions: gather(&positions, order),
+            normals: normals.map(|v| gather(&v, order)),
+            uv0: uv0.map(|v| gather(&v, order)),
+            joints0,
+            weights0: weights0.map(|v| gather(&v, order)),
+            indices,
+            material: p.material.map(|m| m.value()),
+            targets,
+        }))
+    }
+
+    /// Reads an optional per-vertex attribute (accessor `a`), which must have one element per
+    /// POSITION.
+    fn read_vertex_attribute(
+        &self,
+        cache: &mut AttributeCache,
+        a: Option<usize>,
+        ty: Type,
+        what: &str,
+        name: &str,
+        n: usize,
+    ) -> Result<Option<Rc<Vec<f32>>>> {
+        let Some(a) = a else {
+            return Ok(None);
+        };
+        let v = self.attribute(cache, a, ty, &format!("{what} {name}"))?;
+        let len = v.len() / ty.multiplicity();
+        if len != n {
+            return Err(VrmError::Invalid(format!(
+                "{what}: {name} has {len} elements but POSITION has {n}"
+            )));
+        }
+        Ok(Some(v))
+    }
+
+    /// Reads the primitive's vertex indices (all `n` vertices in order when it has none),
+    /// rejecting any that address a vertex beyond the `n` there are.
+    fn read_indices(&self, p: &json::mesh::Primitive, what: &str, n: usize) -> Result<Vec<u32>> {
+        Ok(match p.indices {
+            Some(a) => {
+                let (v, _) = self.read(
+                    a.value(),
+                    &[Type::Scalar],
+                    limits::MAX_INDICES_PER_PRIMITIVE,
+                    &format!("{what} indices"),
+                )?;
+                if let Some(bad) = v.iter().find(|&&i| !(0.0..n as f32).contains(&i)) {
+                    return Err(VrmError::Invalid(format!(
+                        "{what}: vertex index {bad} is beyond {n} vertices"
+                    )));
+                }
+                v.into_iter().map(|i| i as u32).collect()
+            }
+            None => (0..n as u32).collect(),
+        })
+    }
+
+    /// Reads the primitive's morph targets, compacted by `order` like its vertices; a target
+    /// without POSITION displacements gets zero ones.
+    fn read_morph_targets(
+        &self,
+        p: &json::mesh::Primitive,
+        what: &str,
+        n: usize,
+        order: Option<&[u32]>,
+        cache: &mut AttributeCache,
+        budget: &mut Budget,
+    ) -> Result<Vec<MorphTarget>> {
+        let mut targets = Vec::new();
+        for (ti, t) in p.targets.iter().flatten().enumerate() {
+            let twhat = format!("{what} morph target {ti}");
+            let mut read = |a: Option<json::Index<json::Accessor>>, name: &str| {
+                self.read_morph_attribute(cache, a, &twhat, name, n, order)
+            };
+            let positions = read(t.positions, "POSITION")?;
+            let normals = read(t.normals, "NORMAL")?;
+            let positions =
+                positions.unwrap_or_else(|| vec![[0.0; 3]; order.map_or(n, <[u32]>::len)]);
+            Budget::add(
+                &mut budget.morph_vertices,
+                positions.len(),
+                limits::MAX_MORPH_VERTICES_TOTAL,
+                "morph target vertices",
+            )?;
+            targets.push(MorphTarget { positions, normals });
+        }
+        Ok(targets)
+    }
+
+    /// Reads an optional morph target attribute (one element per POSITION), compacted by `order`.
+    fn read_morph_attribute(
+        &self,
+        cache: &mut AttributeCache,
+        a: Option<json::Index<json::Accessor>>,
+        twhat: &str,
+        name: &str,
+        n: usize,
+        order: Option<&[u32]>,
+    ) -> Result<Option<Vec<[f32; 3]>>> {
+        let Some(a) = a else {
+            return Ok(None);
+        };
+        let v = self.attribute(cache, a.value(), Type::Vec3, &format!("{twhat} {name}"))?;
+        if v.len() / 3 != n {
+            return Err(VrmError::Invalid(format!(
+                "{twhat}: {name} has {} elements but POSITION has {n}",
+                v.len() / 3
+            )));
+        }
+        Ok(Some(gather(&v, order)))
     }
 
     pub(super) fn read_skin(&self, i: usize, skin: &json::Skin) -> Result<Skin> {
@@ -237,6 +282,34 @@ impl Data<'_> {
             skeleton: skin.skeleton.map(|s| s.value()),
         })
     }
+}
+
+/// The accessor of the primitive's attribute `semantic`, if it has one.
+fn attribute_accessor(p: &json::mesh::Primitive, semantic: json::mesh::Semantic) -> Option<usize> {
+    p.attributes
+        .get(&Checked::Valid(semantic))
+        .map(|a| a.value())
+}
+
+/// The mesh's morph target names (`extras.targetNames`, else those of its first primitive),
+/// padded or cut to `target_count`.
+fn target_names(raw: &Value, target_count: usize) -> Vec<String> {
+    let names = |v: &Value| -> Vec<String> {
+        v["extras"]["targetNames"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|n| n.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut target_names = names(raw);
+    if target_names.is_empty() {
+        target_names = names(&raw["primitives"][0]);
+    }
+    target_names.resize(target_count, String::new());
+    target_names
 }
 
 fn to_triangle_list(mode: json::mesh::Mode, idx: Vec<u32>) -> Vec<u32> {
