@@ -253,3 +253,73 @@ fn every_libc_call_of_the_plugin_is_behind_a_unix_gate() {
         ungated_libc("#[cfg(unix)]\nfn f() {\n    unsafe { libc::kill(1, 2) };\n}\n").is_empty()
     );
 }
+
+/// Every `.rs` file of the plugin with its text (the generated bindings left out).
+fn hand_written() -> Vec<(PathBuf, String)> {
+    let mut files = Vec::new();
+    rust_files(Path::new(SRC), &mut files);
+    files
+        .into_iter()
+        .filter(|f| !f.ends_with("bindings_generated.rs"))
+        .map(|f| {
+            let text = std::fs::read_to_string(Path::new(SRC).join(&f)).unwrap();
+            (f, text)
+        })
+        .collect()
+}
+
+#[test]
+fn no_hand_written_file_is_over_1000_lines() {
+    let long: Vec<String> = hand_written()
+        .iter()
+        .map(|(f, text)| (f, text.lines().count()))
+        .filter(|(_, lines)| *lines > 1000)
+        .map(|(f, lines)| format!("{} ({lines} lines)", f.display()))
+        .collect();
+    assert!(long.is_empty(), "files over 1000 lines: {long:?}");
+}
+
+/// The functions of `text` that are not tests, with their length in lines: from a `fn` line to
+/// the `}` at the same indentation.
+fn function_lengths(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        let is_fn = trimmed.split_once("fn ").is_some_and(|(before, _)| {
+            before.split_whitespace().all(|w| {
+                matches!(w, "pub" | "unsafe" | "const" | "async" | "extern" | "\"C\"")
+                    || w.starts_with("pub(")
+            })
+        });
+        if !is_fn || (i > 0 && lines[i - 1].trim() == "#[test]") {
+            continue;
+        }
+        let close = format!("{indent}}}");
+        if let Some(end) = lines[i + 1..].iter().position(|l| *l == close) {
+            out.push((trimmed.chars().take(60).collect(), end + 2));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_outside_the_tests_is_over_120_lines() {
+    let long: Vec<String> = hand_written()
+        .iter()
+        .flat_map(|(f, text)| {
+            function_lengths(text)
+                .into_iter()
+                .filter(|(_, n)| *n > 120)
+                .map(move |(name, n)| format!("{}: {name} ({n} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "functions over 120 lines: {long:#?}");
+    // The measure can fail.
+    let made_up = format!("pub(crate) fn long() {{\n{}}}\n", "    x();\n".repeat(130));
+    assert_eq!(
+        function_lengths(&made_up),
+        vec![("pub(crate) fn long() {".to_string(), 132)]
+    );
+}
