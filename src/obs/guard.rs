@@ -2,10 +2,8 @@
 //! prefix and the callback returns a safe default, so OBS never aborts because of this plugin
 //! (unwinding out of an `extern "C"` function aborts the process).
 
-use crate::pipeline::worker::panic_text;
+use crate::pipeline::worker::{inject_test_panic, panic_text};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs `body`; on a panic logs it and returns `fallback`.
 pub fn guard<R>(callback: &'static str, fallback: R, body: impl FnOnce() -> R) -> R {
@@ -21,24 +19,6 @@ pub fn guard<R>(callback: &'static str, fallback: R, body: impl FnOnce() -> R) -
             );
             fallback
         }
-    }
-}
-
-/// Test hook: `VRM_AVATAR_TEST_PANIC=update,video_render` makes each named callback panic
-/// once, so the end-to-end tests can prove the guard works inside real OBS.
-fn inject_test_panic(callback: &str) {
-    static TARGETS: OnceLock<Vec<(String, AtomicBool)>> = OnceLock::new();
-    let targets = TARGETS.get_or_init(|| {
-        let list = std::env::var("VRM_AVATAR_TEST_PANIC").unwrap_or_default();
-        list.split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| (s.trim().to_string(), AtomicBool::new(false)))
-            .collect()
-    });
-    if let Some((_, fired)) = targets.iter().find(|(name, _)| name == callback)
-        && !fired.swap(true, Ordering::Relaxed)
-    {
-        panic!("test panic injected into {callback} (VRM_AVATAR_TEST_PANIC)");
     }
 }
 

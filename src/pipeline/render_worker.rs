@@ -232,7 +232,7 @@ impl RenderControl {
             *current = path;
             self.avatar_generation.fetch_add(1, Ordering::AcqRel);
             drop(current);
-            self.core.wake();
+            self.core.asked_anew();
         }
     }
 
@@ -339,6 +339,13 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let drawn = renderer.frames_in_flight() == 0;
         if drawn {
             renderer.render_from(scene, t, tracked.and_then(|(_, camera)| camera));
+            super::worker::inject_test_panic("render_worker");
+            // An error the GPU reported shows in the status (and the log, once) instead of
+            // ending the worker; the frames go on.
+            if let Some(error) = renderer.gpu().take_error() {
+                ctl.core
+                    .set_status(format!("error: the GPU refused a frame: {error}"));
+            }
         }
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);

@@ -115,7 +115,7 @@ impl TrackingControl {
             *current = mode;
             self.mode_generation.fetch_add(1, Ordering::AcqRel);
             drop(current);
-            self.core.wake();
+            self.core.asked_anew();
         }
     }
 
@@ -237,6 +237,7 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
         match tracker.track(&view, index, clock_ms(frame.arrived)) {
             Ok(landmarks) => {
                 index += 1;
+                super::worker::inject_test_panic("tracking_worker");
                 let now = Instant::now();
                 window.push(now);
                 window.retain(|t| now.duration_since(*t) < Duration::from_secs(2));

@@ -5,7 +5,7 @@
 
 use parking_lot::Mutex;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,9 @@ pub struct WorkerCore {
     stop: AtomicBool,
     status: Mutex<String>,
     thread: Mutex<Option<Thread>>,
+    /// Bumped when the owner asks for something new (another avatar, another mode): a worker
+    /// waiting to restart after a panic tries again at once.
+    asked: AtomicU64,
 }
 
 impl WorkerCore {
@@ -21,6 +24,30 @@ impl WorkerCore {
             stop: AtomicBool::new(false),
             status: Mutex::new(status.into()),
             thread: Mutex::new(None),
+            asked: AtomicU64::new(0),
+        }
+    }
+
+    /// Says the owner asked for something new, and wakes the worker.
+    pub fn asked_anew(&self) {
+        self.asked.fetch_add(1, Ordering::AcqRel);
+        self.wake();
+    }
+
+    /// Waits up to `wait` before a restart; returns early when the worker is stopped or the
+    /// owner asks for something new; whether it did ask.
+    fn wait_to_restart(&self, wait: Duration) -> bool {
+        let asked = self.asked.load(Ordering::Acquire);
+        let deadline = Instant::now() + wait;
+        loop {
+            if self.asked.load(Ordering::Acquire) != asked {
+                return true;
+            }
+            let now = Instant::now();
+            if self.stopped() || now >= deadline {
+                return false;
+            }
+            thread::park_timeout(deadline - now);
         }
     }
 
@@ -51,26 +78,75 @@ impl WorkerCore {
     }
 }
 
+/// The first wait before a worker that panicked runs again; each panic in a row doubles it, up
+/// to [`RESTART_WAIT_MAX`] (so a worker that fails for good logs about once a minute).
+pub const RESTART_WAIT_FIRST: Duration = Duration::from_secs(1);
+pub const RESTART_WAIT_MAX: Duration = Duration::from_secs(60);
+
 /// Starts thread `name` running `body` with `owner` (whose [`WorkerCore`] `core` reaches). A
-/// panic ends the thread, is logged and becomes the status ("error: WHAT stopped (why)").
+/// panic is logged, becomes the status ("error: WHAT stopped (why); restarting in N s"), and
+/// `body` runs again after a wait that doubles with each panic in a row (from
+/// [`RESTART_WAIT_FIRST`] to [`RESTART_WAIT_MAX`]), or at once when the owner asks for
+/// something new ([`WorkerCore::asked_anew`]: another avatar file may be what it needed). The
+/// thread ends when `body` returns or the worker is stopped.
 pub fn spawn_guarded<T: Send + Sync + 'static>(
     name: &str,
     what: &'static str,
     owner: Arc<T>,
     core: fn(&T) -> &WorkerCore,
-    body: impl FnOnce(&T) + Send + 'static,
+    body: impl Fn(&T) + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let inner = Arc::clone(&owner);
     let handle = thread::Builder::new().name(name.into()).spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&inner)));
-        if let Err(panic) = result {
+        let mut wait = RESTART_WAIT_FIRST;
+        loop {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&inner)));
+            let Err(panic) = result else {
+                return;
+            };
+            let core = core(&inner);
             let why = panic_text(&*panic);
-            log::error!("the {what} stopped after a panic: {why}");
-            core(&inner).set_status(format!("error: {what} stopped ({why})"));
+            if core.stopped() {
+                log::error!("the {what} stopped after a panic: {why}");
+                return;
+            }
+            log::error!("the {what} stopped after a panic: {why}; restarting in {wait:?}");
+            core.set_status(format!(
+                "error: {what} stopped ({why}); restarting in {} s",
+                wait.as_secs()
+            ));
+            wait = if core.wait_to_restart(wait) {
+                RESTART_WAIT_FIRST
+            } else {
+                (wait * 2).min(RESTART_WAIT_MAX)
+            };
+            if core.stopped() {
+                return;
+            }
+            log::info!("restarting the {what}");
         }
     })?;
     *core(&owner).thread.lock() = Some(handle.thread().clone());
     Ok(handle)
+}
+
+/// Test hook: `VRM_AVATAR_TEST_PANIC=update,render_worker` makes each named point (an OBS
+/// callback, or a worker's loop) panic once, so the end-to-end tests can prove the guards and
+/// the restarts inside real OBS.
+pub fn inject_test_panic(point: &str) {
+    static POINTS: std::sync::OnceLock<Vec<(String, AtomicBool)>> = std::sync::OnceLock::new();
+    let points = POINTS.get_or_init(|| {
+        let list = std::env::var("VRM_AVATAR_TEST_PANIC").unwrap_or_default();
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| (s.trim().to_string(), AtomicBool::new(false)))
+            .collect()
+    });
+    if let Some((_, fired)) = points.iter().find(|(name, _)| name == point)
+        && !fired.swap(true, Ordering::Relaxed)
+    {
+        panic!("test panic injected into {point} (VRM_AVATAR_TEST_PANIC)");
+    }
 }
 
 /// The text of a panic payload.
@@ -139,5 +215,88 @@ pub fn join_retired(limit: Duration) {
         if !join_by(handle, deadline) {
             log::warn!("a {what} worker did not stop within {limit:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Owner {
+        core: WorkerCore,
+        runs: AtomicU64,
+    }
+
+    #[test]
+    fn a_worker_that_panics_runs_again_after_a_growing_wait_or_at_once_when_asked() {
+        let owner = Arc::new(Owner {
+            core: WorkerCore::new("starting"),
+            runs: AtomicU64::new(0),
+        });
+        let started = Instant::now();
+        let handle = spawn_guarded(
+            "test-worker",
+            "tester",
+            Arc::clone(&owner),
+            |o| &o.core,
+            |o: &Owner| {
+                let run = o.runs.fetch_add(1, Ordering::AcqRel) + 1;
+                if run <= 3 {
+                    panic!("run {run} fails");
+                }
+                while !o.core.stopped() {
+                    thread::park_timeout(Duration::from_millis(20));
+                }
+            },
+        )
+        .unwrap();
+        // Runs 1 and 2 fail and wait 1 s, then 2 s.
+        while owner.runs.load(Ordering::Acquire) < 3 {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let third = started.elapsed();
+        assert!(third >= Duration::from_secs(3), "waited {third:?}");
+        thread::sleep(Duration::from_millis(100));
+        let status = owner.core.status();
+        assert!(
+            status.contains("tester stopped (run 3 fails); restarting in 4 s"),
+            "{status}"
+        );
+        // The third wait (4 s) ends at once when the owner asks for something new.
+        let asked = Instant::now();
+        owner.core.asked_anew();
+        while owner.runs.load(Ordering::Acquire) < 4 {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+        owner.core.stop();
+        handle.join().unwrap();
+        assert_eq!(owner.runs.load(Ordering::Acquire), 4);
+    }
+
+    #[test]
+    fn a_stopped_worker_is_not_restarted() {
+        let owner = Arc::new(Owner {
+            core: WorkerCore::new("starting"),
+            runs: AtomicU64::new(0),
+        });
+        let handle = spawn_guarded(
+            "test-worker",
+            "tester",
+            Arc::clone(&owner),
+            |o| &o.core,
+            |o: &Owner| {
+                o.runs.fetch_add(1, Ordering::AcqRel);
+                o.core.stop();
+                panic!("failed while stopping");
+            },
+        )
+        .unwrap();
+        handle.join().unwrap();
+        assert_eq!(owner.runs.load(Ordering::Acquire), 1);
     }
 }

@@ -7,6 +7,9 @@ pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// The newest error the device reported outside any error scope (validation, out of
+    /// memory); wgpu's default would panic instead.
+    errors: std::sync::Arc<parking_lot::Mutex<Option<String>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,11 +131,28 @@ impl Gpu {
             info.driver,
             info.driver_info
         );
+        let errors = std::sync::Arc::new(parking_lot::Mutex::new(None));
+        let slot = std::sync::Arc::clone(&errors);
+        device.on_uncaptured_error(std::sync::Arc::new(move |error: wgpu::Error| {
+            let text = error.to_string().replace('\n', " ");
+            let mut last = slot.lock();
+            // Logged once per kind of error, not once per frame.
+            if last.as_deref() != Some(text.as_str()) {
+                log::error!("the GPU refused work: {text}");
+            }
+            *last = Some(text);
+        }));
         Ok(Gpu {
             device,
             queue,
             info,
+            errors,
         })
+    }
+
+    /// The newest error the device reported since the last call, if any.
+    pub fn take_error(&self) -> Option<String> {
+        self.errors.lock().take()
     }
 }
 
@@ -169,5 +189,20 @@ mod tests {
     fn a_real_gpu_is_preferred_over_the_cpu_fallback() {
         assert!(preference(wgpu::DeviceType::DiscreteGpu) > preference(wgpu::DeviceType::Cpu));
         assert!(preference(wgpu::DeviceType::IntegratedGpu) > preference(wgpu::DeviceType::Cpu));
+    }
+
+    #[test]
+    fn a_gpu_error_is_reported_not_a_panic() {
+        let gpu = Gpu::new().expect("an adapter (lavapipe without a GPU)");
+        // A buffer bigger than the device allows is a validation error.
+        let _ = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("too big"),
+            size: gpu.device.limits().max_buffer_size.saturating_add(4),
+            usage: wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let error = gpu.take_error().expect("the error is reported");
+        assert!(!error.is_empty());
+        assert_eq!(gpu.take_error(), None, "taken once");
     }
 }

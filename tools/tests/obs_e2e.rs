@@ -357,20 +357,20 @@ fn source_renders_in_real_obs_without_making_it_lag_once() {
 }
 
 #[test]
-fn a_panic_in_a_callback_is_logged_and_obs_keeps_running() {
+fn a_panic_in_a_callback_or_the_worker_is_logged_and_obs_keeps_running() {
     retry_on_known_obs_fault(
-        "a_panic_in_a_callback_is_logged_and_obs_keeps_running",
-        a_panic_in_a_callback_is_logged_and_obs_keeps_running_once,
+        "a_panic_in_a_callback_or_the_worker_is_logged_and_obs_keeps_running",
+        a_panic_in_a_callback_or_the_worker_is_logged_and_obs_keeps_running_once,
     );
 }
 
-fn a_panic_in_a_callback_is_logged_and_obs_keeps_running_once() {
+fn a_panic_in_a_callback_or_the_worker_is_logged_and_obs_keeps_running_once() {
     let _one = ONE_OBS_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut obs = start(
         "panic",
         &[(
             "VRM_AVATAR_TEST_PANIC",
-            "update,video_render,get_properties",
+            "update,video_render,get_properties,render_worker",
         )],
         "en-US",
     );
@@ -396,7 +396,15 @@ fn a_panic_in_a_callback_is_logged_and_obs_keeps_running_once() {
             obs.log_text()
         );
     }
-    // OBS is alive and the source keeps working after its callbacks panicked.
+    // The render worker's panic after its first frame is logged, and the worker restarts.
+    for line in [
+        "[obs-vrm-avatar] the renderer stopped after a panic: test panic injected into render_worker",
+        "[obs-vrm-avatar] restarting the renderer",
+    ] {
+        assert!(wait_for_log(&obs, line), "{line}; log:\n{}", obs.log_text());
+    }
+    // OBS is alive and the source keeps working after its callbacks and its worker panicked
+    // (the new size below is drawn by the restarted worker).
     assert!(stats(&mut obs)["renderTotalFrames"].as_i64().unwrap() > 0);
     obs.ws
         .request(
