@@ -69,7 +69,7 @@ pub(super) unsafe fn add_status(
     // SAFETY: text() returns a valid C string; OBS copies the name and description.
     unsafe {
         let label = CStr::from_ptr(text(label_key)).to_string_lossy();
-        let line = CString::new(format!("{label}: {status}").replace('\0', " "))
+        let line = CString::new(status_markup(&label, status).replace('\0', " "))
             .expect("NULs were replaced");
         let property = ffi::obs_properties_add_text(
             props,
@@ -84,6 +84,19 @@ pub(super) unsafe fn add_status(
             );
         }
     }
+}
+
+/// The status line as Qt rich text. OBS shows it in a label that renders anything that looks
+/// like HTML, and error texts carry file contents (a VRM's names, a path), so every special
+/// character is escaped, and the line is wrapped in a tag so that Qt reads the escapes as such.
+fn status_markup(label: &str, status: &str) -> String {
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    format!("<span>{}: {}</span>", escape(label), escape(status))
 }
 
 /// The tracking properties: input kind and source, mode, mirror, smoothing, calibrate, reset.
@@ -276,5 +289,26 @@ pub(super) unsafe fn add_view_properties(props: *mut ffi::obs_properties_t) {
         ] {
             add_setting(props, key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_from_a_file_cannot_inject_markup() {
+        let line = status_markup(
+            "Status",
+            "error: cannot load <img src=x onerror=y>&<b>big</b>.vrm: \"bad\"",
+        );
+        assert_eq!(
+            line,
+            "<span>Status: error: cannot load &lt;img src=x onerror=y&gt;&amp;&lt;b&gt;big&lt;/b&gt;.vrm: &quot;bad&quot;</span>"
+        );
+        assert_eq!(
+            status_markup("Tracking", "ready"),
+            "<span>Tracking: ready</span>"
+        );
     }
 }
