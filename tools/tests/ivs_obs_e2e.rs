@@ -50,6 +50,8 @@ fn ivs(obs: &ObsStudio, args: &[&str]) -> Output {
         .args(args)
         .args(["--obs-websocket", &address, "--obs-config"])
         .arg(&obs.config_dir)
+        // The password from the environment, never on the command line.
+        .env("OBS_WEBSOCKET_PASSWORD", &obs.ws_password)
         .output()
         .unwrap()
 }

@@ -405,3 +405,54 @@ fn invalid_inputs_are_refused_with_clear_errors() {
         "reading the private key",
     );
 }
+
+/// Secrets never go to another machine over plain ws:// unless the user says so, and the
+/// refusal comes before any connection is tried.
+#[test]
+fn configure_and_check_refuse_a_remote_ws_address_unless_allowed() {
+    let remote = "ws://192.0.2.1:4455";
+    for args in [
+        vec!["ivs", "check", "--json", "--obs-websocket", remote],
+        vec![
+            "ivs",
+            "configure",
+            "--rtmp-url",
+            "rtmps://example.global-contribute.live-video.net:443/app/",
+            "--stream-key",
+            "sk_us-east-1_secret",
+            "--obs-websocket",
+            remote,
+        ],
+    ] {
+        let started = std::time::Instant::now();
+        let out = vrm_avatar(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(
+            err.contains("not encrypted") && err.contains("--allow-remote"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !err.contains("sk_us-east-1_secret"),
+            "the key is not echoed: {err}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "refused before connecting"
+        );
+    }
+    // Allowed, it does try that machine (which is not there).
+    let out = vrm_avatar(&[
+        "ivs",
+        "check",
+        "--json",
+        "--obs-websocket",
+        remote,
+        "--allow-remote",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("is OBS running"),
+        "{err}"
+    );
+}

@@ -374,6 +374,16 @@ fn a_panic_in_a_callback_or_the_worker_is_logged_and_obs_keeps_running_once() {
         )],
         "en-US",
     );
+    // The launcher's OBS asks for its generated obs-websocket password: without it, no client.
+    let anonymous = vrm_avatar_tools::launcher::obsws::ObsWs::connect(
+        "127.0.0.1",
+        obs.ws_port,
+        Duration::from_secs(2),
+    );
+    assert!(
+        anonymous.is_err(),
+        "obs-websocket lets a client in without the password"
+    );
     obs.create_avatar_scene(SCENE, SOURCE, json!({})).unwrap();
     // update runs on SetInputSettings; get_properties when a client asks for the property list.
     obs.ws

@@ -98,9 +98,15 @@ pub struct ObsArgs {
     /// obs-websocket's address (OBS: Tools -> WebSocket Server Settings).
     #[arg(long, default_value = "ws://127.0.0.1:4455")]
     obs_websocket: String,
-    /// obs-websocket's password, if it asks for one.
+    /// obs-websocket's password, if it asks for one (or @FILE). Without this option,
+    /// $OBS_WEBSOCKET_PASSWORD: a password on the command line is visible to every user of the
+    /// machine (in /proc) and kept in the shell's history.
     #[arg(long)]
     password: Option<String>,
+    /// Allow an obs-websocket address that is not this machine. ws:// is not encrypted: the
+    /// token, stream key and password would cross that network in clear text.
+    #[arg(long)]
+    allow_remote: bool,
     /// OBS's configuration folder, where the profiles are (default:
     /// `$XDG_CONFIG_HOME/obs-studio` or `~/.config/obs-studio`). Needed in Advanced output
     /// mode, whose encoder settings OBS keeps in the profile's streamEncoder.json.
@@ -192,6 +198,19 @@ pub fn run(command: IvsCommand) -> Result<i32> {
     }
 }
 
+/// Where `ivs configure` and `ivs check` take obs-websocket's password from when `--password`
+/// is not given.
+const PASSWORD_ENV: &str = "OBS_WEBSOCKET_PASSWORD";
+
+/// Whether `host` (from ws://HOST:PORT) is this machine.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A secret given on the command line, or `@FILE` to keep it out of the shell's history.
 fn secret_arg(arg: &str) -> Result<String> {
     match arg.strip_prefix('@') {
@@ -228,10 +247,22 @@ impl Session {
                     args.obs_websocket
                 )
             })?;
+        if !args.allow_remote && !is_loopback(&host) {
+            bail!(
+                "--obs-websocket {}: ws:// is not encrypted, and {host} is not this machine: a token, \
+                 stream key or password sent there crosses the network in clear text (pass \
+                 --allow-remote if that network is yours, or run this on OBS's machine)",
+                args.obs_websocket
+            );
+        }
+        let password = match &args.password {
+            Some(arg) => Some(secret_arg(arg)?),
+            None => std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()),
+        };
         let mut ws = ObsWs::connect_with_password(
             &host,
             port,
-            args.password.as_deref(),
+            password.as_deref(),
             Duration::from_secs(3),
         )
         .with_context(|| {
@@ -406,4 +437,32 @@ fn configure(args: &ObsArgs, service: &StreamService, fix: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_machine_is_loopback() {
+        for host in [
+            "127.0.0.1",
+            "127.1.2.3",
+            "localhost",
+            "LocalHost",
+            "::1",
+            "[::1]",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "192.168.1.10",
+            "0.0.0.0",
+            "obs.example.com",
+            "10.0.0.1",
+            "[2001:db8::1]",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
 }

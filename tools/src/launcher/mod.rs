@@ -130,6 +130,8 @@ pub struct ObsStudio {
     pub ws: ObsWs,
     /// obs-websocket's port on 127.0.0.1 (for other clients, e.g. `vrm-avatar ivs`).
     pub ws_port: u16,
+    /// obs-websocket's password, generated for this OBS (other clients need it too).
+    pub ws_password: String,
     pub config_dir: PathBuf,
     /// The X display OBS runs on (`:N`), for tests that drive its windows (xdotool).
     pub display: String,
@@ -163,24 +165,52 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
+/// [`write`] for a file that holds a secret: readable by its owner only.
+fn write_private(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::create_dir_all(path.parent().expect("a parent"))?;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut file| file.write_all(text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// A fresh obs-websocket password: 128 random bits, hex.
+fn generated_password() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .context("reading /dev/urandom")?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Writes OBS's configuration: no first-run wizard (OBS sets `FirstRun=true` once its first
-/// start is done, so `true` skips the auto-configuration wizard), obs-websocket on `port` without a password
-/// (in both the OBS 29 and the OBS 30+ places), and a "Demo" profile with the video settings.
-fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16) -> Result<()> {
-    write(
+/// start is done, so `true` skips the auto-configuration wizard), obs-websocket on `port` with
+/// `password` (in both the OBS 29 and the OBS 30+ places, readable by their owner only: OBS
+/// 29's server listens on every interface), and a "Demo" profile with the video settings.
+fn write_config(config_dir: &Path, opts: &LaunchOptions, port: u16, password: &str) -> Result<()> {
+    write_private(
         &config_dir.join("global.ini"),
         &format!(
             "[General]\nFirstRun=true\nEnableAutoUpdates=false\nLanguage={language}\n\n\
              [BasicWindow]\nPreviewEnabled={preview}\n\n\
              [Basic]\nProfile=Demo\nProfileDir=Demo\nSceneCollection=Demo\nSceneCollectionFile=Demo\n\n\
-             [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\nAuthRequired=false\n",
+             [OBSWebSocket]\nFirstLoad=false\nServerEnabled=true\nServerPort={port}\nAlertsEnabled=false\n\
+             AuthRequired=true\nServerPassword={password}\n",
             language = opts.language,
             preview = opts.preview,
         ),
     )?;
-    write(
+    write_private(
         &config_dir.join("plugin_config/obs-websocket/config.json"),
-        &json!({"first_load": false, "server_enabled": true, "server_port": port, "alerts_enabled": false, "auth_required": false})
+        &json!({"first_load": false, "server_enabled": true, "server_port": port, "alerts_enabled": false,
+                "auth_required": true, "server_password": password})
             .to_string(),
     )?;
     let (w, h, fps, rec) = (opts.width, opts.height, opts.fps, opts.record_dir.display());
@@ -297,9 +327,15 @@ impl ObsStudio {
                 .with_context(|| format!("emptying {}", opts.home.display()))?;
         }
         let config_dir = opts.home.join(".config/obs-studio");
+        // OBS rewrites its settings (the obs-websocket password among them) readable by all;
+        // the throwaway HOME is its owner's only, as a user's home is.
+        std::fs::create_dir_all(&opts.home)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opts.home, std::fs::Permissions::from_mode(0o700))?;
         std::fs::create_dir_all(&opts.record_dir)?;
         let port = free_port()?;
-        write_config(&config_dir, opts, port)?;
+        let password = generated_password()?;
+        write_config(&config_dir, opts, port, &password)?;
         match plugin {
             PluginSetup::Copy(files) => {
                 install_plugin(&config_dir, files)?;
@@ -379,7 +415,12 @@ impl ObsStudio {
             .spawn()
             .context("starting obs (apt-get install obs-studio)")?;
 
-        let ws = match ObsWs::connect("127.0.0.1", port, Duration::from_secs(90)) {
+        let ws = match ObsWs::connect_with_password(
+            "127.0.0.1",
+            port,
+            Some(&password),
+            Duration::from_secs(90),
+        ) {
             Ok(ws) => ws,
             Err(err) => {
                 let _ = obs.kill();
@@ -396,6 +437,7 @@ impl ObsStudio {
             xvfb,
             ws,
             ws_port: port,
+            ws_password: password,
             config_dir,
             display,
             output_log,
