@@ -14,11 +14,13 @@ struct Binding {
     hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
+#[derive(Default)]
 pub struct ExpressionHotkeys {
     generation: u64,
     registered: Vec<(ffi::obs_hotkey_id, Box<Binding>)>,
-    /// Hold (on while the key is down) instead of toggle.
-    pub hold: Arc<std::sync::atomic::AtomicBool>,
+    /// Hold (on while the key is down) instead of toggle; set by the source's settings without
+    /// any lock (a hotkey callback may update the source while OBS holds its hotkey lock).
+    hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 // SAFETY: the bindings are only read by OBS's hotkey thread through their boxes, which live
@@ -31,11 +33,11 @@ pub fn hotkey_name(expression: &str) -> String {
 }
 
 impl ExpressionHotkeys {
-    pub fn new() -> Self {
+    /// Hotkeys whose mode (hold or toggle) follows `hold`.
+    pub fn new(hold: Arc<std::sync::atomic::AtomicBool>) -> Self {
         ExpressionHotkeys {
-            generation: 0,
-            registered: Vec::new(),
-            hold: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            hold,
+            ..Default::default()
         }
     }
 

@@ -40,7 +40,12 @@ struct Source {
     gfx: Mutex<Gfx>,
     /// This source in OBS (for its hotkeys).
     obs_source: SourcePtr,
+    /// Touched on the graphics thread (video_tick) and in destroy only, and never locked
+    /// while OBS's hotkey functions run: OBS calls hotkey callbacks under its own hotkey lock,
+    /// and one that updates this source must not wait for us.
     hotkeys: Mutex<ExpressionHotkeys>,
+    /// Whether the expression hotkeys hold (shared with them; set by update without a lock).
+    hotkey_hold: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -145,6 +150,7 @@ unsafe extern "C" fn create(
             size: (0, 0),
             seen: 0,
         });
+        let hotkey_hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let source = Source {
             control,
             frames,
@@ -155,7 +161,8 @@ unsafe extern "C" fn create(
             graphics_time: Mutex::new(GraphicsTime::default()),
             gfx,
             obs_source: SourcePtr(obs_source),
-            hotkeys: Mutex::new(ExpressionHotkeys::new()),
+            hotkeys: Mutex::new(ExpressionHotkeys::new(Arc::clone(&hotkey_hold))),
+            hotkey_hold,
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -255,10 +262,10 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         if !same {
             source.control.set_tracking(tracker);
         }
-        source
-            .hotkeys
-            .lock()
-            .sync(source.obs_source.0, &source.control);
+        // Out of the lock while OBS registers hotkeys (see `Source::hotkeys`).
+        let mut hotkeys = std::mem::take(&mut *source.hotkeys.lock());
+        hotkeys.sync(source.obs_source.0, &source.control);
+        *source.hotkeys.lock() = hotkeys;
     })
 }
 

@@ -105,9 +105,7 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
         .set_default_expression(&read_string(settings, settings::DEFAULT_EXPRESSION));
     let hold = read_string(settings, settings::EXPRESSION_HOTKEYS) == "hold";
     source
-        .hotkeys
-        .lock()
-        .hold
+        .hotkey_hold
         .store(hold, std::sync::atomic::Ordering::Relaxed);
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
