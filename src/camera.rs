@@ -48,40 +48,162 @@ pub const BT709_LIMITED: [f32; 16] = [
     2.112_402, 0.0, -1.133_402, 0.0, 0.0, 0.0, 1.0,
 ];
 
+/// Bytes per row and rows of each plane a `w` x `h` frame of `format` needs.
+fn plane_needs(format: CameraFormat, w: usize, h: usize) -> Vec<(usize, usize)> {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    match format {
+        CameraFormat::Nv12 => vec![(w, h), (cw * 2, ch)],
+        CameraFormat::I420 => vec![(w, h), (cw, ch), (cw, ch)],
+        CameraFormat::Yuy2 | CameraFormat::Uyvy => vec![(cw * 4, h)],
+        CameraFormat::Rgba | CameraFormat::Bgra | CameraFormat::Bgrx => vec![(w * 4, h)],
+    }
+}
+
+/// Checks that `planes` (bytes, stride) hold what `format` at `w` x `h` needs, so reading
+/// never goes past a buffer.
+fn check_planes(
+    format: CameraFormat,
+    w: usize,
+    h: usize,
+    planes: &[(&[u8], usize)],
+) -> Result<(), String> {
+    if w < 2 || h < 2 {
+        return Err(format!("camera frame too small ({w}x{h})"));
+    }
+    let need = plane_needs(format, w, h);
+    if planes.len() < need.len() {
+        return Err(format!(
+            "{format:?} needs {} planes, the frame has {}",
+            need.len(),
+            planes.len()
+        ));
+    }
+    for (k, ((row, rows), (data, stride))) in need.iter().zip(planes).enumerate() {
+        if stride < row || data.len() < stride * (rows - 1) + row {
+            return Err(format!(
+                "plane {k} of a {w}x{h} {format:?} frame is short ({} bytes, stride {stride})",
+                data.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl CameraFrame {
     /// Checks that every plane holds what the format and size need, so conversion never
     /// reads past a buffer.
     pub fn validate(&self) -> Result<(), String> {
-        let (w, h) = (self.width as usize, self.height as usize);
-        if w < 2 || h < 2 {
-            return Err(format!("camera frame too small ({w}x{h})"));
-        }
-        let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
-        let need: Vec<(usize, usize)> = match self.format {
-            CameraFormat::Nv12 => vec![(w, h), (cw * 2, ch)],
-            CameraFormat::I420 => vec![(w, h), (cw, ch), (cw, ch)],
-            CameraFormat::Yuy2 | CameraFormat::Uyvy => vec![(cw * 4, h)],
-            CameraFormat::Rgba | CameraFormat::Bgra | CameraFormat::Bgrx => vec![(w * 4, h)],
-        };
-        if self.planes.len() < need.len() {
-            return Err(format!(
-                "{:?} needs {} planes, the frame has {}",
-                self.format,
-                need.len(),
-                self.planes.len()
-            ));
-        }
-        for (k, ((row, rows), plane)) in need.iter().zip(&self.planes).enumerate() {
-            if plane.stride < *row || plane.data.len() < plane.stride * (rows - 1) + row {
+        let planes: Vec<(&[u8], usize)> = self
+            .planes
+            .iter()
+            .map(|p| (p.data.as_slice(), p.stride))
+            .collect();
+        check_planes(
+            self.format,
+            self.width as usize,
+            self.height as usize,
+            &planes,
+        )
+    }
+
+    /// Copies a frame out of someone else's buffers (`planes`: bytes and stride, as `format`
+    /// lays them out), keeping one 2x2 block of pixels out of every `step` x `step` (`step` 1
+    /// copies all): a 4K camera is copied near tracking size instead of whole, on the thread
+    /// that hands it over. Blocks stay whole, so chroma stays with its pixels.
+    pub fn copy_decimated(
+        width: u32,
+        height: u32,
+        format: CameraFormat,
+        planes: &[(&[u8], usize)],
+        step: u32,
+        color_matrix: [f32; 16],
+    ) -> Result<CameraFrame, String> {
+        let (w, h, step) = (width as usize, height as usize, step.max(1) as usize);
+        check_planes(format, w, h, planes)?;
+        let need = plane_needs(format, w, h);
+        let planes: Vec<Plane> = if step == 1 {
+            need.iter()
+                .zip(planes)
+                .map(|(&(row, rows), &(data, stride))| Plane {
+                    data: data[..stride * (rows - 1) + row].to_vec(),
+                    stride,
+                })
+                .collect()
+        } else {
+            let (ow, oh) = ((w / (2 * step)) * 2, (h / (2 * step)) * 2);
+            if ow < 2 || oh < 2 {
                 return Err(format!(
-                    "plane {k} of a {w}x{h} {:?} frame is short ({} bytes, stride {})",
-                    self.format,
-                    plane.data.len(),
-                    plane.stride
+                    "camera frame too small to scale by {step} ({w}x{h})"
                 ));
             }
-        }
-        Ok(())
+            // Source row and column of output pixel row `o` (2x2 blocks kept whole).
+            let pick = |o: usize| (o / 2) * 2 * step + o % 2;
+            let bytes = |(data, stride): (&[u8], usize),
+                         px: usize,
+                         rows: usize,
+                         cols: &dyn Fn(usize) -> usize,
+                         row_of: &dyn Fn(usize) -> usize| {
+                let mut out = Vec::with_capacity(px * rows);
+                for r in 0..rows {
+                    let line = &data[row_of(r) * stride..];
+                    out.extend((0..px).map(|c| line[cols(c)]));
+                }
+                Plane {
+                    data: out,
+                    stride: px,
+                }
+            };
+            match format {
+                CameraFormat::Nv12 => vec![
+                    bytes(planes[0], ow, oh, &pick, &pick),
+                    // UV pairs: pair c of the output is pair c * step of the source.
+                    bytes(
+                        planes[1],
+                        ow,
+                        oh / 2,
+                        &|c| (c / 2) * 2 * step + c % 2,
+                        &|r| r * step,
+                    ),
+                ],
+                CameraFormat::I420 => vec![
+                    bytes(planes[0], ow, oh, &pick, &pick),
+                    bytes(planes[1], ow / 2, oh / 2, &|c| c * step, &|r| r * step),
+                    bytes(planes[2], ow / 2, oh / 2, &|c| c * step, &|r| r * step),
+                ],
+                // Macro-pixels of 4 bytes (2 pixels).
+                CameraFormat::Yuy2 | CameraFormat::Uyvy => vec![bytes(
+                    planes[0],
+                    ow * 2,
+                    oh,
+                    &|c| (c / 4) * 4 * step + c % 4,
+                    &pick,
+                )],
+                CameraFormat::Rgba | CameraFormat::Bgra | CameraFormat::Bgrx => vec![bytes(
+                    planes[0],
+                    ow * 4,
+                    oh,
+                    &|c| pick(c / 4) * 4 + c % 4,
+                    &pick,
+                )],
+            }
+            .into_iter()
+            .collect()
+        };
+        let (width, height) = if step == 1 {
+            (width, height)
+        } else {
+            (((w / (2 * step)) * 2) as u32, ((h / (2 * step)) * 2) as u32)
+        };
+        let frame = CameraFrame {
+            width,
+            height,
+            format,
+            planes,
+            color_matrix,
+            arrived: Instant::now(),
+        };
+        frame.validate()?;
+        Ok(frame)
     }
 
     /// The frame as tightly packed RGB, scaled down by an integer factor so that it is at
@@ -317,5 +439,117 @@ mod tests {
         let mut f = frame(CameraFormat::Bgra);
         f.planes[0].stride = 8;
         assert!(f.validate().is_err());
+    }
+
+    #[test]
+    fn a_decimated_copy_keeps_whole_blocks_of_every_format() {
+        let (w, h) = (24u32, 12u32);
+        // Each byte says where it came from: row * 256 + column (mod 256).
+        let plane = |row_bytes: usize, rows: usize| -> Vec<u8> {
+            (0..rows)
+                .flat_map(|r| (0..row_bytes).map(move |c| (r * 7 + c) as u8))
+                .collect()
+        };
+        let at = |r: usize, c: usize| (r * 7 + c) as u8;
+        // NV12, step 3: 24x12 -> 8x4.
+        let (y, uv) = (plane(24, 12), plane(24, 6));
+        let f = CameraFrame::copy_decimated(
+            w,
+            h,
+            CameraFormat::Nv12,
+            &[(&y, 24), (&uv, 24)],
+            3,
+            BT709_LIMITED,
+        )
+        .unwrap();
+        assert_eq!((f.width, f.height), (8, 4));
+        // Output pixel (row 3, col 5) is source (row 7, col 13): block (1, 2) -> (6, 12) + (1, 1).
+        assert_eq!(f.planes[0].data[3 * 8 + 5], at(7, 13));
+        // Its UV pair: output pair 2 on chroma row 1 -> source pair 6 on chroma row 3.
+        assert_eq!(f.planes[1].data[8 + 5], at(3, 13));
+        // I420, step 2: 24x12 -> 12x6; chroma (2, 4) -> source chroma (4, 8).
+        let (u, v) = (plane(12, 6), plane(12, 6));
+        let f = CameraFrame::copy_decimated(
+            w,
+            h,
+            CameraFormat::I420,
+            &[(&y, 24), (&u, 12), (&v, 12)],
+            2,
+            BT709_LIMITED,
+        )
+        .unwrap();
+        assert_eq!((f.width, f.height), (12, 6));
+        assert_eq!(f.planes[2].data[2 * 6 + 4], at(4, 8));
+        // BGRA, step 2: output pixel (1, 3) is source (1, 5), all four bytes.
+        let bgra = plane(96, 12);
+        let f =
+            CameraFrame::copy_decimated(w, h, CameraFormat::Bgra, &[(&bgra, 96)], 2, BT709_LIMITED)
+                .unwrap();
+        assert_eq!(&f.planes[0].data[48 + 12..48 + 16], &bgra[96 + 20..96 + 24]);
+        // YUY2, step 2: output macro-pixel 1 of row 2 is source macro-pixel 2 of row 4.
+        let yuy2 = plane(48, 12);
+        let f =
+            CameraFrame::copy_decimated(w, h, CameraFormat::Yuy2, &[(&yuy2, 48)], 2, BT709_LIMITED)
+                .unwrap();
+        assert_eq!(
+            &f.planes[0].data[2 * 24 + 4..2 * 24 + 8],
+            &yuy2[4 * 48 + 8..4 * 48 + 12]
+        );
+        // Step 1 copies everything as it is; a short plane is refused, not read past.
+        let f =
+            CameraFrame::copy_decimated(w, h, CameraFormat::Bgra, &[(&bgra, 96)], 1, BT709_LIMITED)
+                .unwrap();
+        assert_eq!(f.planes[0].data, bgra);
+        assert!(
+            CameraFrame::copy_decimated(
+                w,
+                h,
+                CameraFormat::Bgra,
+                &[(&bgra[..500], 96)],
+                2,
+                BT709_LIMITED
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_decimated_picture_converts_like_the_whole_one() {
+        // A smooth gradient: the block kept stands for its neighbours.
+        let (w, h) = (64u32, 32u32);
+        let bgra: Vec<u8> = (0..h)
+            .flat_map(|y| (0..w).flat_map(move |x| [(x * 4) as u8, (y * 8) as u8, 128, 255]))
+            .collect();
+        let whole = CameraFrame::copy_decimated(
+            w,
+            h,
+            CameraFormat::Bgra,
+            &[(&bgra, 256)],
+            1,
+            BT709_LIMITED,
+        )
+        .unwrap()
+        .to_rgb(16)
+        .unwrap();
+        let kept = CameraFrame::copy_decimated(
+            w,
+            h,
+            CameraFormat::Bgra,
+            &[(&bgra, 256)],
+            2,
+            BT709_LIMITED,
+        )
+        .unwrap()
+        .to_rgb(16)
+        .unwrap();
+        assert_eq!((whole.0, whole.1), (kept.0, kept.1));
+        let worst = whole
+            .2
+            .iter()
+            .zip(&kept.2)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 12, "largest channel difference {worst}");
     }
 }

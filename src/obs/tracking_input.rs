@@ -4,7 +4,8 @@
 //! shared by every VRM Avatar source that tracks the same input.
 
 use super::ffi;
-use crate::camera::{CameraFormat, CameraFrame, Plane};
+use crate::camera::{CameraFormat, CameraFrame};
+use crate::pipeline::tracking_worker::TRACKING_WIDTH;
 use crate::pipeline::{TrackingControl, spawn_tracking_worker};
 use crate::settings;
 use crate::tracking::holistic::TrackingMode;
@@ -419,18 +420,14 @@ fn copy_frame(f: &ffi::obs_source_frame) -> Result<CameraFrame, String> {
             return Err(format!("plane {k} is missing"));
         }
         let stride = f.linesize[k] as usize;
-        // SAFETY: libobs allocates `linesize * rows` bytes for each plane of this format.
-        let data = unsafe { std::slice::from_raw_parts(f.data[k], stride * n) }.to_vec();
-        planes.push(Plane { data, stride });
+        // SAFETY: libobs allocates `linesize * rows` bytes for each plane of this format; the
+        // frame is held (obs_source_get_frame) until this returns.
+        let data = unsafe { std::slice::from_raw_parts(f.data[k], stride * n) };
+        planes.push((data, stride));
     }
-    let frame = CameraFrame {
-        width: f.width,
-        height: f.height,
-        format,
-        planes,
-        color_matrix: f.color_matrix,
-        arrived: Instant::now(),
-    };
-    frame.validate()?;
-    Ok(frame)
+    // The tracker converts to at most TRACKING_WIDTH pixels wide, averaging blocks: a frame
+    // more than twice as wide is copied with blocks left out (a 4K camera: a third of each
+    // side), so OBS's graphics thread does not copy tens of megabytes per frame.
+    let step = (f.width / (2 * TRACKING_WIDTH)).max(1);
+    CameraFrame::copy_decimated(f.width, f.height, format, &planes, step, f.color_matrix)
 }
