@@ -160,6 +160,9 @@ struct Attached {
     last_frame: Option<Instant>,
     /// Whether the log has been told that no frames come.
     warned: bool,
+    /// Why the last frame could not be copied for tracking (an unsupported pixel format):
+    /// logged once when it starts, shown in the status while it lasts.
+    copy_error: Option<String>,
     attached_at: Instant,
     /// A strong reference to the tracked OBS source.
     source: *mut ffi::obs_source_t,
@@ -240,15 +243,24 @@ impl Input {
                         attached.warned = false;
                     }
                     match copy {
-                        Ok(copy) => attached.control.submit(copy),
-                        Err(why) => log::warn!("{:?}: {why}", attached.wanted),
+                        Ok(copy) => {
+                            attached.control.submit(copy);
+                            if attached.copy_error.take().is_some() {
+                                log::info!("{} can be tracked again", describe(&attached.wanted));
+                            }
+                        }
+                        Err(why) if attached.copy_error.as_ref() != Some(&why) => {
+                            log::warn!("{}: {why}", describe(&attached.wanted));
+                            attached.copy_error = Some(why);
+                        }
+                        Err(_) => {}
                     }
                 }
             }
         }
         let control = Arc::clone(&attached.control);
         if !self.attached.as_ref().is_some_and(|a| a.warned)
-            && let Some(trouble) = self.trouble()
+            && let Some(trouble) = self.silence()
         {
             log::warn!("{trouble}");
             if let Some(a) = self.attached.as_mut() {
@@ -311,6 +323,7 @@ impl Input {
             wanted: wanted.clone(),
             last_frame: None,
             warned: false,
+            copy_error: None,
             attached_at: Instant::now(),
             source,
             holding: false,
@@ -318,8 +331,18 @@ impl Input {
         });
     }
 
-    /// A problem with the input the user should hear about: no frames for a while.
+    /// A problem with the input the user should hear about (the status line): frames it cannot
+    /// track, or no frames for a while.
     pub fn trouble(&self) -> Option<String> {
+        let a = self.attached.as_ref()?;
+        match &a.copy_error {
+            Some(why) => Some(format!("{} cannot be tracked: {why}", describe(&a.wanted))),
+            None => self.silence(),
+        }
+    }
+
+    /// No frames from the input for a while (logged once when it starts).
+    fn silence(&self) -> Option<String> {
         let a = self.attached.as_ref()?;
         let since = a.last_frame.unwrap_or(a.attached_at);
         if !a.holding || since.elapsed() < NO_FRAMES_AFTER {
@@ -412,7 +435,19 @@ fn copy_frame(f: &ffi::obs_source_frame) -> Result<CameraFrame, String> {
         ffi::video_format_VIDEO_FORMAT_RGBA => (CameraFormat::Rgba, &[h]),
         ffi::video_format_VIDEO_FORMAT_BGRA => (CameraFormat::Bgra, &[h]),
         ffi::video_format_VIDEO_FORMAT_BGRX => (CameraFormat::Bgrx, &[h]),
-        other => return Err(format!("video format {other} cannot be tracked yet")),
+        other => {
+            // libobs's video_format names, in its order (VIDEO_FORMAT_NONE = 0).
+            const NAMES: [&str; 22] = [
+                "none", "I420", "NV12", "YVYU", "YUY2", "UYVY", "RGBA", "BGRA", "BGRX", "Y800",
+                "I444", "BGR3", "I422", "I40A", "I42A", "YUVA", "AYUV", "I010", "P010", "I210",
+                "I412", "YA2L",
+            ];
+            let name = NAMES.get(other as usize).copied().unwrap_or("unknown");
+            return Err(format!(
+                "its pixel format {name} ({other}) cannot be tracked yet (NV12, I420, YUY2, \
+                 UYVY, RGBA, BGRA and BGRX can)"
+            ));
+        }
     };
     let mut planes = Vec::with_capacity(rows.len());
     for (k, &n) in rows.iter().enumerate() {

@@ -723,3 +723,47 @@ fn an_input_that_falls_silent_is_named_and_tracking_resumes_once() {
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0, got {status}");
 }
+
+/// A source whose frames come in a pixel format the tracker does not convert (a 4:4:4 video:
+/// OBS hands it over as I444) is named once in the log, not on every frame, and OBS runs on.
+#[test]
+fn a_pixel_format_the_tracker_cannot_take_is_named_once() {
+    retry_on_known_obs_fault(
+        "a_pixel_format_the_tracker_cannot_take_is_named_once",
+        a_pixel_format_the_tracker_cannot_take_is_named_once_once,
+    );
+}
+
+fn a_pixel_format_the_tracker_cannot_take_is_named_once_once() {
+    let (_one, mut obs) = start_with_scene("grey");
+    let grey = obs.config_dir.join("yuv444.mkv");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-y", "-v", "error", "-i"])
+        .arg(testdata("people/video/face_and_thumbs_up.mp4"))
+        .args(["-t", "4", "-an", "-pix_fmt", "yuv444p", "-c:v", "ffv1"])
+        .arg(&grey)
+        .status()
+        .unwrap();
+    assert!(made.success(), "ffmpeg makes a 4:4:4 clip");
+    obs.add_hidden_clip(SCENE, CLIP, &grey).unwrap();
+    obs.ws
+        .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
+        .unwrap();
+    add_tracking_avatar(&mut obs);
+    let named = "[obs-vrm-avatar] the source 'Clip': its pixel format I444 (10) cannot be tracked";
+    assert!(
+        obs.wait_for_log(named, Duration::from_secs(30)),
+        "the format is named; log:\n{}",
+        obs.log_text()
+    );
+    // Frames keep coming for seconds (the clip loops): still one line.
+    std::thread::sleep(Duration::from_secs(4));
+    let log = obs.log_text();
+    assert_eq!(log.matches(named).count(), 1, "named once; log:\n{log}");
+    obs.ws
+        .request("RemoveInput", json!({"inputName": CLIP}))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    assert!(status.success(), "OBS exits with status 0, got {status}");
+}
