@@ -25,6 +25,20 @@ pub struct StreamService {
     pub warnings: Vec<String>,
 }
 
+/// Whether `url` is HTTPS to a host of Amazon IVS's (`live-video.net` or a name under it).
+fn is_ivs_whip_url(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let host = host.to_ascii_lowercase();
+    host == "live-video.net" || host.ends_with(".live-video.net")
+}
+
 impl StreamService {
     /// WHIP with a participant token: the token's own WHIP URL is the server. The token is only
     /// read (not verified) to warn.
@@ -45,9 +59,19 @@ impl StreamService {
                 mask(token)
             ));
         }
-        let server = if info.whip_url.starts_with("https://") {
+        // The token goes to this server as a bearer secret, and the claim is not verified:
+        // only an IVS host (under live-video.net, over HTTPS) is taken from it.
+        let server = if is_ivs_whip_url(&info.whip_url) {
             info.whip_url
         } else {
+            if !info.whip_url.is_empty() {
+                warnings.push(format!(
+                    "the token's whip_url {:?} is not an IVS host (https://*.live-video.net); \
+                     publishing to {} instead",
+                    info.whip_url,
+                    token::DEFAULT_WHIP_URL
+                ));
+            }
             token::DEFAULT_WHIP_URL.to_string()
         };
         Ok(StreamService {
@@ -233,6 +257,14 @@ mod tests {
     use super::*;
 
     fn test_token(capabilities: &str, issued_at: Option<u64>) -> String {
+        token_with_whip_url(
+            capabilities,
+            issued_at,
+            "https://abc.global-bm.whip.live-video.net",
+        )
+    }
+
+    fn token_with_whip_url(capabilities: &str, issued_at: Option<u64>, whip_url: &str) -> String {
         use p384::pkcs8::EncodePrivateKey;
         let secret = p384::SecretKey::from_slice(&[5u8; 48]).unwrap();
         let pem = secret.to_pkcs8_pem(p384::pkcs8::LineEnding::LF).unwrap();
@@ -244,7 +276,7 @@ mod tests {
             capabilities: token::Capabilities::parse(capabilities).unwrap(),
             duration_secs: 3600,
             jti: None,
-            whip_url: "https://abc.global-bm.whip.live-video.net".into(),
+            whip_url: whip_url.into(),
             events_url: token::DEFAULT_EVENTS_URL.into(),
             issued_at,
         };
@@ -368,5 +400,35 @@ mod tests {
         let err = merge_json_file(&path, keys.as_object().unwrap()).unwrap_err();
         assert!(err.to_string().contains("is not a JSON object"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn only_an_ivs_host_of_the_token_gets_the_token() {
+        for url in [
+            "https://evil.example.com/whip",
+            "https://live-video.net.evil.example.com",
+            "https://user@x.live-video.net.example.com",
+        ] {
+            let token = token_with_whip_url("publish", None, url);
+            let service = StreamService::whip(&token).unwrap();
+            assert_eq!(service.server, token::DEFAULT_WHIP_URL, "{url}");
+            assert!(
+                service
+                    .warnings
+                    .iter()
+                    .any(|w| w.contains("is not an IVS host")),
+                "{url}: {:?}",
+                service.warnings
+            );
+        }
+        // (`ivs token` refuses to make one with plain http; others may.)
+        assert!(!is_ivs_whip_url("http://abc.global-bm.whip.live-video.net"));
+        for url in [
+            "https://global.whip.live-video.net",
+            "https://abc.global-bm.whip.live-video.net:443/v1",
+        ] {
+            let service = StreamService::whip(&token_with_whip_url("publish", None, url)).unwrap();
+            assert_eq!(service.server, url);
+        }
     }
 }
