@@ -41,6 +41,11 @@ impl ExpressionHotkeys {
         }
     }
 
+    /// Whether the hotkeys registered are those of the avatar the control has loaded.
+    pub fn is_current(&self, control: &RenderControl) -> bool {
+        control.expressions_generation() == self.generation
+    }
+
     /// Registers the hotkeys of the avatar the control has loaded, if it changed.
     pub fn sync(&mut self, source: *mut ffi::obs_source_t, control: &Arc<RenderControl>) {
         let (generation, names) = control.expressions();

@@ -166,6 +166,11 @@ impl RenderControl {
         self.expressions.lock().clone()
     }
 
+    /// The generation of [`Self::expressions`] alone (no copy of the names).
+    pub fn expressions_generation(&self) -> u64 {
+        self.expressions.lock().0
+    }
+
     /// Switches expression `name` on or off (a hotkey: toggle, or hold).
     pub fn set_expression(&self, name: &str, on: bool) {
         let mut chosen = self.chosen.lock();

@@ -42,15 +42,9 @@ fn code_of(text: &str) -> &str {
 
 /// The files of the plugin, with their code (tests left out) by module path.
 fn plugin() -> BTreeMap<Vec<String>, (PathBuf, String)> {
-    let mut files = Vec::new();
-    rust_files(Path::new(SRC), &mut files);
-    files
+    hand_written()
         .into_iter()
-        .filter(|f| !f.ends_with("bindings_generated.rs"))
-        .map(|f| {
-            let text = std::fs::read_to_string(Path::new(SRC).join(&f)).unwrap();
-            (module_of(&f), (f, code_of(&text).to_string()))
-        })
+        .map(|(f, text)| (module_of(&f), (f.clone(), code_of(&text).to_string())))
         .collect()
 }
 

@@ -262,10 +262,13 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         if !same {
             source.control.set_tracking(tracker);
         }
-        // Out of the lock while OBS registers hotkeys (see `Source::hotkeys`).
-        let mut hotkeys = std::mem::take(&mut *source.hotkeys.lock());
-        hotkeys.sync(source.obs_source.0, &source.control);
-        *source.hotkeys.lock() = hotkeys;
+        // Only when the avatar changed, and out of the lock while OBS registers hotkeys
+        // (see `Source::hotkeys`).
+        if !source.hotkeys.lock().is_current(&source.control) {
+            let mut hotkeys = std::mem::take(&mut *source.hotkeys.lock());
+            hotkeys.sync(source.obs_source.0, &source.control);
+            *source.hotkeys.lock() = hotkeys;
+        }
     })
 }
 
