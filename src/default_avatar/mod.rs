@@ -313,8 +313,16 @@ fn spring_extension(rig: &Rig, nodes: &Nodes) -> Value {
 pub fn load_avatar(
     path: Option<&std::path::Path>,
 ) -> Result<crate::vrm::VrmModel, crate::vrm::VrmError> {
+    load_avatar_within(path, &crate::vrm::Budget::default())
+}
+
+/// [`load_avatar`] within the budget of the GPU that draws it.
+pub fn load_avatar_within(
+    path: Option<&std::path::Path>,
+    budget: &crate::vrm::Budget,
+) -> Result<crate::vrm::VrmModel, crate::vrm::VrmError> {
     match path {
-        Some(path) => crate::vrm::load_file(path),
-        None => crate::vrm::load(default_avatar_vrm()),
+        Some(path) => crate::vrm::load_file_within(path, budget),
+        None => crate::vrm::load_within(default_avatar_vrm(), budget),
     }
 }

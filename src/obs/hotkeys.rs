@@ -7,6 +7,15 @@ use crate::pipeline::RenderControl;
 use std::ffi::{CString, c_void};
 use std::sync::Arc;
 
+/// Hotkeys registered per avatar: presets come first, then custom expressions by name (52 ARKit
+/// shapes of a perfect-sync avatar fit); registering thousands in one tick would stall OBS.
+pub const MAX_HOTKEYS: usize = 128;
+
+/// The expressions that get a hotkey, in the avatar's order (presets first).
+fn with_hotkeys(names: Vec<String>) -> impl Iterator<Item = String> {
+    names.into_iter().take(MAX_HOTKEYS)
+}
+
 /// What a hotkey's callback needs; boxed so its address stays put while registered.
 struct Binding {
     control: Arc<RenderControl>,
@@ -54,7 +63,7 @@ impl ExpressionHotkeys {
         }
         self.generation = generation;
         self.unregister();
-        for expression in names {
+        for expression in with_hotkeys(names) {
             let (Ok(name), Ok(description)) = (
                 CString::new(hotkey_name(&expression)),
                 CString::new(format!("VRM expression: {expression}")),
@@ -112,4 +121,17 @@ unsafe extern "C" fn pressed(
         binding.control.set_expression(name, on);
         log::info!("expression {name} {}", if on { "on" } else { "off" });
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_avatar_with_thousands_of_expressions_gets_a_bounded_number_of_hotkeys() {
+        let names: Vec<String> = (0..5000).map(|i| format!("e{i}")).collect();
+        let kept: Vec<String> = with_hotkeys(names).collect();
+        assert_eq!(kept.len(), MAX_HOTKEYS);
+        assert_eq!(kept[0], "e0");
+    }
 }

@@ -489,8 +489,13 @@ impl Avatar {
         self.generation = generation;
         let path = ctl.vrm_path.lock().clone();
         let gpu = renderer.gpu();
+        let limits = gpu.device.limits();
+        let budget = crate::vrm::Budget::for_device(
+            limits.max_buffer_size,
+            limits.max_storage_buffer_binding_size,
+        );
         let load = |path: Option<&std::path::Path>| {
-            crate::default_avatar::load_avatar(path)
+            crate::default_avatar::load_avatar_within(path, &budget)
                 .map(|model| AvatarScene::new(&gpu.device, &gpu.queue, model, renderer.samples()))
         };
         let shown = |p: &Option<PathBuf>| {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::json_util::{check, lenient_index, section};
-use super::{Result, VrmError, VrmModel};
+use super::{Result, VrmError, VrmModel, limits};
 
 /// Input weights by expression name (VRM 1.0 preset names or custom names), as in AvatarPose.
 pub type ExpressionWeights = BTreeMap<String, f32>;
@@ -323,6 +323,7 @@ mod json_v1 {
 /// VRM 1.0 expressions: presets, then custom ones, every bind checked against the model.
 pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expressions> {
     let json: json_v1::Json = section(value, "VRMC_vrm.expressions")?;
+    check_count(json.preset.len() + json.custom.len())?;
     let mut list = Vec::new();
     let presets = json.preset.into_iter().map(|(n, e)| (n, e, true));
     let customs = json.custom.into_iter().map(|(n, e)| (n, e, false));
@@ -334,7 +335,7 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Expres
         }
         list.push(v1_expression(name, e, is_preset, model)?);
     }
-    Ok(sorted(list))
+    sorted(list)
 }
 
 /// One VRM 1.0 expression: its binds checked against the model, its override types parsed.
@@ -478,6 +479,14 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
     }
     let json: Json = section(value, "VRM.blendShapeMaster")?;
     let mut list: Vec<Expression> = Vec::new();
+    check_count(json.blend_shape_groups.len())?;
+    // A 0.x bind names a mesh (bound once per node that draws it) or a material name (once per
+    // material of that name), so binds are counted as they are made.
+    let mut binds = 0usize;
+    let mut count_bind = || {
+        binds += 1;
+        check_binds(binds)
+    };
     for g in json.blend_shape_groups {
         let preset = vrm0_preset_name(&g.preset_name);
         let name = preset.map_or_else(|| g.name.clone(), str::to_owned);
@@ -501,6 +510,7 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
             )?;
             for (node, n) in model.nodes.iter().enumerate() {
                 if n.mesh == Some(mesh) {
+                    count_bind()?;
                     morph_target_binds.push(MorphTargetBind {
                         node,
                         index,
@@ -530,6 +540,7 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
                         // Unity's bottom-left UV origin to glTF's top-left.
                         let scale = [tv(0), tv(1)];
                         let offset = [tv(2), 1.0 - tv(3) - scale[1]];
+                        count_bind()?;
                         texture_transform_binds.push(TextureTransformBind {
                             material,
                             scale,
@@ -539,6 +550,7 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
                     }
                     _ => continue,
                 };
+                count_bind()?;
                 material_color_binds.push(MaterialColorBind {
                     material,
                     kind,
@@ -558,10 +570,42 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
             override_mouth: OverrideType::None,
         });
     }
-    Ok(sorted(list))
+    sorted(list)
 }
 
-fn sorted(mut list: Vec<Expression>) -> Expressions {
+/// Refuses more expressions than [`limits::MAX_EXPRESSIONS`] before any is read.
+fn check_count(n: usize) -> Result<()> {
+    if n > limits::MAX_EXPRESSIONS {
+        return Err(VrmError::Limit(format!(
+            "{n} expressions (at most {})",
+            limits::MAX_EXPRESSIONS
+        )));
+    }
+    Ok(())
+}
+
+fn check_binds(n: usize) -> Result<()> {
+    if n > limits::MAX_EXPRESSION_BINDS {
+        return Err(VrmError::Limit(format!(
+            "{n} expression binds (at most {})",
+            limits::MAX_EXPRESSION_BINDS
+        )));
+    }
+    Ok(())
+}
+
+/// Presets first in the spec's order, then custom ones by name; binds within the limit, as
+/// they are applied every frame.
+fn sorted(mut list: Vec<Expression>) -> Result<Expressions> {
+    let binds: usize = list
+        .iter()
+        .map(|e| {
+            e.morph_target_binds.len()
+                + e.material_color_binds.len()
+                + e.texture_transform_binds.len()
+        })
+        .sum();
+    check_binds(binds)?;
     let rank = |e: &Expression| {
         if e.is_preset {
             PRESETS
@@ -573,7 +617,7 @@ fn sorted(mut list: Vec<Expression>) -> Expressions {
         }
     };
     list.sort_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)));
-    Expressions { list }
+    Ok(Expressions { list })
 }
 
 #[cfg(test)]
@@ -596,6 +640,26 @@ mod tests {
 
     fn weights(pairs: &[(&str, f32)]) -> ExpressionWeights {
         pairs.iter().map(|(n, w)| (n.to_string(), *w)).collect()
+    }
+
+    #[test]
+    fn expressions_and_binds_past_the_limits_are_refused() {
+        let model =
+            crate::vrm::load(br#"{"asset":{"version":"2.0"},"materials":[{"name":"m"}]}"#).unwrap();
+        let custom = |n: usize| {
+            let list = (0..n).map(|i| (format!("e{i}"), serde_json::json!({})));
+            serde_json::json!({ "custom": serde_json::Map::from_iter(list) })
+        };
+        assert!(parse_v1(Some(&custom(limits::MAX_EXPRESSIONS)), &model).is_ok());
+        let err = parse_v1(Some(&custom(limits::MAX_EXPRESSIONS + 1)), &model).unwrap_err();
+        assert!(
+            err.to_string().contains("513 expressions (at most 512)"),
+            "{err}"
+        );
+        let many = serde_json::json!({"blendShapeGroups": [{"name": "x",
+            "materialValues": vec![serde_json::json!({"materialName": "m", "propertyName": "_Color"}); limits::MAX_EXPRESSION_BINDS + 1]}]});
+        let err = parse_v0(Some(&many), &model).unwrap_err();
+        assert!(err.to_string().contains("expression binds"), "{err}");
     }
 
     #[test]

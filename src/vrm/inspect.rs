@@ -30,6 +30,7 @@ pub fn inspect_json(model: &VrmModel) -> Value {
         "constraints": model.constraints.len(),
         "look_at": model.look_at.map(|l| l.kind.as_str()),
         "license": model.meta.license,
+        "gpu_bytes": super::Budget::footprint(model),
     })
 }
 

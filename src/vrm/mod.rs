@@ -10,6 +10,7 @@
 //! (node rest transforms, vertices, morph deltas, inverse bind matrices and the offsets stored in the
 //! VRM 0.x JSON), so a renderer and the rig solver need no special case for 0.x.
 
+pub mod budget;
 pub mod constraints;
 pub mod expressions;
 pub mod first_person;
@@ -29,6 +30,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+pub use budget::Budget;
 pub use constraints::{ConstraintKind, NodeConstraint};
 pub use expressions::{Expression, ExpressionWeights, Expressions};
 pub use first_person::{FirstPerson, FirstPersonFlag};
@@ -58,11 +60,15 @@ pub mod limits {
     /// Sum over morph targets of their vertex counts (sparse accessors expand to this).
     pub const MAX_MORPH_VERTICES_TOTAL: usize = 20_000_000;
     pub const MAX_TEXTURE_SIZE: u32 = 8192;
-    /// Decoded RGBA8 bytes of all images together.
-    pub const MAX_IMAGE_BYTES_TOTAL: u64 = 2 << 30;
     pub const MAX_SPRING_JOINTS: usize = 4096;
     pub const MAX_NODES: usize = 65_536;
     pub const MAX_SKIN_JOINTS: usize = 65_536;
+    /// Real avatars have 15-100 (the presets and, for perfect sync, 52 ARKit shapes).
+    pub const MAX_EXPRESSIONS: usize = 512;
+    /// Morph, material and texture binds of all expressions (applied every frame).
+    pub const MAX_EXPRESSION_BINDS: usize = 65_536;
+    /// Joint and collider pairs a spring step tests (after duplicates are dropped).
+    pub const MAX_COLLISION_PAIRS: usize = 100_000;
 }
 
 /// Why a file could not be loaded. Display is one line that names the problem and where it is.
@@ -147,15 +153,25 @@ pub struct VrmModel {
 
 /// Loads a self-contained .vrm / .glb (or a .gltf whose buffers and images are data URIs).
 pub fn load(bytes: &[u8]) -> Result<VrmModel> {
-    load_with_base(bytes, None)
+    load_within(bytes, &Budget::default())
+}
+
+/// [`load`] within a budget (the GPU's limits).
+pub fn load_within(bytes: &[u8], budget: &Budget) -> Result<VrmModel> {
+    load_with_base(bytes, None, budget)
 }
 
 /// Loads a file; for a .gltf, external buffers and images are read relative to its folder.
 pub fn load_file(path: impl AsRef<Path>) -> Result<VrmModel> {
+    load_file_within(path, &Budget::default())
+}
+
+/// [`load_file`] within a budget (the GPU's limits).
+pub fn load_file_within(path: impl AsRef<Path>, budget: &Budget) -> Result<VrmModel> {
     let path = path.as_ref();
     let bytes = read_bounded(path)?;
     let base = path.parent().unwrap_or(Path::new("."));
-    load_with_base(&bytes, Some(base))
+    load_with_base(&bytes, Some(base), budget)
 }
 
 /// Reads a regular file of at most [`limits::MAX_FILE_BYTES`].
@@ -175,7 +191,7 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| VrmError::Io(format!("{shown}: {e}")))
 }
 
-fn load_with_base(bytes: &[u8], base: Option<&Path>) -> Result<VrmModel> {
+fn load_with_base(bytes: &[u8], base: Option<&Path>, budget: &Budget) -> Result<VrmModel> {
     let container = split_container(bytes)?;
     if container.json.len() > limits::MAX_JSON_BYTES {
         return Err(VrmError::Limit(format!(
@@ -187,7 +203,7 @@ fn load_with_base(bytes: &[u8], base: Option<&Path>) -> Result<VrmModel> {
     let value: Value = serde_json::from_slice(container.json)
         .map_err(|e| VrmError::Json(format!("JSON does not parse: {e}")))?;
     let spec_version = detect_version(&value)?;
-    let mut model = gltf_data::read_gltf(&value, container.bin, base, spec_version)?;
+    let mut model = gltf_data::read_gltf(&value, container.bin, base, spec_version, budget)?;
     let vrm0 = spec_version == Some(SpecVersion::V0);
     if vrm0 {
         gltf_data::turn_to_face_plus_z(&mut model);
@@ -328,10 +344,11 @@ pub(crate) fn vrm0_vector(unity: [f32; 3]) -> glam::Vec3 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn glb(json: &str, bin: &[u8]) -> Vec<u8> {
+    /// A GLB of `json` and a BIN chunk `bin` (none when empty).
+    pub(crate) fn glb(json: &str, bin: &[u8]) -> Vec<u8> {
         let mut json = json.as_bytes().to_vec();
         while !json.len().is_multiple_of(4) {
             json.push(b' ');

@@ -86,13 +86,7 @@ impl SpringBones {
                         current_tail: Vec3::ZERO,
                     });
                 }
-                let colliders = spring
-                    .collider_groups
-                    .iter()
-                    .filter_map(|&g| model.spring.collider_groups.get(g))
-                    .flat_map(|g| g.colliders.iter().copied())
-                    .filter(|&c| c < model.spring.colliders.len())
-                    .collect();
+                let colliders = model.spring.colliders_of(spring);
                 Chain {
                     joints,
                     colliders,

@@ -83,6 +83,46 @@ impl SpringConfig {
         }
         Ok(())
     }
+
+    /// The colliders a spring's joints are kept out of: those of its groups, each once (a file
+    /// may name a group, or a collider in a group, many times).
+    pub fn colliders_of(&self, spring: &Spring) -> Vec<usize> {
+        let mut seen = std::collections::HashSet::new();
+        spring
+            .collider_groups
+            .iter()
+            .filter_map(|&g| self.collider_groups.get(g))
+            .flat_map(|g| g.colliders.iter().copied())
+            .filter(|&c| c < self.colliders.len() && seen.insert(c))
+            .collect()
+    }
+
+    /// Drops repeated references, then refuses more joint and collider pairs than a spring step
+    /// may test ([`limits::MAX_COLLISION_PAIRS`]).
+    fn finish(mut self) -> Result<Self> {
+        fn dedupe(list: &mut Vec<usize>) {
+            let mut seen = std::collections::HashSet::new();
+            list.retain(|&x| seen.insert(x));
+        }
+        self.collider_groups
+            .iter_mut()
+            .for_each(|g| dedupe(&mut g.colliders));
+        self.springs
+            .iter_mut()
+            .for_each(|s| dedupe(&mut s.collider_groups));
+        let pairs = self
+            .springs
+            .iter()
+            .map(|s| s.joints.len().saturating_mul(self.colliders_of(s).len()))
+            .fold(0usize, usize::saturating_add);
+        if pairs > limits::MAX_COLLISION_PAIRS {
+            return Err(VrmError::Limit(format!(
+                "{pairs} spring joint and collider pairs (at most {})",
+                limits::MAX_COLLISION_PAIRS
+            )));
+        }
+        Ok(self)
+    }
 }
 
 fn unit_or_zero(v: Vec3) -> Vec3 {
@@ -189,7 +229,7 @@ pub(crate) fn parse_v1(value: Option<&Value>, model: &VrmModel) -> Result<Spring
         let spring = v1_spring(i, s, config.collider_groups.len(), nodes)?;
         config.springs.push(spring);
     }
-    Ok(config)
+    config.finish()
 }
 
 /// VRM 1.0 collider `i`: its node must exist and its shape be a sphere or a capsule (a capsule
@@ -328,7 +368,7 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Spring
     for (gi, g) in json.bone_groups.into_iter().enumerate() {
         add_v0_bone_group(&mut config, gi, &g, nodes, &mut used)?;
     }
-    Ok(config)
+    config.finish()
 }
 
 /// VRM 0.x collider group `i`: its spheres become colliders on the group's node (which must
@@ -525,6 +565,30 @@ mod tests {
         let second: Vec<usize> = cfg.springs[1].joints.iter().map(|j| j.node).collect();
         assert_eq!(second, vec![0, 1]);
         assert_eq!(cfg.springs[1].virtual_tail, None);
+    }
+
+    #[test]
+    fn repeated_collider_references_count_once_and_pairs_are_capped() {
+        let m = model(&[&[1], &[]]);
+        let spring = |joints: usize, colliders: usize, repeats: usize| {
+            json!({
+                "colliders": vec![json!({"node": 0, "shape": {"sphere": {"radius": 0.1}}}); colliders],
+                "colliderGroups": [{"colliders": (0..colliders).cycle().take(colliders * repeats).collect::<Vec<_>>()}],
+                "springs": [{"joints": vec![json!({"node": 0}); joints], "colliderGroups": vec![0; repeats]}]
+            })
+        };
+        // 40 joints against 10 colliders, each named 1000 times in a group named 1000 times.
+        let cfg = parse_v1(Some(&spring(40, 10, 1000)), &m).unwrap();
+        assert_eq!(cfg.collider_groups[0].colliders.len(), 10);
+        assert_eq!(cfg.springs[0].collider_groups, vec![0]);
+        assert_eq!(cfg.colliders_of(&cfg.springs[0]).len(), 10);
+        // 4000 joints against 100 colliders: 400,000 tests a step.
+        let err = parse_v1(Some(&spring(4000, 100, 1)), &m).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("400000 spring joint and collider pairs"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -68,7 +68,30 @@ fn inspect_reports_godette_and_refuses_broken_files_in_one_line() {
     let bytes = std::fs::read(testdata("vrm/vrm0/Godette_vrm_v4.vrm")).unwrap();
     let broken = dir.join("truncated.vrm");
     std::fs::write(&broken, &bytes[..bytes.len() / 2]).unwrap();
-    for bad in [broken, dir.join("missing.vrm")] {
+    // One small mesh drawn by 5000 nodes: past the per-avatar budget of draws, refused from the
+    // JSON before anything is decoded or uploaded.
+    let crowd = dir.join("crowd.gltf");
+    let nodes = vec![r#"{"mesh":0}"#; 5000].join(",");
+    std::fs::write(
+        &crowd,
+        format!(
+            r#"{{"asset":{{"version":"2.0"}},
+            "buffers":[{{"byteLength":36,"uri":"data:application/octet-stream;base64,{zeros}"}}],
+            "bufferViews":[{{"buffer":0,"byteLength":36}}],
+            "accessors":[{{"bufferView":0,"componentType":5126,"count":3,"type":"VEC3","min":[0,0,0],"max":[0,0,0]}}],
+            "meshes":[{{"primitives":[{{"attributes":{{"POSITION":0}}}}]}}],
+            "nodes":[{nodes}]}}"#,
+            zeros = "A".repeat(48)
+        ),
+    )
+    .unwrap();
+    let out = run(&["inspect", crowd.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("model too large: 5000 primitives drawn by the nodes (at most 4096)"),
+        "{err}"
+    );
+    for bad in [broken, dir.join("missing.vrm"), crowd] {
         let out = run(&["inspect", bad.to_str().unwrap(), "--json"]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{err}");

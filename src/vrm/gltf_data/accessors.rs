@@ -1,6 +1,7 @@
 //! Accessors: buffer views and accessor data read as floats with bounds-checked arithmetic.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
@@ -12,7 +13,7 @@ use crate::vrm::{Result, VrmError, limits};
 
 /// Running totals against the model-wide limits.
 #[derive(Default)]
-pub(super) struct Budget {
+pub(super) struct Tally {
     pub(super) vertices: usize,
     pub(super) indices: usize,
     pub(super) morph_vertices: usize,
@@ -20,7 +21,7 @@ pub(super) struct Budget {
     pub(super) vertex_accessors: HashSet<usize>,
 }
 
-impl Budget {
+impl Tally {
     pub(super) fn add(total: &mut usize, n: usize, max: usize, what: &str) -> Result<()> {
         *total = total.saturating_add(n);
         if *total > max {
@@ -35,6 +36,9 @@ impl Budget {
 pub(super) struct Data<'a> {
     pub(super) root: &'a json::Root,
     pub(super) buffers: &'a [Cow<'a, [u8]>],
+    /// Bytes of accessor data decoded so far, against `decode_limit` (the budget's).
+    pub(super) decoded: Cell<u64>,
+    pub(super) decode_limit: u64,
 }
 
 impl Data<'_> {
@@ -95,6 +99,14 @@ impl Data<'_> {
         }
         let comps = ty.multiplicity();
         let elem = comps * ct.size();
+        let mut decoded = self.decoded.get();
+        crate::vrm::Budget::charge(
+            &mut decoded,
+            (count * comps * 4) as u64,
+            self.decode_limit,
+            "decoded vertex data",
+        )?;
+        self.decoded.set(decoded);
         let mut out = vec![0f32; count * comps];
         if let Some(view_index) = acc.buffer_view {
             let (bytes, stride) = self.view(view_index.value(), what)?;

@@ -6,12 +6,34 @@ use std::path::Path;
 use base64::Engine as _;
 use gltf::json;
 
-use crate::vrm::{Result, VrmError};
+use crate::vrm::{Budget, Result, VrmError};
+
+/// Bytes read from files beside the model and decoded from data URIs, against the budget.
+pub(super) struct External<'b> {
+    pub(super) budget: &'b Budget,
+    used: u64,
+}
+
+impl<'b> External<'b> {
+    pub(super) fn new(budget: &'b Budget) -> Self {
+        External { budget, used: 0 }
+    }
+
+    fn charge(&mut self, bytes: u64, what: &str) -> Result<()> {
+        Budget::charge(
+            &mut self.used,
+            bytes,
+            self.budget.external_bytes,
+            &format!("{what}: external files and data URIs together"),
+        )
+    }
+}
 
 pub(super) fn load_buffers<'a>(
     root: &json::Root,
     bin: Option<&'a [u8]>,
     base: Option<&Path>,
+    external: &mut External,
 ) -> Result<Vec<Cow<'a, [u8]>>> {
     let mut out = Vec::with_capacity(root.buffers.len());
     for (i, buffer) in root.buffers.iter().enumerate() {
@@ -23,7 +45,7 @@ pub(super) fn load_buffers<'a>(
                     "{what} has no uri and there is no GLB BIN chunk"
                 )));
             }
-            (Some(uri), _) => Cow::Owned(read_uri(uri, base, &what)?.0),
+            (Some(uri), _) => Cow::Owned(read_uri(uri, base, &what, external)?.0),
         };
         let declared = buffer.byte_length.0;
         if (data.len() as u64) < declared {
@@ -42,6 +64,7 @@ pub(super) fn read_uri(
     uri: &str,
     base: Option<&Path>,
     what: &str,
+    external: &mut External,
 ) -> Result<(Vec<u8>, Option<String>)> {
     if let Some(rest) = uri.strip_prefix("data:") {
         let (header, payload) = rest
@@ -53,6 +76,7 @@ pub(super) fn read_uri(
                 "{what}: data URI is not base64"
             )));
         }
+        external.charge(payload.len() as u64 / 4 * 3, what)?;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(payload)
             .map_err(|e| VrmError::Invalid(format!("{what}: bad base64 in data URI: {e}")))?;
@@ -79,7 +103,11 @@ pub(super) fn read_uri(
             "{what}: uri {uri:?} is not a relative path beside the model"
         )));
     }
-    let bytes = super::read_bounded(&base.join(rel_path))?;
+    let path = base.join(rel_path);
+    // Charged from its size before it is read: many buffers may name one large file.
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    external.charge(size, what)?;
+    let bytes = super::read_bounded(&path)?;
     Ok((bytes, None))
 }
 
@@ -112,6 +140,8 @@ mod tests {
 
     #[test]
     fn uri_paths_stay_beside_the_model() {
+        let budget = Budget::default();
+        let ext = &mut External::new(&budget);
         assert_eq!(percent_decode("a%20b.png"), "a b.png");
         assert_eq!(percent_decode("100%"), "100%");
         let base = Path::new("/nonexistent");
@@ -121,13 +151,15 @@ mod tests {
             "http://example.com/x.bin",
             "a/../../x",
         ] {
-            let e = read_uri(uri, Some(base), "buffer 0").unwrap_err();
+            let e = read_uri(uri, Some(base), "buffer 0", ext).unwrap_err();
             assert!(matches!(e, VrmError::Unsupported(_)), "{uri}: {e}");
         }
-        let e = read_uri("x.bin", None, "buffer 0").unwrap_err().to_string();
+        let e = read_uri("x.bin", None, "buffer 0", ext)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("external file"), "{e}");
         let (bytes, mime) =
-            read_uri("data:application/octet-stream;base64,AQID", None, "b").unwrap();
+            read_uri("data:application/octet-stream;base64,AQID", None, "b", ext).unwrap();
         assert_eq!(bytes, vec![1, 2, 3]);
         assert_eq!(mime.as_deref(), Some("application/octet-stream"));
     }

@@ -8,7 +8,7 @@ use gltf::json;
 use gltf::json::validation::Checked;
 
 use super::accessors::Data;
-use super::buffers::read_uri;
+use super::buffers::{External, read_uri};
 use super::{Filter, Image, Sampler, Wrap};
 use crate::vrm::{Result, VrmError, limits};
 
@@ -43,20 +43,28 @@ pub(super) fn read_sampler(s: &json::texture::Sampler) -> Sampler {
     }
 }
 
+/// Decodes every image; `total` (the geometry's GPU bytes) grows by each image's RGBA8 bytes
+/// within the budget, checked from the header before decoding.
 pub(super) fn read_images(
     root: &json::Root,
     buffers: &[Cow<[u8]>],
     base: Option<&Path>,
+    total: &mut u64,
+    external: &mut External,
 ) -> Result<Vec<Image>> {
-    let data = Data { root, buffers };
-    let mut total: u64 = 0;
+    let data = Data {
+        root,
+        buffers,
+        decoded: Default::default(),
+        decode_limit: 0,
+    };
     let mut images = Vec::with_capacity(root.images.len());
     for (i, img) in root.images.iter().enumerate() {
         let what = format!("image {i}");
         let (bytes, uri_mime): (Cow<[u8]>, Option<String>) = match (&img.buffer_view, &img.uri) {
             (Some(v), _) => (Cow::Borrowed(data.view(v.value(), &what)?.0), None),
             (None, Some(uri)) => {
-                let (b, m) = read_uri(uri, base, &what)?;
+                let (b, m) = read_uri(uri, base, &what, external)?;
                 (Cow::Owned(b), m)
             }
             (None, None) => {
@@ -66,7 +74,8 @@ pub(super) fn read_images(
             }
         };
         let mime = img.mime_type.as_ref().map(|m| m.0.clone()).or(uri_mime);
-        let (width, height, rgba8) = decode_image(&bytes, mime.as_deref(), &what, &mut total)?;
+        let (width, height, rgba8) =
+            decode_image(&bytes, mime.as_deref(), &what, total, external.budget)?;
         images.push(Image {
             name: img.name.clone().unwrap_or_default(),
             width,
@@ -83,6 +92,7 @@ fn decode_image(
     mime: Option<&str>,
     what: &str,
     total: &mut u64,
+    budget: &crate::vrm::Budget,
 ) -> Result<(u32, u32, Vec<u8>)> {
     use image::{ImageFormat, ImageReader, Limits};
     let format = if bytes.starts_with(b"\x89PNG") {
@@ -105,13 +115,7 @@ fn decode_image(
         )));
     }
     let size = u64::from(w) * u64::from(h) * 4;
-    *total += size;
-    if *total > limits::MAX_IMAGE_BYTES_TOTAL {
-        return Err(VrmError::Limit(format!(
-            "images take more than {} MiB decoded",
-            limits::MAX_IMAGE_BYTES_TOTAL >> 20
-        )));
-    }
+    crate::vrm::Budget::charge(total, size, budget.gpu_bytes, "textures and geometry")?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut lim = Limits::default();
     lim.max_image_width = Some(max);

@@ -9,7 +9,7 @@ use gltf::json::accessor::Type;
 use gltf::json::validation::Checked;
 use serde_json::Value;
 
-use super::accessors::{Budget, Data, compact, gather};
+use super::accessors::{Data, Tally, compact, gather};
 use super::{Mesh, MorphTarget, Node, Primitive, Skin};
 use crate::vrm::json_util::check;
 use crate::vrm::{Result, VrmError, limits};
@@ -25,7 +25,7 @@ impl Data<'_> {
         mesh_index: usize,
         mesh: &json::Mesh,
         raw: &Value,
-        budget: &mut Budget,
+        budget: &mut Tally,
     ) -> Result<Mesh> {
         let mut cache = HashMap::new();
         let mut primitives = Vec::new();
@@ -66,7 +66,7 @@ impl Data<'_> {
         p: &json::mesh::Primitive,
         what: &str,
         cache: &mut AttributeCache,
-        budget: &mut Budget,
+        budget: &mut Tally,
     ) -> Result<Option<Primitive>> {
         use json::mesh::{Mode, Semantic};
         let Checked::Valid(mode) = &p.mode else {
@@ -84,7 +84,7 @@ impl Data<'_> {
         let positions = self.attribute(cache, pos_acc, Type::Vec3, &format!("{what} POSITION"))?;
         let n = positions.len() / 3;
         if budget.vertex_accessors.insert(pos_acc) {
-            Budget::add(
+            Tally::add(
                 &mut budget.vertices,
                 n,
                 limits::MAX_VERTICES_TOTAL,
@@ -110,7 +110,7 @@ impl Data<'_> {
         }
         let raw_indices = self.read_indices(p, what, n)?;
         let mut indices = to_triangle_list(*mode, raw_indices);
-        Budget::add(
+        Tally::add(
             &mut budget.indices,
             indices.len(),
             limits::MAX_INDICES_TOTAL,
@@ -194,7 +194,7 @@ impl Data<'_> {
         n: usize,
         order: Option<&[u32]>,
         cache: &mut AttributeCache,
-        budget: &mut Budget,
+        budget: &mut Tally,
     ) -> Result<Vec<MorphTarget>> {
         let mut targets = Vec::new();
         for (ti, t) in p.targets.iter().flatten().enumerate() {
@@ -206,7 +206,7 @@ impl Data<'_> {
             let normals = read(t.normals, "NORMAL")?;
             let positions =
                 positions.unwrap_or_else(|| vec![[0.0; 3]; order.map_or(n, <[u32]>::len)]);
-            Budget::add(
+            Tally::add(
                 &mut budget.morph_vertices,
                 positions.len(),
                 limits::MAX_MORPH_VERTICES_TOTAL,

@@ -23,8 +23,8 @@ use serde_json::Value;
 // Also reached as `super::json_util` and `super::read_bounded` from materials.rs and buffers.rs.
 use super::json_util::{self, check};
 use super::{Result, SpecVersion, VrmError, VrmModel, limits, read_bounded};
-use accessors::{Budget, Data};
-use buffers::load_buffers;
+use accessors::{Data, Tally};
+use buffers::{External, load_buffers};
 use images::{read_images, read_sampler};
 use materials::read_material;
 use meshes::check_skinned_joints;
@@ -245,27 +245,50 @@ const READABLE_REQUIRED_EXTENSIONS: &[&str] = &[
     "VRMC_materials_mtoon",
 ];
 
+/// Refuses a file that would draw more primitives than the budget allows, from the JSON alone
+/// (a mesh drawn by many nodes is drawn, and uploaded, once per node).
+fn count_draws(root: &json::Root, budget: &super::Budget) -> Result<()> {
+    let draws: usize = root
+        .nodes
+        .iter()
+        .filter_map(|n| root.meshes.get(n.mesh?.value()))
+        .map(|m| m.primitives.len())
+        .fold(0, usize::saturating_add);
+    if draws > budget.max_draws {
+        return Err(VrmError::Limit(format!(
+            "{draws} primitives drawn by the nodes (at most {})",
+            budget.max_draws
+        )));
+    }
+    Ok(())
+}
+
 /// Reads and checks the glTF part; VRM fields are left empty for the extension parsers.
 pub(crate) fn read_gltf(
     value: &Value,
     bin: Option<&[u8]>,
     base: Option<&Path>,
     spec_version: Option<SpecVersion>,
+    budget: &super::Budget,
 ) -> Result<VrmModel> {
     let root = json::Root::deserialize(value)
         .map_err(|e| VrmError::Json(format!("not a glTF document: {e}")))?;
     validate(&root)?;
-    let buffers = load_buffers(&root, bin, base)?;
+    count_draws(&root, budget)?;
+    let mut external = External::new(budget);
+    let buffers = load_buffers(&root, bin, base, &mut external)?;
     let data = Data {
         root: &root,
         buffers: &buffers,
+        decoded: Default::default(),
+        decode_limit: budget.decode_bytes,
     };
     let nodes = read_nodes(&root)?;
     let scene_roots = scene_roots(&root, &nodes);
     let mut meshes = Vec::with_capacity(root.meshes.len());
-    let mut budget = Budget::default();
+    let mut tally = Tally::default();
     for (i, mesh) in root.meshes.iter().enumerate() {
-        meshes.push(data.read_mesh(i, mesh, &value["meshes"][i], &mut budget)?);
+        meshes.push(data.read_mesh(i, mesh, &value["meshes"][i], &mut tally)?);
     }
     let skins = root
         .skins
@@ -274,8 +297,10 @@ pub(crate) fn read_gltf(
         .map(|(i, s)| data.read_skin(i, s))
         .collect::<Result<Vec<_>>>()?;
     check_skinned_joints(&nodes, &skins, &mut meshes)?;
+    // Geometry is counted (per node that draws it) before any image is decoded.
+    let mut gpu_bytes = budget.geometry(&nodes, &meshes, &skins)?;
     let samplers = root.samplers.iter().map(read_sampler).collect();
-    let images = read_images(&root, &buffers, base)?;
+    let images = read_images(&root, &buffers, base, &mut gpu_bytes, &mut external)?;
     let textures = root
         .textures
         .iter()
