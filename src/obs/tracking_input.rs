@@ -163,6 +163,8 @@ struct Attached {
     /// Why the last frame could not be copied for tracking (an unsupported pixel format):
     /// logged once when it starts, shown in the status while it lasts.
     copy_error: Option<String>,
+    /// The pixel format and size frames last came in, logged when they change.
+    seen: Option<(u32, u32, u32)>,
     attached_at: Instant,
     /// A strong reference to the tracked OBS source.
     source: *mut ffi::obs_source_t,
@@ -235,6 +237,18 @@ impl Input {
             unsafe {
                 let frame = ffi::obs_source_get_frame(attached.source);
                 if !frame.is_null() {
+                    let seen = ((*frame).format, (*frame).width, (*frame).height);
+                    if attached.seen != Some(seen) {
+                        attached.seen = Some(seen);
+                        let name = CameraFormat::from_obs(seen.0)
+                            .map_or_else(|name| name, |f| format!("{f:?}").to_uppercase());
+                        log::info!(
+                            "{} hands over {name} frames of {}x{}",
+                            describe(&attached.wanted),
+                            seen.1,
+                            seen.2
+                        );
+                    }
                     let copy = copy_frame(&*frame);
                     ffi::obs_source_release_frame(attached.source, frame);
                     attached.last_frame = Some(Instant::now());
@@ -324,6 +338,7 @@ impl Input {
             last_frame: None,
             warned: false,
             copy_error: None,
+            seen: None,
             attached_at: Instant::now(),
             source,
             holding: false,
@@ -426,29 +441,11 @@ fn camera_source(device: &str) -> *mut ffi::obs_source_t {
 
 /// Copies an OBS async frame into a [`CameraFrame`] (planes cut to what the format needs).
 fn copy_frame(f: &ffi::obs_source_frame) -> Result<CameraFrame, String> {
-    let (h, ch) = (f.height as usize, (f.height as usize).div_ceil(2));
-    let (format, rows): (CameraFormat, &[usize]) = match f.format {
-        ffi::video_format_VIDEO_FORMAT_NV12 => (CameraFormat::Nv12, &[h, ch]),
-        ffi::video_format_VIDEO_FORMAT_I420 => (CameraFormat::I420, &[h, ch, ch]),
-        ffi::video_format_VIDEO_FORMAT_YUY2 => (CameraFormat::Yuy2, &[h]),
-        ffi::video_format_VIDEO_FORMAT_UYVY => (CameraFormat::Uyvy, &[h]),
-        ffi::video_format_VIDEO_FORMAT_RGBA => (CameraFormat::Rgba, &[h]),
-        ffi::video_format_VIDEO_FORMAT_BGRA => (CameraFormat::Bgra, &[h]),
-        ffi::video_format_VIDEO_FORMAT_BGRX => (CameraFormat::Bgrx, &[h]),
-        other => {
-            // libobs's video_format names, in its order (VIDEO_FORMAT_NONE = 0).
-            const NAMES: [&str; 22] = [
-                "none", "I420", "NV12", "YVYU", "YUY2", "UYVY", "RGBA", "BGRA", "BGRX", "Y800",
-                "I444", "BGR3", "I422", "I40A", "I42A", "YUVA", "AYUV", "I010", "P010", "I210",
-                "I412", "YA2L",
-            ];
-            let name = NAMES.get(other as usize).copied().unwrap_or("unknown");
-            return Err(format!(
-                "its pixel format {name} ({other}) cannot be tracked yet (NV12, I420, YUY2, \
-                 UYVY, RGBA, BGRA and BGRX can)"
-            ));
-        }
-    };
+    let format = CameraFormat::from_obs(f.format).map_err(|name| {
+        format!("its pixel format {name} cannot be tracked yet (every format of OBS 29 can)")
+    })?;
+    let needs = crate::camera::plane_needs(format, f.width as usize, f.height as usize);
+    let rows: Vec<usize> = needs.iter().map(|&(_, rows)| rows).collect();
     let mut planes = Vec::with_capacity(rows.len());
     for (k, &n) in rows.iter().enumerate() {
         if f.data[k].is_null() {
