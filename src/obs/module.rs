@@ -2,7 +2,7 @@
 //! `OBS_MODULE_USE_DEFAULT_LOCALE()` define them for C plugins. Each is behind the panic guard.
 
 use super::{ffi, guard, ivs_setup, logger, source, text};
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -40,6 +40,8 @@ pub extern "C" fn obs_module_load() -> bool {
         crate::tracking::runtime::search_models_in(data_dir().join("models"));
         super::readiness::start(data_dir());
         ivs_setup::register();
+        // SAFETY: a static callback, registered once; OBS calls it on its UI thread.
+        unsafe { ffi::obs_frontend_add_event_callback(Some(on_frontend_event), ptr::null_mut()) };
         true
     })
 }
@@ -78,6 +80,23 @@ fn data_dir() -> std::path::PathBuf {
     // SAFETY: a NUL-terminated string from libobs.
     let path = unsafe { std::ffi::CStr::from_ptr(path) };
     std::path::PathBuf::from(path.to_string_lossy().into_owned())
+}
+
+/// OBS 29 says it is quitting twice: scripting shuts down just before it clears its scenes, and
+/// EXIT comes after (later versions may differ); the first lets go of everything tracked.
+unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *mut c_void) {
+    guard("frontend_event", (), || {
+        if event == ffi::obs_frontend_event_OBS_FRONTEND_EVENT_SCRIPTING_SHUTDOWN
+            || event == ffi::obs_frontend_event_OBS_FRONTEND_EVENT_EXIT
+        {
+            let (inputs, trackers) = super::tracking_input::quit();
+            if inputs + trackers > 0 {
+                log::info!(
+                    "OBS is quitting: let go of {inputs} tracked input(s), stopped {trackers} tracker(s)"
+                );
+            }
+        }
+    })
 }
 
 #[unsafe(no_mangle)]

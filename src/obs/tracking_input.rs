@@ -12,7 +12,8 @@ use crate::tracking::holistic::TrackingMode;
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::ffi::CString;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// One tracker per tracked input, with the number of VRM Avatar sources using it.
@@ -138,6 +139,39 @@ fn release(name: &str) {
     }
 }
 
+/// Set when OBS starts quitting: inputs are let go and not taken up again.
+static QUITTING: AtomicBool = AtomicBool::new(false);
+
+/// Every source's input, so that all of them can be let go when OBS quits.
+static LIVE: Mutex<Vec<Weak<Mutex<Input>>>> = Mutex::new(Vec::new());
+
+/// A new source's input, known to [`quit`].
+pub fn new_input() -> Arc<Mutex<Input>> {
+    let input = Arc::new(Mutex::new(Input::new()));
+    let mut live = LIVE.lock();
+    live.retain(|w| w.strong_count() > 0);
+    live.push(Arc::downgrade(&input));
+    input
+}
+
+/// OBS is quitting (its frontend says so before it clears its scenes): every tracked input is
+/// let go (its reference, and the active and showing counts this plugin added) and every
+/// tracker stopped, so that OBS's own teardown meets no reference, count or busy thread of
+/// ours. Returns how many inputs were let go and how many trackers stopped.
+pub fn quit() -> (usize, usize) {
+    QUITTING.store(true, Ordering::SeqCst);
+    let inputs: Vec<Arc<Mutex<Input>>> = LIVE.lock().iter().filter_map(Weak::upgrade).collect();
+    let trackers = SHARED.lock().len();
+    let mut let_go = 0;
+    for input in inputs {
+        let mut input = input.lock();
+        let_go += usize::from(input.attached.is_some());
+        input.detach();
+    }
+    stop_all();
+    (let_go, trackers)
+}
+
 /// Stops every tracker (module unload; their threads are joined with the other retired workers).
 pub fn stop_all() {
     for (_, entry) in std::mem::take(&mut *SHARED.lock()) {
@@ -193,6 +227,10 @@ impl Input {
         mode: TrackingMode,
         showing: bool,
     ) -> Option<Arc<TrackingControl>> {
+        if QUITTING.load(Ordering::SeqCst) {
+            self.detach();
+            return None;
+        }
         let wanted = (*wanted != settings::Input::None).then_some(wanted);
         // A tracked source the user deleted is let go, and looked up again by name only after
         // a while: OBS removes every source when it clears a scene collection or quits, and

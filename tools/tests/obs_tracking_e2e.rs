@@ -834,10 +834,16 @@ fn every_pixel_format_obs_hands_over_is_tracked_once() {
     let log = obs.log_text();
     assert!(!log.contains("cannot be tracked"), "log:\n{log}");
     assert!(missed.is_empty(), "{missed:?}; log:\n{log}");
-    obs.ws
-        .request("RemoveInput", json!({"inputName": CLIP}))
-        .unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    // Quitting while the clip is tracked: the plugin lets go of it before OBS clears its scenes.
+    let config_dir = obs.config_dir.clone();
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
+    let log = vrm_avatar_tools::launcher::newest_log_text(&config_dir);
+    // (OBS also logs "All scene data cleared" at start, before loading its scene collection.)
+    let let_go = log.find("OBS is quitting: let go of 1 tracked input(s), stopped 1 tracker(s)");
+    let cleared_after = let_go.and_then(|at| log[at..].find("All scene data cleared"));
+    assert!(
+        cleared_after.is_some(),
+        "let go before the scenes are cleared; log:\n{log}"
+    );
     assert!(status.success(), "OBS exits with status 0, got {status}");
 }

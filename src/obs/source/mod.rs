@@ -31,7 +31,7 @@ struct Source {
     /// What the settings ask to track (set by `update`, followed by `video_tick`).
     wanted: Mutex<(settings::Input, TrackingMode)>,
     /// The tracked input; only `video_tick` (graphics thread) and `destroy` touch it.
-    input: Mutex<Input>,
+    input: Arc<Mutex<Input>>,
     /// Camera-to-texture latency of the frames drawn lately (graphics thread).
     latency: Mutex<LatencyLog>,
     /// Time this source takes from OBS's graphics thread (tick + render) per frame.
@@ -156,7 +156,7 @@ unsafe extern "C" fn create(
             frames,
             worker,
             wanted: Mutex::new((settings::Input::None, TrackingMode::UpperBodyHands)),
-            input: Mutex::new(Input::new()),
+            input: super::tracking_input::new_input(),
             latency: Mutex::new(LatencyLog::default()),
             graphics_time: Mutex::new(GraphicsTime::default()),
             gfx,
@@ -177,7 +177,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         // SAFETY: OBS calls destroy once, after every other callback of this source.
         let mut source = unsafe { Box::from_raw(data as *mut Source) };
         source.control.stop();
-        source.input.get_mut().detach();
+        source.input.lock().detach();
         source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
             crate::pipeline::worker::retire("render", worker);
