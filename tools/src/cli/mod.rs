@@ -7,6 +7,7 @@ mod bench_track;
 mod demo;
 mod ivs;
 mod media;
+mod quits;
 mod render;
 mod run;
 mod soak;
@@ -158,6 +159,24 @@ enum Command {
         /// Extra environment for OBS, KEY=VALUE (repeatable): MALLOC_CHECK_=3, LD_PRELOAD=...
         #[arg(long = "env", value_parser = parse_env)]
         env: Vec<(String, String)>,
+    },
+    /// OBS quit again and again after a while of live tracking, as a streamer quits it (SIGINT
+    /// with everything running), with the plugin or without it: clean quits, crashes and hangs
+    /// counted (JSON on stdout). Exits 1 when a quit was not clean.
+    Quits {
+        #[command(flatten)]
+        live: LiveArgs,
+        /// Folder for the throwaway OBS profiles.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        runs: u32,
+        /// Seconds of tracking before each quit.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// OBS without the plugin (the clip alone on screen), for comparison.
+        #[arg(long)]
+        without_plugin: bool,
     },
     /// Stability experiment: threads compile and draw new pipelines on Mesa's Vulkan (lavapipe)
     /// and GL (llvmpipe) drivers at once, in one process (JSON counts on stdout; a corrupted
@@ -369,6 +388,29 @@ pub fn main() -> i32 {
                     .as_array()
                     .is_some_and(|threads| threads.iter().any(|t| !t["error"].is_null()));
                 return if failed { 1 } else { 0 };
+            }
+            Err(err) => Err(err),
+        },
+        Command::Quits {
+            live,
+            out,
+            runs,
+            seconds,
+            without_plugin,
+        } => match quits::run(&quits::QuitsOptions {
+            live: live.setup(),
+            out,
+            runs,
+            seconds,
+            without_plugin,
+        }) {
+            Ok(report) => {
+                println!("{report:#}");
+                return if report["clean"] == report["runs"] {
+                    0
+                } else {
+                    1
+                };
             }
             Err(err) => Err(err),
         },
