@@ -35,6 +35,12 @@ impl LiveSetup {
     }
 
     /// Launch options for OBS in `home` with this setup's preview.
+    /// The VRM Avatar source's settings: tracking `clip` in this mode and size.
+    pub fn avatar_settings(&self, clip: &str) -> serde_json::Value {
+        json!({"input_kind": "source", "input_source": clip, "tracking_mode": self.mode,
+               "width": self.size.0, "height": self.size.1})
+    }
+
     pub fn launch(&self, home: &Path, env: Vec<(String, String)>) -> LaunchOptions {
         LaunchOptions {
             preview: self.preview,
@@ -88,9 +94,7 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
         obs.ws.request(
             "CreateInput",
             json!({"sceneName": SCENE, "inputName": SOURCE, "inputKind": "vrm_avatar_source",
-                   "inputSettings": {"input_kind": "source", "input_source": CLIP,
-                                     "tracking_mode": opts.live.mode,
-                                     "width": opts.live.size.0, "height": opts.live.size.1}}),
+                   "inputSettings": opts.live.avatar_settings(CLIP)}),
         )?;
     }
     obs.ws

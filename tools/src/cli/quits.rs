@@ -55,9 +55,7 @@ pub fn run(opts: &QuitsOptions) -> Result<Value> {
                 "CreateInput",
                 json!({"sceneName": SCENE, "inputName": "VRM Avatar",
                        "inputKind": "vrm_avatar_source",
-                       "inputSettings": {"input_kind": "source", "input_source": CLIP,
-                                         "tracking_mode": opts.live.mode,
-                                         "width": opts.live.size.0, "height": opts.live.size.1}}),
+                       "inputSettings": opts.live.avatar_settings(CLIP)}),
             )?;
         }
         obs.ws

@@ -59,9 +59,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     let mut obs = ObsStudio::start(&opts.live.launch(&out.join("obs"), opts.env.clone()))?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.add_hidden_clip(SCENE, CLIP, &input)?;
-    let mut settings = json!({"input_kind": "source", "input_source": CLIP,
-                              "tracking_mode": opts.live.mode,
-                              "width": opts.live.size.0, "height": opts.live.size.1});
+    let mut settings = opts.live.avatar_settings(CLIP);
     if let Some(vrm) = &vrm {
         settings["vrm_path"] = json!(vrm.display().to_string());
     }
