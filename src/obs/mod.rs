@@ -2,6 +2,7 @@
 //! (Tools menu, obs-frontend-api), logging and the panic guard. A thin safe layer over the
 //! core; callbacks only swap settings or read the latest frame.
 
+mod capture;
 pub mod ffi;
 mod frontend;
 mod guard;

@@ -103,6 +103,7 @@ unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *m
 pub extern "C" fn obs_module_unload() {
     guard("obs_module_unload", (), || {
         super::tracking_input::stop_all();
+        super::capture::stop();
         crate::pipeline::worker::join_retired(std::time::Duration::from_secs(5));
         super::readiness::join(std::time::Duration::from_secs(5));
         log::info!("unloaded");

@@ -3,6 +3,7 @@
 //! thread: a memcpy when the tracker is ready for a frame, never inference), and the trackers
 //! shared by every VRM Avatar source that tracks the same input.
 
+use super::capture::{Capture, Watch};
 use super::ffi;
 use crate::camera::{CameraFormat, CameraFrame};
 use crate::pipeline::tracking_worker::TRACKING_WIDTH;
@@ -22,21 +23,6 @@ struct Shared {
     users: usize,
     /// A camera's private capture source (one per device, however many avatars track it).
     capture: Capture,
-}
-
-/// A strong reference to a private capture source, released with its tracker.
-struct Capture(*mut ffi::obs_source_t);
-
-// SAFETY: a counted OBS source reference; libobs sources are thread-safe to reference.
-unsafe impl Send for Capture {}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: the reference taken when the capture was created, released once.
-            unsafe { ffi::obs_source_release(self.0) };
-        }
-    }
 }
 
 /// The key trackers are shared by: sources tracking the same input share one tracker.
@@ -86,27 +72,19 @@ pub fn cameras() -> Vec<(String, String)> {
 static SHARED: Mutex<BTreeMap<String, Shared>> = Mutex::new(BTreeMap::new());
 
 /// The tracker of input `name`, started on first use (its models load on its own thread),
-/// and the input's capture source when it is a camera (a new strong reference).
+/// and a watch on the input's capture source when it is a camera (being made off this thread).
 fn acquire(
     name: &str,
     mode: TrackingMode,
-    capture: impl FnOnce() -> *mut ffi::obs_source_t,
-) -> Option<(Arc<TrackingControl>, *mut ffi::obs_source_t)> {
+    capture: impl FnOnce() -> Capture,
+) -> Option<(Arc<TrackingControl>, Watch)> {
     let mut shared = SHARED.lock();
-    let get_ref = |c: &Capture| {
-        if c.0.is_null() {
-            c.0
-        } else {
-            // SAFETY: the registry's strong reference is alive; this adds one for the caller.
-            unsafe { ffi::obs_source_get_ref(c.0) }
-        }
-    };
     if let Some(entry) = shared.get_mut(name) {
         entry.users += 1;
         entry.control.set_mode(mode);
-        return Some((Arc::clone(&entry.control), get_ref(&entry.capture)));
+        return Some((Arc::clone(&entry.control), entry.capture.watch()));
     }
-    let capture = Capture(capture());
+    let capture = capture();
     let control = TrackingControl::new(mode);
     match spawn_tracking_worker(Arc::clone(&control), None) {
         // Joined at module unload, after stop_all.
@@ -116,7 +94,7 @@ fn acquire(
             return None;
         }
     }
-    let source = get_ref(&capture);
+    let watch = capture.watch();
     shared.insert(
         name.to_string(),
         Shared {
@@ -125,7 +103,7 @@ fn acquire(
             capture,
         },
     );
-    Some((control, source))
+    Some((control, watch))
 }
 
 fn release(name: &str) {
@@ -200,8 +178,10 @@ struct Attached {
     /// The pixel format and size frames last came in, logged when they change.
     seen: Option<(u32, u32, u32)>,
     attached_at: Instant,
-    /// A strong reference to the tracked OBS source.
+    /// A strong reference to the tracked OBS source; null while a camera's capture source is
+    /// being made (`waiting`).
     source: *mut ffi::obs_source_t,
+    waiting: Option<Watch>,
     /// Whether this VRM source has made the tracked one active and showing (so a media
     /// source plays and a camera captures while the avatar is on screen).
     holding: bool,
@@ -237,6 +217,7 @@ impl Input {
         // taking one up again then would hold and activate a source on its way out.
         // SAFETY: the attached pointer is a strong reference.
         if let Some(a) = self.attached.as_ref()
+            && !a.source.is_null()
             && unsafe { ffi::obs_source_removed(a.source) }
         {
             self.tried = Some((a.wanted.clone(), Instant::now()));
@@ -257,6 +238,26 @@ impl Input {
         }
         let attached = self.attached.as_mut()?;
         attached.control.set_mode(mode);
+        if let Some(waiting) = &attached.waiting {
+            match waiting.source() {
+                Ok(Some(source)) => {
+                    attached.source = source;
+                    attached.waiting = None;
+                }
+                Ok(None) => return Some(Arc::clone(&attached.control)),
+                Err(()) => {
+                    log::warn!(
+                        "cannot create a {} capture source for {}",
+                        CAMERA_KIND.0.to_string_lossy(),
+                        describe(&attached.wanted)
+                    );
+                    let wanted = attached.wanted.clone();
+                    self.detach();
+                    self.tried = Some((wanted, Instant::now()));
+                    return None;
+                }
+            }
+        }
         if showing != attached.holding {
             // SAFETY: `source` is a strong reference held since attach.
             unsafe {
@@ -323,7 +324,7 @@ impl Input {
     }
 
     fn attach(&mut self, wanted: &settings::Input, mode: TrackingMode) {
-        let acquired = match wanted {
+        let (control, source, waiting) = match wanted {
             settings::Input::None => return,
             settings::Input::Source(name) => {
                 let Ok(c_name) = CString::new(name.as_str()) else {
@@ -340,35 +341,24 @@ impl Input {
                     unsafe { ffi::obs_source_release(source) };
                     return;
                 }
-                let acquired = acquire(&key(wanted), mode, std::ptr::null_mut);
-                if acquired.is_none() {
+                let Some((control, _)) = acquire(&key(wanted), mode, Capture::none) else {
                     // SAFETY: releasing the reference just taken.
                     unsafe { ffi::obs_source_release(source) };
-                }
-                acquired.map(|(control, _)| (control, source))
+                    return;
+                };
+                (control, source, None)
             }
             settings::Input::Camera(device) => {
                 // Without a camera nothing starts (no tracker, no capture).
                 let Some(device) = camera_device(device) else {
                     return;
                 };
-                let acquired = acquire(&key(wanted), mode, || camera_source(&device));
-                if acquired
-                    .as_ref()
-                    .is_some_and(|(_, source)| source.is_null())
-                {
-                    log::warn!(
-                        "cannot create a {} capture source",
-                        CAMERA_KIND.0.to_string_lossy()
-                    );
-                    release(&key(wanted));
+                let Some((control, watch)) = acquire(&key(wanted), mode, || Capture::open(&device))
+                else {
                     return;
-                }
-                acquired
+                };
+                (control, std::ptr::null_mut(), Some(watch))
             }
-        };
-        let Some((control, source)) = acquired else {
-            return;
         };
         log::info!("tracking {}", describe(wanted));
         self.attached = Some(Attached {
@@ -379,6 +369,7 @@ impl Input {
             seen: None,
             attached_at: Instant::now(),
             source,
+            waiting,
             holding: false,
             control,
         });
@@ -424,7 +415,9 @@ impl Input {
                     ffi::obs_source_dec_active(a.source);
                     ffi::obs_source_dec_showing(a.source);
                 }
-                ffi::obs_source_release(a.source);
+                if !a.source.is_null() {
+                    ffi::obs_source_release(a.source);
+                }
             }
             release(&key(&a.wanted));
         }
@@ -458,7 +451,7 @@ fn camera_device(device: &str) -> Option<String> {
 
 /// A private capture source of the platform's kind on `device`, never shown anywhere; null
 /// when the platform has no capture source.
-fn camera_source(device: &str) -> *mut ffi::obs_source_t {
+pub(super) fn camera_source(device: &str) -> *mut ffi::obs_source_t {
     let Ok(c_device) = CString::new(device) else {
         return std::ptr::null_mut();
     };

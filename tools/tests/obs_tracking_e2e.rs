@@ -336,6 +336,14 @@ fn a_camera_that_gives_no_picture_is_named_and_obs_runs_on_once() {
         "the missing camera is named; log:\n{}",
         obs.log_text()
     );
+    // The capture source was made on the plugin's own thread, not OBS's graphics thread.
+    assert!(
+        obs.log_text().contains(
+            "opened the camera /dev/video-missing (v4l2_input) on the thread 'vrm-avatar-capture'"
+        ),
+        "the capture source is made off the graphics thread; log:\n{}",
+        obs.log_text()
+    );
     // The avatar idles meanwhile.
     let shot = obs.screenshot(AVATAR).unwrap();
     assert!(shot.rgba.chunks(4).filter(|p| p[3] == 255).count() > 10_000);
