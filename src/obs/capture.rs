@@ -1,6 +1,8 @@
 //! Cameras' private capture sources, made and let go on a thread of the plugin's: creating one
 //! opens the device and releasing the last reference closes it (v4l2 joins its capture thread),
-//! and neither may run on OBS's graphics thread, where the tracked input is followed.
+//! and neither may run on OBS's graphics thread, where the tracked input is followed. Taps are
+//! let go there too: destroying a source takes libobs's source-list lock, which the graphics
+//! thread holds while it waits for a source's lock of ours.
 
 use super::ffi;
 use parking_lot::Mutex;
@@ -23,11 +25,13 @@ pub struct Capture(Arc<Mutex<State>>);
 /// A look at a capture being made, for one user.
 pub struct Watch(Arc<Mutex<State>>);
 
-struct Job {
-    /// Create for this device (`Some`), or release this reference (`None`).
-    device: Option<String>,
-    state: Arc<Mutex<State>>,
-    release: Option<SourceRef>,
+enum Job {
+    /// Make a capture source for this device.
+    Open(String, Arc<Mutex<State>>),
+    /// Release this reference.
+    Release(SourceRef),
+    /// Drop this (an OBS object's owner) here, holding no lock of the plugin's.
+    Drop(Box<dyn Send>),
 }
 
 struct SourceRef(*mut ffi::obs_source_t);
@@ -65,16 +69,20 @@ fn send(job: Job) {
 }
 
 fn run(job: Job) {
-    if let Some(SourceRef(source)) = job.release {
-        // SAFETY: a strong reference handed over to be released once.
-        unsafe { ffi::obs_source_release(source) };
-        return;
-    }
-    let Some(device) = job.device else {
-        return;
+    let (device, state) = match job {
+        Job::Release(SourceRef(source)) => {
+            // SAFETY: a strong reference handed over to be released once.
+            unsafe { ffi::obs_source_release(source) };
+            return;
+        }
+        Job::Drop(owner) => {
+            drop(owner);
+            return;
+        }
+        Job::Open(device, state) => (device, state),
     };
     let source = super::tracking_input::camera_source(&device);
-    let mut state = job.state.lock();
+    let mut state = state.lock();
     match *state {
         State::Cancelled if !source.is_null() => {
             // SAFETY: the reference just made, which nobody wants any more.
@@ -102,11 +110,7 @@ impl Capture {
     /// Starts making a capture source for `device` on the capture thread.
     pub fn open(device: &str) -> Capture {
         let state = Arc::new(Mutex::new(State::Pending));
-        send(Job {
-            device: Some(device.to_string()),
-            state: Arc::clone(&state),
-            release: None,
-        });
+        send(Job::Open(device.to_string(), Arc::clone(&state)));
         Capture(state)
     }
 
@@ -119,11 +123,7 @@ impl Drop for Capture {
     fn drop(&mut self) {
         let mut state = self.0.lock();
         match std::mem::replace(&mut *state, State::Cancelled) {
-            State::Ready(source) => send(Job {
-                device: None,
-                state: Arc::clone(&self.0),
-                release: Some(SourceRef(source)),
-            }),
+            State::Ready(source) => send(Job::Release(SourceRef(source))),
             State::Failed => *state = State::Failed,
             _ => {}
         }
@@ -141,6 +141,11 @@ impl Watch {
             State::Failed | State::Cancelled => Err(()),
         }
     }
+}
+
+/// Drops `owner` on the capture thread, after what it was given before.
+pub fn drop_there(owner: impl Send + 'static) {
+    send(Job::Drop(Box::new(owner)));
 }
 
 /// Ends the capture thread once it has done what it was given (module unload; it is joined with

@@ -1,7 +1,7 @@
 //! The module's exported entry points, as `OBS_DECLARE_MODULE()` and
 //! `OBS_MODULE_USE_DEFAULT_LOCALE()` define them for C plugins. Each is behind the panic guard.
 
-use super::{ffi, guard, ivs_setup, logger, source, text};
+use super::{ffi, guard, ivs_setup, logger, source, tap, text};
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -36,6 +36,7 @@ pub extern "C" fn obs_module_load() -> bool {
         );
         pin_in_memory();
         source::register();
+        tap::register();
         // The live tracker looks where the readiness check does.
         crate::tracking::runtime::search_models_in(data_dir().join("models"));
         super::readiness::start(data_dir());
@@ -93,6 +94,15 @@ unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *m
             if inputs + trackers > 0 {
                 log::info!(
                     "OBS is quitting: let go of {inputs} tracked input(s), stopped {trackers} tracker(s)"
+                );
+            }
+        } else if event == ffi::obs_frontend_event_OBS_FRONTEND_EVENT_FINISHED_LOADING
+            || event == ffi::obs_frontend_event_OBS_FRONTEND_EVENT_SCENE_COLLECTION_CHANGED
+        {
+            let orphans = tap::remove_orphans();
+            if orphans > 0 {
+                log::info!(
+                    "removed {orphans} tracking filter(s) of an earlier run from the scene collection"
                 );
             }
         }

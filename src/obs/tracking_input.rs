@@ -1,12 +1,10 @@
 //! The camera side of a VRM Avatar source: the OBS video source it tracks (a media source, a
-//! camera source), the copy of that source's newest frame for the tracker (on OBS's graphics
-//! thread: a memcpy when the tracker is ready for a frame, never inference), and the trackers
-//! shared by every VRM Avatar source that tracks the same input.
+//! camera source), the tap on it that copies frames for the tracker (`tap.rs`), and the
+//! trackers shared by every VRM Avatar source that tracks the same input.
 
 use super::capture::{Capture, Watch};
 use super::ffi;
-use crate::camera::{CameraFormat, CameraFrame};
-use crate::pipeline::tracking_worker::TRACKING_WIDTH;
+use super::tap::{Feed, Tap};
 use crate::pipeline::{TrackingControl, spawn_tracking_worker};
 use crate::settings;
 use crate::tracking::holistic::TrackingMode;
@@ -19,10 +17,22 @@ use std::time::Instant;
 
 /// One tracker per tracked input, with the number of VRM Avatar sources using it.
 struct Shared {
-    control: Arc<TrackingControl>,
+    feed: Arc<Feed>,
     users: usize,
+    /// The tap on the input, once the input is there (dropped before the capture, so that the
+    /// capture thread lets go of a camera last).
+    tap: Option<Tap>,
     /// A camera's private capture source (one per device, however many avatars track it).
     capture: Capture,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Before the capture (dropped after this), on the capture thread, which holds no lock.
+        if let Some(tap) = self.tap.take() {
+            super::capture::drop_there(tap);
+        }
+    }
 }
 
 /// The key trackers are shared by: sources tracking the same input share one tracker.
@@ -74,15 +84,16 @@ static SHARED: Mutex<BTreeMap<String, Shared>> = Mutex::new(BTreeMap::new());
 /// The tracker of input `name`, started on first use (its models load on its own thread),
 /// and a watch on the input's capture source when it is a camera (being made off this thread).
 fn acquire(
-    name: &str,
+    wanted: &settings::Input,
     mode: TrackingMode,
     capture: impl FnOnce() -> Capture,
-) -> Option<(Arc<TrackingControl>, Watch)> {
+) -> Option<(Arc<Feed>, Watch)> {
+    let name = key(wanted);
     let mut shared = SHARED.lock();
-    if let Some(entry) = shared.get_mut(name) {
+    if let Some(entry) = shared.get_mut(&name) {
         entry.users += 1;
-        entry.control.set_mode(mode);
-        return Some((Arc::clone(&entry.control), entry.capture.watch()));
+        entry.feed.control.set_mode(mode);
+        return Some((Arc::clone(&entry.feed), entry.capture.watch()));
     }
     let capture = capture();
     let control = TrackingControl::new(mode);
@@ -95,15 +106,39 @@ fn acquire(
         }
     }
     let watch = capture.watch();
+    let feed = Feed::new(describe(wanted), control);
     shared.insert(
-        name.to_string(),
+        name,
         Shared {
-            control: Arc::clone(&control),
+            feed: Arc::clone(&feed),
             users: 1,
+            tap: None,
             capture,
         },
     );
-    Some((control, watch))
+    Some((feed, watch))
+}
+
+/// Puts the tap on the input `source` of `wanted` unless it has one (or puts it back when the
+/// user removed it); false when the input hands over no frames of its own.
+fn tap_into(wanted: &settings::Input, source: *mut ffi::obs_source_t) -> bool {
+    let mut shared = SHARED.lock();
+    let Some(entry) = shared.get_mut(&key(wanted)) else {
+        return false;
+    };
+    if entry.feed.take_removed() {
+        log::info!(
+            "the tracking filter on {} was removed: put back",
+            describe(wanted)
+        );
+        if let Some(tap) = entry.tap.take() {
+            super::capture::drop_there(tap);
+        }
+    }
+    if entry.tap.is_none() {
+        entry.tap = Tap::add(source, &entry.feed);
+    }
+    entry.tap.is_some()
 }
 
 fn release(name: &str) {
@@ -111,7 +146,7 @@ fn release(name: &str) {
     if let Some(entry) = shared.get_mut(name) {
         entry.users -= 1;
         if entry.users == 0 {
-            entry.control.stop();
+            entry.feed.control.stop();
             shared.remove(name);
         }
     }
@@ -153,7 +188,7 @@ pub fn quit() -> (usize, usize) {
 /// Stops every tracker (module unload; their threads are joined with the other retired workers).
 pub fn stop_all() {
     for (_, entry) in std::mem::take(&mut *SHARED.lock()) {
-        entry.control.stop();
+        entry.feed.control.stop();
     }
 }
 
@@ -168,24 +203,19 @@ pub struct Input {
 
 struct Attached {
     wanted: settings::Input,
-    /// When the last frame was taken from the input (None: none yet).
-    last_frame: Option<Instant>,
     /// Whether the log has been told that no frames come.
     warned: bool,
-    /// Why the last frame could not be copied for tracking (an unsupported pixel format):
-    /// logged once when it starts, shown in the status while it lasts.
-    copy_error: Option<String>,
-    /// The pixel format and size frames last came in, logged when they change.
-    seen: Option<(u32, u32, u32)>,
     attached_at: Instant,
     /// A strong reference to the tracked OBS source; null while a camera's capture source is
     /// being made (`waiting`).
     source: *mut ffi::obs_source_t,
     waiting: Option<Watch>,
+    /// Whether the input has this run's tap (it may not: not a camera or media source).
+    tapped: bool,
     /// Whether this VRM source has made the tracked one active and showing (so a media
     /// source plays and a camera captures while the avatar is on screen).
     holding: bool,
-    control: Arc<TrackingControl>,
+    feed: Arc<Feed>,
 }
 
 // SAFETY: the OBS source pointer is a counted reference, used under the owner's lock.
@@ -237,14 +267,14 @@ impl Input {
             }
         }
         let attached = self.attached.as_mut()?;
-        attached.control.set_mode(mode);
+        attached.feed.control.set_mode(mode);
         if let Some(waiting) = &attached.waiting {
             match waiting.source() {
                 Ok(Some(source)) => {
                     attached.source = source;
                     attached.waiting = None;
                 }
-                Ok(None) => return Some(Arc::clone(&attached.control)),
+                Ok(None) => return Some(Arc::clone(&attached.feed.control)),
                 Err(()) => {
                     log::warn!(
                         "cannot create a {} capture source for {}",
@@ -258,6 +288,9 @@ impl Input {
                 }
             }
         }
+        if !attached.tapped || attached.feed.removed() {
+            attached.tapped = tap_into(&attached.wanted, attached.source);
+        }
         if showing != attached.holding {
             // SAFETY: `source` is a strong reference held since attach.
             unsafe {
@@ -269,62 +302,31 @@ impl Input {
                     ffi::obs_source_dec_showing(attached.source);
                 }
             }
+            attached.feed.show(showing);
             attached.holding = showing;
         }
-        if showing && attached.control.wants_frame() {
-            // SAFETY: as above; the frame is released right after the copy.
-            unsafe {
-                let frame = ffi::obs_source_get_frame(attached.source);
-                if !frame.is_null() {
-                    let seen = ((*frame).format, (*frame).width, (*frame).height);
-                    if attached.seen != Some(seen) {
-                        attached.seen = Some(seen);
-                        let name = CameraFormat::from_obs(seen.0)
-                            .map_or_else(|name| name, |f| format!("{f:?}").to_uppercase());
-                        log::info!(
-                            "{} hands over {name} frames of {}x{}",
-                            describe(&attached.wanted),
-                            seen.1,
-                            seen.2
-                        );
-                    }
-                    let copy = copy_frame(&*frame);
-                    ffi::obs_source_release_frame(attached.source, frame);
-                    attached.last_frame = Some(Instant::now());
-                    if attached.warned {
-                        log::info!("{} gives pictures again", describe(&attached.wanted));
-                        attached.warned = false;
-                    }
-                    match copy {
-                        Ok(copy) => {
-                            attached.control.submit(copy);
-                            if attached.copy_error.take().is_some() {
-                                log::info!("{} can be tracked again", describe(&attached.wanted));
-                            }
-                        }
-                        Err(why) if attached.copy_error.as_ref() != Some(&why) => {
-                            log::warn!("{}: {why}", describe(&attached.wanted));
-                            attached.copy_error = Some(why);
-                        }
-                        Err(_) => {}
-                    }
+        let control = Arc::clone(&attached.feed.control);
+        let warned = attached.warned;
+        match self.silence() {
+            Some(trouble) if !warned => {
+                log::warn!("{trouble}");
+                if let Some(a) = self.attached.as_mut() {
+                    a.warned = true;
                 }
             }
-        }
-        let control = Arc::clone(&attached.control);
-        if !self.attached.as_ref().is_some_and(|a| a.warned)
-            && let Some(trouble) = self.silence()
-        {
-            log::warn!("{trouble}");
-            if let Some(a) = self.attached.as_mut() {
-                a.warned = true;
+            None if warned => {
+                if let Some(a) = self.attached.as_mut() {
+                    log::info!("{} gives pictures again", describe(&a.wanted));
+                    a.warned = false;
+                }
             }
+            _ => {}
         }
         Some(control)
     }
 
     fn attach(&mut self, wanted: &settings::Input, mode: TrackingMode) {
-        let (control, source, waiting) = match wanted {
+        let (feed, source, waiting) = match wanted {
             settings::Input::None => return,
             settings::Input::Source(name) => {
                 let Ok(c_name) = CString::new(name.as_str()) else {
@@ -341,37 +343,34 @@ impl Input {
                     unsafe { ffi::obs_source_release(source) };
                     return;
                 }
-                let Some((control, _)) = acquire(&key(wanted), mode, Capture::none) else {
+                let Some((feed, _)) = acquire(wanted, mode, Capture::none) else {
                     // SAFETY: releasing the reference just taken.
                     unsafe { ffi::obs_source_release(source) };
                     return;
                 };
-                (control, source, None)
+                (feed, source, None)
             }
             settings::Input::Camera(device) => {
                 // Without a camera nothing starts (no tracker, no capture).
                 let Some(device) = camera_device(device) else {
                     return;
                 };
-                let Some((control, watch)) = acquire(&key(wanted), mode, || Capture::open(&device))
-                else {
+                let Some((feed, watch)) = acquire(wanted, mode, || Capture::open(&device)) else {
                     return;
                 };
-                (control, std::ptr::null_mut(), Some(watch))
+                (feed, std::ptr::null_mut(), Some(watch))
             }
         };
         log::info!("tracking {}", describe(wanted));
         self.attached = Some(Attached {
             wanted: wanted.clone(),
-            last_frame: None,
             warned: false,
-            copy_error: None,
-            seen: None,
             attached_at: Instant::now(),
             source,
             waiting,
+            tapped: false,
             holding: false,
-            control,
+            feed,
         });
     }
 
@@ -379,7 +378,7 @@ impl Input {
     /// track, or no frames for a while.
     pub fn trouble(&self) -> Option<String> {
         let a = self.attached.as_ref()?;
-        match &a.copy_error {
+        match a.feed.copy_error() {
             Some(why) => Some(format!("{} cannot be tracked: {why}", describe(&a.wanted))),
             None => self.silence(),
         }
@@ -388,7 +387,10 @@ impl Input {
     /// No frames from the input for a while (logged once when it starts).
     fn silence(&self) -> Option<String> {
         let a = self.attached.as_ref()?;
-        let since = a.last_frame.unwrap_or(a.attached_at);
+        let since = a
+            .feed
+            .last_frame()
+            .map_or(a.attached_at, |last| last.max(a.attached_at));
         if !a.holding || since.elapsed() < NO_FRAMES_AFTER {
             return None;
         }
@@ -414,6 +416,7 @@ impl Input {
                 if a.holding {
                     ffi::obs_source_dec_active(a.source);
                     ffi::obs_source_dec_showing(a.source);
+                    a.feed.show(false);
                 }
                 if !a.source.is_null() {
                     ffi::obs_source_release(a.source);
@@ -468,29 +471,4 @@ pub(super) fn camera_source(device: &str) -> *mut ffi::obs_source_t {
         ffi::obs_data_release(settings);
         source
     }
-}
-
-/// Copies an OBS async frame into a [`CameraFrame`] (planes cut to what the format needs).
-fn copy_frame(f: &ffi::obs_source_frame) -> Result<CameraFrame, String> {
-    let format = CameraFormat::from_obs(f.format).map_err(|name| {
-        format!("its pixel format {name} cannot be tracked yet (every format of OBS 29 can)")
-    })?;
-    let needs = crate::camera::plane_needs(format, f.width as usize, f.height as usize);
-    let rows: Vec<usize> = needs.iter().map(|&(_, rows)| rows).collect();
-    let mut planes = Vec::with_capacity(rows.len());
-    for (k, &n) in rows.iter().enumerate() {
-        if f.data[k].is_null() {
-            return Err(format!("plane {k} is missing"));
-        }
-        let stride = f.linesize[k] as usize;
-        // SAFETY: libobs allocates `linesize * rows` bytes for each plane of this format; the
-        // frame is held (obs_source_get_frame) until this returns.
-        let data = unsafe { std::slice::from_raw_parts(f.data[k], stride * n) };
-        planes.push((data, stride));
-    }
-    // The tracker converts to at most TRACKING_WIDTH pixels wide, averaging blocks: a frame
-    // more than twice as wide is copied with blocks left out (a 4K camera: a third of each
-    // side), so OBS's graphics thread does not copy tens of megabytes per frame.
-    let step = (f.width / (2 * TRACKING_WIDTH)).max(1);
-    CameraFrame::copy_decimated(f.width, f.height, format, &planes, step, f.color_matrix)
 }
