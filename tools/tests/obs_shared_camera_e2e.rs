@@ -101,6 +101,18 @@ fn new_frames_shown(obs: &mut ObsStudio, seconds: u64) -> (usize, usize) {
     (new(1180, 260), new(1180, 620))
 }
 
+/// [`new_frames_shown`] over 8 s, or, where OBS drew too few frames for a fair count (a loaded
+/// machine), once more over as long as about 60 new frames of the copy take (at most 40 s).
+fn enough_new_frames(obs: &mut ObsStudio) -> (usize, usize, u64) {
+    let (clip, control) = new_frames_shown(obs, 8);
+    if control >= 60 {
+        return (clip, control, 8);
+    }
+    let seconds = (8 * 60 / control.max(1) as u64).min(40);
+    let (clip, control) = new_frames_shown(obs, seconds);
+    (clip, control, seconds)
+}
+
 /// Whether a camera-to-texture latency line (tracked frames reached the avatar) is logged after
 /// byte `from` of the log within `limit`.
 fn tracked_since(obs: &ObsStudio, from: usize, limit: Duration) -> bool {
@@ -174,11 +186,11 @@ fn a_camera_shown_in_another_scene_keeps_its_frame_rate_while_tracked_once() {
         .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
-    let (alone, control) = new_frames_shown(&mut obs, 8);
-    eprintln!("untracked: the clip shows {alone} new frames, its copy {control}");
+    let (alone, control, seconds) = enough_new_frames(&mut obs);
+    eprintln!("untracked: the clip shows {alone} new frames, its copy {control}, in {seconds} s");
     assert!(
-        alone >= 60 && control >= 60,
-        "both clips play ({alone} and {control} new frames in 8 s)"
+        alone >= 30 && control >= 30,
+        "both clips play ({alone} and {control} new frames in {seconds} s)"
     );
 
     let before = obs.log_text().len();
@@ -195,11 +207,17 @@ fn a_camera_shown_in_another_scene_keeps_its_frame_rate_while_tracked_once() {
         obs.log_text()
     );
     let during = obs.log_text().len();
-    let (tracked, control) = new_frames_shown(&mut obs, 8);
-    eprintln!("tracked: the clip shows {tracked} new frames, its untracked copy {control}");
+    let (tracked, control, seconds) = enough_new_frames(&mut obs);
+    eprintln!(
+        "tracked: the clip shows {tracked} new frames, its untracked copy {control}, in {seconds} s"
+    );
+    assert!(
+        control >= 30,
+        "the copy plays ({control} new frames in {seconds} s)"
+    );
     assert!(
         tracked * 20 >= control * 17,
-        "the tracked clip shows as many new frames as its untracked copy (within 15%): {tracked} and {control} in 8 s"
+        "the tracked clip shows as many new frames as its untracked copy (within 15%): {tracked} and {control} in {seconds} s"
     );
     // The avatar tracked on while the face cam was recorded (a latency line is logged every
     // few seconds while tracked frames reach the avatar).
