@@ -6,6 +6,7 @@
 
 use super::ffi;
 use parking_lot::Mutex;
+use std::ffi::CString;
 use std::sync::{Arc, mpsc};
 
 enum State {
@@ -37,6 +38,36 @@ enum Job {
 struct SourceRef(*mut ffi::obs_source_t);
 // SAFETY: as for State.
 unsafe impl Send for SourceRef {}
+
+/// The platform's camera capture source and the setting that names its device.
+pub const CAMERA_KIND: (&std::ffi::CStr, &std::ffi::CStr) = if cfg!(windows) {
+    (c"dshow_input", c"video_device_id")
+} else if cfg!(target_os = "macos") {
+    (c"av_capture_input", c"device")
+} else {
+    (c"v4l2_input", c"device_id")
+};
+
+/// A private capture source of the platform's kind on `device`, never shown anywhere; null
+/// when the platform has no capture source.
+fn camera_source(device: &str) -> *mut ffi::obs_source_t {
+    let Ok(c_device) = CString::new(device) else {
+        return std::ptr::null_mut();
+    };
+    // SAFETY: the settings object is created, handed to the new source (which copies it) and
+    // released; all strings are valid C strings.
+    unsafe {
+        let settings = ffi::obs_data_create();
+        ffi::obs_data_set_string(settings, CAMERA_KIND.1.as_ptr(), c_device.as_ptr());
+        let source = ffi::obs_source_create_private(
+            CAMERA_KIND.0.as_ptr(),
+            c"VRM Avatar camera".as_ptr(),
+            settings,
+        );
+        ffi::obs_data_release(settings);
+        source
+    }
+}
 
 static JOBS: Mutex<Option<mpsc::Sender<Job>>> = Mutex::new(None);
 
@@ -81,7 +112,7 @@ fn run(job: Job) {
         }
         Job::Open(device, state) => (device, state),
     };
-    let source = super::tracking_input::camera_source(&device);
+    let source = camera_source(&device);
     let mut state = state.lock();
     match *state {
         State::Cancelled if !source.is_null() => {
@@ -92,7 +123,7 @@ fn run(job: Job) {
         State::Pending => {
             log::info!(
                 "opened the camera {device} ({}) on the thread '{}'",
-                super::tracking_input::CAMERA_KIND.0.to_string_lossy(),
+                CAMERA_KIND.0.to_string_lossy(),
                 std::thread::current().name().unwrap_or("unnamed")
             );
             *state = State::Ready(source);

@@ -2,7 +2,7 @@
 //! camera source), the tap on it that copies frames for the tracker (`tap.rs`), and the
 //! trackers shared by every VRM Avatar source that tracks the same input.
 
-use super::capture::{Capture, Watch};
+use super::capture::{CAMERA_KIND, Capture, Watch};
 use super::ffi;
 use super::tap::{Feed, Tap};
 use crate::pipeline::{TrackingControl, spawn_tracking_worker};
@@ -43,15 +43,6 @@ fn key(wanted: &settings::Input) -> String {
         settings::Input::None => "none".into(),
     }
 }
-
-/// The platform's camera capture source and the setting that names its device.
-pub const CAMERA_KIND: (&std::ffi::CStr, &std::ffi::CStr) = if cfg!(windows) {
-    (c"dshow_input", c"video_device_id")
-} else if cfg!(target_os = "macos") {
-    (c"av_capture_input", c"device")
-} else {
-    (c"v4l2_input", c"device_id")
-};
 
 /// The cameras of this machine: `(device id as the capture source takes it, name)`. On Linux
 /// from sysfs, without asking v4l2_input (whose properties need a source instance: asking its
@@ -449,26 +440,5 @@ fn camera_device(device: &str) -> Option<String> {
         cameras().into_iter().next().map(|(id, _)| id)
     } else {
         Some(device.to_string())
-    }
-}
-
-/// A private capture source of the platform's kind on `device`, never shown anywhere; null
-/// when the platform has no capture source.
-pub(super) fn camera_source(device: &str) -> *mut ffi::obs_source_t {
-    let Ok(c_device) = CString::new(device) else {
-        return std::ptr::null_mut();
-    };
-    // SAFETY: the settings object is created, handed to the new source (which copies it) and
-    // released; all strings are valid C strings.
-    unsafe {
-        let settings = ffi::obs_data_create();
-        ffi::obs_data_set_string(settings, CAMERA_KIND.1.as_ptr(), c_device.as_ptr());
-        let source = ffi::obs_source_create_private(
-            CAMERA_KIND.0.as_ptr(),
-            c"VRM Avatar camera".as_ptr(),
-            settings,
-        );
-        ffi::obs_data_release(settings);
-        source
     }
 }

@@ -458,7 +458,7 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
         name: String,
         preset_name: String,
         binds: Vec<Bind>,
-        material_values: Vec<MaterialValue>,
+        material_values: Vec<V0MaterialValue>,
         is_binary: bool,
     }
     #[derive(Deserialize, Default)]
@@ -469,13 +469,6 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
         #[serde(deserialize_with = "lenient_index")]
         index: Option<usize>,
         weight: f32,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct MaterialValue {
-        material_name: String,
-        property_name: String,
-        target_value: Vec<f32>,
     }
     let json: Json = section(value, "VRM.blendShapeMaster")?;
     let mut list: Vec<Expression> = Vec::new();
@@ -519,45 +512,8 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
                 }
             }
         }
-        let mut material_color_binds = Vec::new();
-        let mut texture_transform_binds = Vec::new();
-        for mv in &g.material_values {
-            let tv = |i: usize| mv.target_value.get(i).copied().unwrap_or(0.0);
-            let materials = model
-                .materials
-                .iter()
-                .enumerate()
-                .filter(|(_, m)| m.name == mv.material_name)
-                .map(|(i, _)| i);
-            for material in materials {
-                let kind = match mv.property_name.as_str() {
-                    "_Color" => MaterialColorType::Color,
-                    "_EmissionColor" => MaterialColorType::EmissionColor,
-                    "_ShadeColor" => MaterialColorType::ShadeColor,
-                    "_RimColor" => MaterialColorType::RimColor,
-                    "_OutlineColor" => MaterialColorType::OutlineColor,
-                    "_MainTex_ST" => {
-                        // Unity's bottom-left UV origin to glTF's top-left.
-                        let scale = [tv(0), tv(1)];
-                        let offset = [tv(2), 1.0 - tv(3) - scale[1]];
-                        count_bind()?;
-                        texture_transform_binds.push(TextureTransformBind {
-                            material,
-                            scale,
-                            offset,
-                        });
-                        continue;
-                    }
-                    _ => continue,
-                };
-                count_bind()?;
-                material_color_binds.push(MaterialColorBind {
-                    material,
-                    kind,
-                    target: [tv(0), tv(1), tv(2), tv(3)],
-                });
-            }
-        }
+        let (material_color_binds, texture_transform_binds) =
+            v0_material_binds(&g.material_values, model, &mut count_bind)?;
         list.push(Expression {
             is_preset: preset.is_some(),
             name,
@@ -571,6 +527,64 @@ pub(crate) fn parse_v0(value: Option<&Value>, model: &VrmModel) -> Result<Expres
         });
     }
     sorted(list)
+}
+
+/// A 0.x material value as the blend shape group names it.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct V0MaterialValue {
+    material_name: String,
+    property_name: String,
+    target_value: Vec<f32>,
+}
+
+/// The binds of a 0.x group's material values: one per material of the name (colors, and the
+/// main texture's scale and offset), each counted by `count_bind`.
+fn v0_material_binds(
+    values: &[V0MaterialValue],
+    model: &VrmModel,
+    count_bind: &mut impl FnMut() -> Result<()>,
+) -> Result<(Vec<MaterialColorBind>, Vec<TextureTransformBind>)> {
+    let mut material_color_binds = Vec::new();
+    let mut texture_transform_binds = Vec::new();
+    for mv in values {
+        let tv = |i: usize| mv.target_value.get(i).copied().unwrap_or(0.0);
+        let materials = model
+            .materials
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.name == mv.material_name)
+            .map(|(i, _)| i);
+        for material in materials {
+            let kind = match mv.property_name.as_str() {
+                "_Color" => MaterialColorType::Color,
+                "_EmissionColor" => MaterialColorType::EmissionColor,
+                "_ShadeColor" => MaterialColorType::ShadeColor,
+                "_RimColor" => MaterialColorType::RimColor,
+                "_OutlineColor" => MaterialColorType::OutlineColor,
+                "_MainTex_ST" => {
+                    // Unity's bottom-left UV origin to glTF's top-left.
+                    let scale = [tv(0), tv(1)];
+                    let offset = [tv(2), 1.0 - tv(3) - scale[1]];
+                    count_bind()?;
+                    texture_transform_binds.push(TextureTransformBind {
+                        material,
+                        scale,
+                        offset,
+                    });
+                    continue;
+                }
+                _ => continue,
+            };
+            count_bind()?;
+            material_color_binds.push(MaterialColorBind {
+                material,
+                kind,
+                target: [tv(0), tv(1), tv(2), tv(3)],
+            });
+        }
+    }
+    Ok((material_color_binds, texture_transform_binds))
 }
 
 /// Refuses more expressions than [`limits::MAX_EXPRESSIONS`] before any is read.
