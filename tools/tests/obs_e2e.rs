@@ -47,6 +47,7 @@ fn start(name: &str, env: &[(&str, &str)], language: &str) -> ObsStudio {
             .collect(),
         language: language.into(),
         preview: true,
+        wrapper: Vec::new(),
     };
     ObsStudio::start(&opts).expect("OBS starts and answers over obs-websocket")
 }

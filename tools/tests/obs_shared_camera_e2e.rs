@@ -116,14 +116,7 @@ fn enough_new_frames(obs: &mut ObsStudio) -> (usize, usize, u64) {
 /// Whether a camera-to-texture latency line (tracked frames reached the avatar) is logged after
 /// byte `from` of the log within `limit`.
 fn tracked_since(obs: &ObsStudio, from: usize, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while !obs.log_text()[from..].contains("camera-to-texture latency p50") {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    true
+    obs.wait_for_log_since(from, "camera-to-texture latency p50", limit)
 }
 
 #[test]
@@ -224,6 +217,43 @@ fn a_camera_shown_in_another_scene_keeps_its_frame_rate_while_tracked_once() {
     assert!(
         tracked_since(&obs, during, Duration::from_secs(20)),
         "tracking went on while the face cam was recorded; log:\n{}",
+        obs.log_text()
+    );
+
+    // The tap is listed in OBS's Filters dialog; one removed there is put back, and tracking
+    // goes on through the new one.
+    let taps = |obs: &mut ObsStudio| -> Vec<String> {
+        let list = obs
+            .ws
+            .request("GetSourceFilterList", json!({"sourceName": CLIP}))
+            .unwrap();
+        list["filters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["filterKind"] == "vrm_avatar_tracking_tap")
+            .map(|f| f["filterName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let tap = taps(&mut obs);
+    assert_eq!(tap.len(), 1, "one tap on the tracked clip: {tap:?}");
+    let removed = obs.log_text().len();
+    obs.ws
+        .request(
+            "RemoveSourceFilter",
+            json!({"sourceName": CLIP, "filterName": tap[0]}),
+        )
+        .unwrap();
+    assert!(
+        obs.wait_for_log_since(removed, "was removed: put back", Duration::from_secs(20)),
+        "the removed tap is put back; log:\n{}",
+        obs.log_text()
+    );
+    assert_eq!(taps(&mut obs).len(), 1, "the tap is back on the clip");
+    let back = obs.log_text().len();
+    assert!(
+        tracked_since(&obs, back, Duration::from_secs(30)),
+        "tracking goes on through the tap put back; log:\n{}",
         obs.log_text()
     );
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");

@@ -540,32 +540,17 @@ fn avatars_on_one_input_share_its_tracker_and_hidden_ones_rest_once() {
             )
             .unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !obs.log_text()[before..].contains("camera-to-texture latency p50") {
-        assert!(
-            Instant::now() < deadline,
-            "shown again, the avatars track again"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    assert!(
+        tracks_again(&obs, before, Duration::from_secs(30)),
+        "shown again, the avatars track again"
+    );
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0, got {status}");
 }
 
 /// Waits up to `limit` for a camera-to-texture latency line logged after byte `from` of the log.
 fn tracks_again(obs: &ObsStudio, from: usize, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if obs
-            .log_text()
-            .get(from..)
-            .is_some_and(|new| new.contains("camera-to-texture latency p50"))
-        {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    false
+    obs.wait_for_log_since(from, "camera-to-texture latency p50", limit)
 }
 
 /// One OBS with the clip hidden in the program scene, ready for an avatar to track it.
@@ -695,15 +680,15 @@ fn an_input_that_falls_silent_is_named_and_tracking_resumes_once() {
 
     let before = obs.log_text().len();
     media(&mut obs, "PAUSE");
-    let named = Instant::now() + Duration::from_secs(15);
-    while !obs.log_text()[before..].contains("no frames from the source 'Clip'") {
-        assert!(
-            Instant::now() < named,
-            "the silent input is named; log:\n{}",
-            obs.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    assert!(
+        obs.wait_for_log_since(
+            before,
+            "no frames from the source 'Clip'",
+            Duration::from_secs(15)
+        ),
+        "the silent input is named; log:\n{}",
+        obs.log_text()
+    );
     // Silent, the avatar still moves on its own (idle motion eased in), so nothing hangs.
     let shots = screenshots(&mut obs, 3);
     assert!(

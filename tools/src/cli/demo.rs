@@ -42,6 +42,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         env: Vec::new(),
         language: "en-US".into(),
         preview: true,
+        wrapper: Vec::new(),
     };
     log::info!(
         "starting OBS{}",

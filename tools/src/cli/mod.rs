@@ -14,6 +14,7 @@ mod soak;
 mod solve;
 mod stress_drivers;
 mod track;
+mod valgrind;
 
 use crate::launcher::{PluginFiles, install_plugin};
 use clap::{Parser, Subcommand};
@@ -159,6 +160,10 @@ enum Command {
         /// Extra environment for OBS, KEY=VALUE (repeatable): MALLOC_CHECK_=3, LD_PRELOAD=...
         #[arg(long = "env", value_parser = parse_env)]
         env: Vec<(String, String)>,
+        /// OBS under Valgrind's memcheck (20-50 times slower): bad reads and writes anywhere in
+        /// OBS's process, summed up in the report (`valgrind`), the whole log in OUT.
+        #[arg(long)]
+        valgrind: bool,
     },
     /// OBS quit again and again after a while of live tracking, as a streamer quits it (SIGINT
     /// with everything running), with the plugin or without it: clean quits, crashes and hangs
@@ -422,6 +427,7 @@ pub fn main() -> i32 {
             sample_seconds,
             warm_up_seconds,
             env,
+            valgrind,
         } => match soak::run(&soak::SoakOptions {
             live: live.setup(),
             out,
@@ -430,6 +436,7 @@ pub fn main() -> i32 {
             sample_seconds,
             warm_up: std::time::Duration::from_secs(warm_up_seconds),
             env,
+            valgrind,
         }) {
             Ok(mut report) => {
                 // The samples are in OUT/soak.json; stdout gets the summary. A crash or an

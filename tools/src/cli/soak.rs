@@ -5,6 +5,7 @@
 //! malloc checking, AddressSanitizer or a part of the plugin switched off, for bisecting.
 
 use super::bench_obs::LiveSetup;
+use super::valgrind;
 use crate::launcher::ObsStudio;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -25,6 +26,8 @@ pub struct SoakOptions {
     pub warm_up: Duration,
     /// Extra environment for OBS (`KEY=VALUE`).
     pub env: Vec<(String, String)>,
+    /// OBS under Valgrind's memcheck (its errors summed up in the report).
+    pub valgrind: bool,
 }
 
 const SCENE: &str = "Soak";
@@ -56,7 +59,16 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     };
     std::fs::create_dir_all(&opts.out)?;
     let out = opts.out.canonicalize()?;
-    let mut obs = ObsStudio::start(&opts.live.launch(&out.join("obs"), opts.env.clone()))?;
+    let mut launch = opts.live.launch(&out.join("obs"), opts.env.clone());
+    if opts.valgrind {
+        for entry in std::fs::read_dir(&out)?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("valgrind.") {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        launch.wrapper = valgrind::wrapper(&out);
+    }
+    let mut obs = ObsStudio::start(&launch)?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.add_hidden_clip(SCENE, CLIP, &input)?;
     let mut settings = opts.live.avatar_settings(CLIP);
@@ -81,6 +93,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         "size": [opts.live.size.0, opts.live.size.1],
         "preview": opts.live.preview,
         "env": opts.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "valgrind": opts.valgrind,
         "machine": super::bench_obs::machine(),
     });
     let started = Instant::now();
@@ -89,6 +102,10 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     let mut crash: Option<Value> = None;
     let mut drivers = std::collections::BTreeSet::new();
     let report_file = out.join("soak.json");
+    let memcheck = |report: Value| match opts.valgrind {
+        true => with_memcheck(report, &out.join(format!("valgrind.{pid}.log"))),
+        false => report,
+    };
     let mut next_sample = started;
     loop {
         let elapsed = started.elapsed();
@@ -113,7 +130,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
                 samples.push(sample);
                 write_report(
                     &report_file,
-                    &report(
+                    &memcheck(report(
                         &config,
                         elapsed,
                         &samples,
@@ -121,7 +138,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
                         &drivers,
                         &crash,
                         None,
-                    ),
+                    )),
                 )?;
             }
         }
@@ -130,7 +147,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     let ran = started.elapsed();
     let quit = match crash {
         Some(_) => Value::Null,
-        None => match quit(obs) {
+        None => match quit(obs, if opts.valgrind { 600 } else { 60 }) {
             Ok(()) => json!({"clean": true}),
             Err(Quit::Ended(ended)) => {
                 // OBS ended between the last look and the quit, or while the clip was removed.
@@ -140,7 +157,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
             Err(Quit::Failed(err)) => json!({"clean": false, "details": format!("{err:#}")}),
         },
     };
-    let report = report(
+    let report = memcheck(report(
         &config,
         ran,
         &samples,
@@ -148,7 +165,7 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
         &drivers,
         &crash,
         Some(quit),
-    );
+    ));
     write_report(&report_file, &report)?;
     Ok(report)
 }
@@ -186,7 +203,7 @@ enum Quit {
 
 /// Quits OBS as the tests do: the playing clip removed first, then a pause so OBS's own
 /// shutdown does not race the removal (OBS 29 crashes in its Qt widgets otherwise).
-fn quit(mut obs: ObsStudio) -> std::result::Result<(), Quit> {
+fn quit(mut obs: ObsStudio, wait_s: u64) -> std::result::Result<(), Quit> {
     if let Some(ended) = obs.exited() {
         return Err(Quit::Ended(ended));
     }
@@ -197,7 +214,7 @@ fn quit(mut obs: ObsStudio) -> std::result::Result<(), Quit> {
         });
     }
     std::thread::sleep(Duration::from_secs(2));
-    match obs.quit(Duration::from_secs(60)) {
+    match obs.quit(Duration::from_secs(wait_s)) {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(Quit::Failed(anyhow::anyhow!("OBS exited with {status}"))),
         Err(err) => Err(Quit::Failed(err)),
@@ -285,6 +302,15 @@ fn report(
         "graphics_libraries": drivers,
         "samples": samples.iter().map(|s| json!([s.seconds, s.rss_mb, s.missed_frames])).collect::<Vec<_>>(),
     })
+}
+
+/// The report with memcheck's errors so far from OBS's Valgrind log.
+fn with_memcheck(mut report: Value, log: &Path) -> Value {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut summary = valgrind::summary(&text);
+    summary["log"] = json!(log.display().to_string());
+    report["valgrind"] = summary;
+    report
 }
 
 fn write_report(path: &Path, report: &Value) -> Result<()> {

@@ -103,6 +103,9 @@ pub struct LaunchOptions {
     pub language: String,
     /// OBS's preview in its window (off, as a streamer on a weak machine may keep it).
     pub preview: bool,
+    /// A program (and its arguments) OBS runs under, e.g. Valgrind; empty: OBS itself. OBS is
+    /// then given 15 minutes instead of 90 s to open obs-websocket.
+    pub wrapper: Vec<String>,
 }
 
 impl LaunchOptions {
@@ -119,6 +122,7 @@ impl LaunchOptions {
             env: Vec::new(),
             language: "en-US".into(),
             preview: true,
+            wrapper: Vec::new(),
         }
     }
 }
@@ -368,7 +372,14 @@ impl ObsStudio {
         };
         let output_log = opts.home.join("obs-output.log");
         let out = std::fs::File::create(&output_log)?;
-        let mut command = Command::new("obs");
+        let mut command = match opts.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg("obs");
+                command
+            }
+            None => Command::new("obs"),
+        };
         command
             .args(["--disable-shutdown-check", "--multi", "--disable-updater"])
             .current_dir(&opts.home)
@@ -415,11 +426,12 @@ impl ObsStudio {
             .spawn()
             .context("starting obs (apt-get install obs-studio)")?;
 
+        let startup = if opts.wrapper.is_empty() { 90 } else { 900 };
         let ws = match ObsWs::connect_with_password(
             "127.0.0.1",
             port,
             Some(&password),
-            Duration::from_secs(90),
+            Duration::from_secs(startup),
         ) {
             Ok(ws) => ws,
             Err(err) => {
@@ -542,9 +554,19 @@ impl ObsStudio {
     /// Waits up to `limit` for `line` in OBS's log (OBS logs from its own threads, after
     /// requests return); whether it came.
     pub fn wait_for_log(&self, line: &str, limit: Duration) -> bool {
+        self.wait_for_log_since(0, line, limit)
+    }
+
+    /// [`ObsStudio::wait_for_log`] for a line logged after byte `from` of the log (its length
+    /// before the step the line should follow).
+    pub fn wait_for_log_since(&self, from: usize, line: &str, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            if self.log_text().contains(line) {
+            if self
+                .log_text()
+                .get(from..)
+                .is_some_and(|new| new.contains(line))
+            {
                 return true;
             }
             if Instant::now() >= deadline {
