@@ -269,8 +269,9 @@ fn source_renders_in_real_obs_without_making_it_lag_once() {
         "the adapter is logged"
     );
 
-    // 10 s at 30 fps after a warm-up: no frame missed for rendering lag. The same scene with the
-    // source hidden (its worker paused) is the baseline, measured in the same run.
+    // 10 s at 30 fps after a warm-up: no frame missed for rendering lag because of the source.
+    // The same scene with the source hidden (its worker paused) is the baseline, measured in the
+    // same run.
     std::thread::sleep(Duration::from_secs(3));
     set_source_enabled(&mut obs, false);
     std::thread::sleep(Duration::from_secs(2));
@@ -288,7 +289,18 @@ fn source_renders_in_real_obs_without_making_it_lag_once() {
         "OBS rendered {} frames in 10 s at 30 fps",
         shown.total
     );
-    assert_eq!(shown.skipped, 0, "frames missed due to rendering lag");
+    // The source adds no missed frame: none where OBS misses none without it (a quiet
+    // machine), and no more than OBS's own rate where a loaded machine makes it miss some.
+    let allowed = hidden.skipped * shown.total / hidden.total.max(1);
+    assert!(
+        shown.skipped <= allowed,
+        "frames missed due to rendering lag with the source shown: {} of {} (at most {allowed}: \
+         {} of {} with it hidden)",
+        shown.skipped,
+        shown.total,
+        hidden.skipped,
+        hidden.total
+    );
 
     // A new size reaches the screenshot.
     obs.ws
@@ -521,15 +533,23 @@ fn a_chosen_vrm_replaces_the_built_in_avatar_and_a_broken_one_keeps_it_once() {
         "{}",
         obs.log_text()
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let with_godette = obs.screenshot(SOURCE).unwrap();
+    // The worker draws the new avatar within a frame or two; a loaded machine takes longer.
+    let mut changed = 0;
+    let mut with_godette = obs.screenshot(SOURCE).unwrap();
+    for _ in 0..40 {
+        changed = built_in
+            .rgba
+            .chunks(4)
+            .zip(with_godette.rgba.chunks(4))
+            .filter(|(a, b)| a != b)
+            .count();
+        if changed > 50_000 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        with_godette = obs.screenshot(SOURCE).unwrap();
+    }
     assert!(count_alpha(&with_godette, |a| a == 255) > 10_000);
-    let changed = built_in
-        .rgba
-        .chunks(4)
-        .zip(with_godette.rgba.chunks(4))
-        .filter(|(a, b)| a != b)
-        .count();
     assert!(
         changed > 50_000,
         "another avatar shows ({changed} pixels changed)"

@@ -104,7 +104,8 @@ pub struct LaunchOptions {
     /// OBS's preview in its window (off, as a streamer on a weak machine may keep it).
     pub preview: bool,
     /// A program (and its arguments) OBS runs under, e.g. Valgrind; empty: OBS itself. OBS is
-    /// then given 15 minutes instead of 90 s to open obs-websocket.
+    /// then given 15 minutes instead of 90 s to open obs-websocket and 10 minutes instead of
+    /// 30 s to answer a request.
     pub wrapper: Vec<String>,
 }
 
@@ -427,12 +428,19 @@ impl ObsStudio {
             .context("starting obs (apt-get install obs-studio)")?;
 
         let startup = if opts.wrapper.is_empty() { 90 } else { 900 };
-        let ws = match ObsWs::connect_with_password(
+        let connected = ObsWs::connect_with_password(
             "127.0.0.1",
             port,
             Some(&password),
             Duration::from_secs(startup),
-        ) {
+        )
+        .and_then(|mut ws| {
+            if !opts.wrapper.is_empty() {
+                ws.set_timeout(Duration::from_secs(600))?;
+            }
+            Ok(ws)
+        });
+        let ws = match connected {
             Ok(ws) => ws,
             Err(err) => {
                 let _ = obs.kill();

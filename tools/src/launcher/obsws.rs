@@ -101,6 +101,15 @@ impl ObsWs {
         }
     }
 
+    /// How long a request waits for OBS's answer (30 s unless set: OBS under Valgrind takes
+    /// minutes for some).
+    pub fn set_timeout(&mut self, limit: Duration) -> Result<()> {
+        let stream = self.socket.get_mut();
+        stream.set_read_timeout(Some(limit))?;
+        stream.set_write_timeout(Some(limit))?;
+        Ok(())
+    }
+
     /// Closes the connection as a well-behaved client does (close frame, then waits briefly
     /// for OBS's answer), so that OBS never shuts down with a client still attached.
     pub fn close(&mut self) {
