@@ -183,6 +183,12 @@ enum Command {
         #[arg(long)]
         without_plugin: bool,
     },
+    /// The errors in a Valgrind memcheck log, grouped by what and where, as `soak --valgrind`
+    /// reports them (JSON on stdout).
+    Memcheck {
+        /// The log (e.g. OUT/valgrind.PID.log of a soak).
+        log: PathBuf,
+    },
     /// Stability experiment: threads compile and draw new pipelines on Mesa's Vulkan (lavapipe)
     /// and GL (llvmpipe) drivers at once, in one process (JSON counts on stdout; a corrupted
     /// heap kills the process).
@@ -382,6 +388,9 @@ pub fn main() -> i32 {
             seconds,
         })
         .map(|report| println!("{report:#}")),
+        Command::Memcheck { log } => std::fs::read_to_string(&log)
+            .map_err(|err| anyhow::anyhow!("reading {}: {err}", log.display()))
+            .map(|text| println!("{:#}", valgrind::summary(&text))),
         Command::StressDrivers {
             vulkan,
             gl,

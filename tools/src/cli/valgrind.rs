@@ -20,20 +20,22 @@ pub fn wrapper(log_dir: &Path) -> Vec<String> {
     ]
 }
 
-/// One kind of error memcheck reported: its headline, its first frames and how often.
-#[derive(Debug, PartialEq)]
+/// One kind of error memcheck reported: what, where (the innermost frame's library or source
+/// file, Valgrind's own replacement functions skipped), how often, and the first one's stack.
+#[derive(Debug)]
 struct Kind {
-    headline: String,
-    frames: Vec<String>,
+    what: String,
+    place: String,
     count: usize,
-    in_plugin: bool,
+    example: Vec<String>,
 }
 
-/// The errors in one memcheck log, grouped by headline and first three frames. Errors that
-/// are glibc's dynamic loader reading a string a word at a time (`strncmp` from `is_dst`:
+/// The errors in one memcheck log, grouped by what and where. An error whose innermost frame
+/// is Rust code is the plugin's (nothing else in OBS's process is written in Rust). Errors
+/// that are glibc's dynamic loader reading a string a word at a time (`strncmp` from `is_dst`:
 /// memcheck's known false positive) are counted apart.
 pub fn summary(log: &str) -> Value {
-    let mut kinds: BTreeMap<(String, Vec<String>), Kind> = BTreeMap::new();
+    let mut kinds: BTreeMap<(String, String), Kind> = BTreeMap::new();
     let mut loader = 0;
     let mut lines = log.lines().map(strip_pid).peekable();
     while let Some(line) = lines.next() {
@@ -53,30 +55,59 @@ pub fn summary(log: &str) -> Value {
             loader += 1;
             continue;
         }
-        let frames: Vec<String> = stack.iter().take(3).cloned().collect();
-        let in_plugin = stack.iter().any(|f| f.contains("obs_vrm_avatar"));
+        let what = category(line);
+        let place = stack
+            .iter()
+            .find(|f| !f.contains("/valgrind/"))
+            .map_or_else(|| "?".to_string(), |f| place_of(f));
         let kind = kinds
-            .entry((line.to_string(), frames.clone()))
-            .or_insert(Kind {
-                headline: line.to_string(),
-                frames,
+            .entry((what.clone(), place.clone()))
+            .or_insert_with(|| Kind {
+                what,
+                place,
                 count: 0,
-                in_plugin: false,
+                example: stack.iter().take(8).cloned().collect(),
             });
         kind.count += 1;
-        kind.in_plugin |= in_plugin;
     }
     let mut list: Vec<Kind> = kinds.into_values().collect();
     list.sort_by_key(|k| std::cmp::Reverse(k.count));
+    let ours = |k: &Kind| k.place.ends_with(".rs");
+    let sum = |keep: &dyn Fn(&Kind) -> bool| -> usize {
+        list.iter().filter(|k| keep(k)).map(|k| k.count).sum()
+    };
     json!({
-        "errors": list.iter().map(|k| k.count).sum::<usize>(),
-        "writes": list.iter().filter(|k| k.headline.starts_with("Invalid write")).map(|k| k.count).sum::<usize>(),
-        "in_plugin": list.iter().filter(|k| k.in_plugin).map(|k| k.count).sum::<usize>(),
+        "errors": sum(&|_| true),
+        "invalid_reads": sum(&|k| k.what.starts_with("Invalid read")),
+        "invalid_writes": sum(&|k| k.what.starts_with("Invalid write")),
+        "bad_frees": sum(&|k| k.what.starts_with("Invalid free") || k.what.starts_with("Mismatched free")),
+        "in_plugin": sum(&ours),
         "loader_false_positives": loader,
         "kinds": list.iter().map(|k| json!({
-            "headline": k.headline, "count": k.count, "frames": k.frames, "in_plugin": k.in_plugin,
+            "what": k.what, "where": k.place, "count": k.count, "in_plugin": ours(k),
+            "example": k.example,
         })).collect::<Vec<_>>(),
     })
+}
+
+/// A headline without its sizes and addresses ("Invalid read of size 8" -> "Invalid read").
+fn category(headline: &str) -> String {
+    let text = headline.split(" of size ").next().unwrap_or(headline);
+    match text.find("(0x") {
+        Some(at) => text[..at].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Where a frame is: its library's file name (`(in /usr/lib/x/libz.so.1)` -> `libz.so.1`) or
+/// its source file (`foo (tap.rs:120)` -> `tap.rs`).
+fn place_of(frame: &str) -> String {
+    let inner = frame
+        .rsplit_once('(')
+        .map_or(frame, |(_, rest)| rest.trim_end_matches(')'));
+    let path = inner.strip_prefix("in ").unwrap_or(inner);
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.split(':').next().unwrap_or(file).to_string()
 }
 
 fn strip_pid(line: &str) -> &str {
@@ -114,35 +145,48 @@ mod tests {
 ==7==    by 0x40059BE: _dl_dst_count (dl-load.c:253)
 ==7== 
 ==7== Invalid write of size 4
-==7==    at 0x1: memcpy (vg_replace_strmem.c:1)
-==7==    by 0x2: obs_vrm_avatar::camera::copy (libobs_vrm_avatar.so)
-==7==    by 0x3: video_tick (libobs.so.29)
+==7==    at 0x1: memcpy (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+==7==    by 0x2: copy_plane (frame.rs:40)
+==7==    by 0x3: ??? (in /usr/lib/x86_64-linux-gnu/libobs.so.29)
 ==7==  Address 0x5 is 0 bytes after a block of size 16 alloc'd
-==7==    at 0x6: malloc (vg_replace_malloc.c:1)
+==7==    at 0x6: malloc (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
 ==7== 
 ==7== Invalid write of size 4
-==7==    at 0x1: memcpy (vg_replace_strmem.c:1)
-==7==    by 0x2: obs_vrm_avatar::camera::copy (libobs_vrm_avatar.so)
-==7==    by 0x3: video_tick (libobs.so.29)
+==7==    at 0x1: memcpy (in /usr/libexec/valgrind/vgpreload_memcheck-amd64-linux.so)
+==7==    by 0x2: copy_plane (frame.rs:41)
+==7==    by 0x3: ??? (in /usr/lib/x86_64-linux-gnu/libobs.so.29)
 ==7== 
 ==7== Invalid read of size 1
-==7==    at 0x9: async_tick (obs-source.c:1)
+==7==    at 0x9: ??? (in /usr/lib/x86_64-linux-gnu/libobs.so.29)
+==7==    by 0xA: copy_plane (frame.rs:41)
 ==7== 
 ";
 
     #[test]
-    fn errors_are_grouped_and_the_loaders_false_positive_set_apart() {
+    fn errors_are_grouped_by_what_and_where_and_the_loaders_false_positive_set_apart() {
         let s = summary(LOG);
         assert_eq!(s["errors"], 3);
-        assert_eq!(s["writes"], 2);
+        assert_eq!(s["invalid_writes"], 2);
+        assert_eq!(s["invalid_reads"], 1);
         assert_eq!(s["in_plugin"], 2);
         assert_eq!(s["loader_false_positives"], 1);
         assert_eq!(s["kinds"][0]["count"], 2);
-        assert_eq!(
-            s["kinds"][0]["frames"][1],
-            "0x2: obs_vrm_avatar::camera::copy (libobs_vrm_avatar.so)"
-        );
-        assert_eq!(s["kinds"][1]["headline"], "Invalid read of size 1");
+        assert_eq!(s["kinds"][0]["what"], "Invalid write");
+        assert_eq!(s["kinds"][0]["where"], "frame.rs");
+        assert_eq!(s["kinds"][1]["where"], "libobs.so.29");
         assert_eq!(s["kinds"][1]["in_plugin"], false);
+    }
+
+    #[test]
+    fn a_headline_loses_sizes_and_addresses() {
+        assert_eq!(category("Invalid read of size 8"), "Invalid read");
+        assert_eq!(
+            category("Source and destination overlap in memcpy_chk(0x30, 0x30, 4)"),
+            "Source and destination overlap in memcpy_chk"
+        );
+        assert_eq!(
+            category("Syscall param write(buf) points to uninitialised byte(s)"),
+            "Syscall param write(buf) points to uninitialised byte(s)"
+        );
     }
 }
