@@ -3,11 +3,11 @@
 //! screenshot of the scene, of the source and of OBS's window, records the scene, and quits OBS
 //! cleanly.
 
-use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, probe_video};
+use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot, probe_video};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct DemoOptions {
     pub plugin: PluginFiles,
@@ -54,11 +54,11 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     if let Some(video) = &opts.input {
         track_video(&mut obs, video)?;
     }
-    // Let the worker start its GPU device and render its first frames.
-    std::thread::sleep(Duration::from_secs(3));
+    // The worker starts its GPU device and renders its first frames: seconds, or on a loaded
+    // machine, where it runs at a lower priority than OBS, up to a minute.
+    let avatar = first_drawn(&mut obs)?;
     let scene = obs.screenshot(SCENE)?;
     std::fs::write(out.join("scene.png"), &scene.png)?;
-    let avatar = obs.screenshot(SOURCE)?;
     std::fs::write(out.join("source.png"), &avatar.png)?;
     let window = out.join("obs-window.png");
     obs.screen_png(&window)?;
@@ -138,6 +138,25 @@ fn track_video(obs: &mut ObsStudio, video: &std::path::Path) -> Result<()> {
     )?;
     println!("tracking {}", video.display());
     Ok(())
+}
+
+/// The source's screenshot once the avatar shows in it (opaque pixels), waiting up to a minute;
+/// an error with the end of OBS's log when it never does.
+fn first_drawn(obs: &mut ObsStudio) -> Result<Screenshot> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shot = obs.screenshot(SOURCE)?;
+        if shot.rgba.chunks(4).any(|p| p[3] == 255) {
+            return Ok(shot);
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the avatar was not drawn within a minute; OBS's log ends with:\n{}",
+                crate::launcher::tail_lines(&obs.log_text(), 20)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 /// Waits (at most 20 s) until OBS's recording output is active, or stopped.

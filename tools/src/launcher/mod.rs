@@ -258,7 +258,7 @@ fn start_xvfb() -> Result<(Child, String)> {
 }
 
 /// The last `lines` lines of `text`.
-fn tail_lines(text: &str, lines: usize) -> String {
+pub fn tail_lines(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
