@@ -26,12 +26,12 @@ step "fuzzing, 20 s per target (bash scripts/fuzz.sh 600 for longer runs)"
 bash scripts/fuzz.sh 20 || status=$?
 step "all tests (unit, then end-to-end in real OBS)"
 # An OBS test that failed only through one of OBS 29's own known faults (no frame of this
-# module in the faulting thread) ran once more; each such retry is listed here, never hidden.
+# module in the faulting thread) ran again (up to 3 runs); each such retry is listed here, never hidden.
 export VRM_AVATAR_FAULT_LOG="$PWD/target/obs-own-faults.log"
 rm -f "$VRM_AVATAR_FAULT_LOG"
 cargo test --release || status=$?
 if [[ -s "$VRM_AVATAR_FAULT_LOG" ]]; then
-  step "OBS 29's own faults met (each test ran again once)"
+  step "OBS 29's own faults met (each test ran again, up to 3 runs)"
   cat "$VRM_AVATAR_FAULT_LOG"
 fi
 exit "$status"

@@ -1,5 +1,5 @@
 //! OBS 29's own crashes and hangs, told apart from ours so that the end-to-end tests can run
-//! again once after one of OBS's (reported, never hidden) while any fault with a frame of this
+//! again after one of OBS's (reported, never hidden) while any fault with a frame of this
 //! module fails the test.
 
 use std::cell::RefCell;
@@ -113,34 +113,44 @@ pub(super) fn note_fault(report: &str) {
     LAST_FAULT.with(|last| *last.borrow_mut() = Some(report.to_string()));
 }
 
+/// How many times a test runs at most while each failure is one of OBS 29's own known faults.
+/// Twice was not enough: a clean-clone CI run met the Qt crash at quit in both runs of one test
+/// (one machine's timing can make it likely); a fault of ours still fails the first time.
+const MAX_RUNS: usize = 3;
+
 /// Runs `test`; when it fails while OBS had one of OBS 29's own known faults (see
 /// [`known_obs_fault`]), reports that on stderr and in the file `$VRM_AVATAR_FAULT_LOG` (the
-/// test command prints it) and runs `test` once more. Any other failure, and a second fault,
-/// fails as it is.
+/// test command prints it) and runs `test` again, up to [`MAX_RUNS`] runs in all. Any other
+/// failure, and a known fault in the last run, fails as it is.
 pub fn retry_on_known_obs_fault(name: &str, test: impl Fn()) {
     let log = std::env::var_os("VRM_AVATAR_FAULT_LOG").map(std::path::PathBuf::from);
     retry_logging_to(name, test, log.as_deref());
 }
 
-/// [`retry_on_known_obs_fault`] writing its line to `log`, if any.
+/// [`retry_on_known_obs_fault`] writing its lines to `log`, if any.
 fn retry_logging_to(name: &str, test: impl Fn(), log: Option<&std::path::Path>) {
-    LAST_FAULT.with(|last| last.borrow_mut().take());
-    let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&test)) else {
-        return;
-    };
-    let report = LAST_FAULT.with(|last| last.borrow_mut().take());
-    let Some((fault, report)) = report.and_then(|r| Some((known_obs_fault(&r)?, r))) else {
-        std::panic::resume_unwind(panic);
-    };
-    let line = format!("{name}: OBS 29's own fault ({fault}), no frame of this module; run again");
-    eprintln!("{line}\n{report}");
-    if let Some(path) = log
-        && let Ok(mut file) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-    {
-        let _ = writeln!(file, "{line}");
+    for run in 1..MAX_RUNS {
+        LAST_FAULT.with(|last| last.borrow_mut().take());
+        let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&test)) else {
+            return;
+        };
+        let report = LAST_FAULT.with(|last| last.borrow_mut().take());
+        let Some((fault, report)) = report.and_then(|r| Some((known_obs_fault(&r)?, r))) else {
+            std::panic::resume_unwind(panic);
+        };
+        let line = format!(
+            "{name}: OBS 29's own fault ({fault}), no frame of this module, in run {run} of at \
+             most {MAX_RUNS}; run again"
+        );
+        eprintln!("{line}\n{report}");
+        if let Some(path) = log
+            && let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
     }
     test();
 }
@@ -233,17 +243,24 @@ All scene data cleared";
         }));
         assert!(failed.is_err() && runs.get() == 1);
 
-        // A known fault twice in a row fails.
-        let failed = std::panic::catch_unwind(|| {
+        // A known fault in every run fails, after MAX_RUNS runs, each but the last reported.
+        let _ = std::fs::remove_file(&log);
+        let runs = std::cell::Cell::new(0);
+        let failed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             retry_logging_to(
-                "twice",
+                "always",
                 || {
+                    runs.set(runs.get() + 1);
                     note_fault(QT_EXIT);
                     panic!("OBS quits");
                 },
-                None,
+                Some(&log),
             )
-        });
+        }));
+        assert_eq!(runs.get(), MAX_RUNS);
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(written.lines().count(), MAX_RUNS - 1, "{written}");
+        let _ = std::fs::remove_file(&log);
         assert!(failed.is_err());
     }
 }
