@@ -159,8 +159,8 @@ pub fn new_input() -> Arc<Mutex<Input>> {
 }
 
 /// OBS is quitting (its frontend says so before it clears its scenes): every tracked input is
-/// let go (its reference, and the active and showing counts this plugin added) and every
-/// tracker stopped, so that OBS's own teardown meets no reference, count or busy thread of
+/// let go (its reference, the active and showing counts this plugin added, and its tap) and
+/// every tracker stopped, so that OBS's own teardown meets no reference, count or busy thread of
 /// ours. Returns how many inputs were let go and how many trackers stopped.
 pub fn quit() -> (usize, usize) {
     QUITTING.store(true, Ordering::SeqCst);
@@ -172,6 +172,14 @@ pub fn quit() -> (usize, usize) {
         let_go += usize::from(input.attached.is_some());
         input.detach();
     }
+    // The taps come off here, on OBS's UI thread (where the frontend's quit event comes) and
+    // before it clears its scenes, not on the capture thread while it does (outside the lock).
+    let taps: Vec<Tap> = SHARED
+        .lock()
+        .values_mut()
+        .filter_map(|entry| entry.tap.take())
+        .collect();
+    drop(taps);
     stop_all();
     (let_go, trackers)
 }
