@@ -3,11 +3,11 @@
 //! screenshot of the scene, of the source and of OBS's window, records the scene, and quits OBS
 //! cleanly.
 
-use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, Screenshot, probe_video};
+use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, probe_video};
 use anyhow::{Context, Result, bail};
 use serde_json::json;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct DemoOptions {
     pub plugin: PluginFiles,
@@ -56,7 +56,7 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
     }
     // The worker starts its GPU device and renders its first frames: seconds, or on a loaded
     // machine, where it runs at a lower priority than OBS, up to a minute.
-    let avatar = first_drawn(&mut obs)?;
+    let avatar = obs.wait_for_drawn(SOURCE, 1, Duration::from_secs(60))?;
     let scene = obs.screenshot(SCENE)?;
     std::fs::write(out.join("scene.png"), &scene.png)?;
     std::fs::write(out.join("source.png"), &avatar.png)?;
@@ -138,25 +138,6 @@ fn track_video(obs: &mut ObsStudio, video: &std::path::Path) -> Result<()> {
     )?;
     println!("tracking {}", video.display());
     Ok(())
-}
-
-/// The source's screenshot once the avatar shows in it (opaque pixels), waiting up to a minute;
-/// an error with the end of OBS's log when it never does.
-fn first_drawn(obs: &mut ObsStudio) -> Result<Screenshot> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let shot = obs.screenshot(SOURCE)?;
-        if shot.rgba.chunks(4).any(|p| p[3] == 255) {
-            return Ok(shot);
-        }
-        if Instant::now() >= deadline {
-            bail!(
-                "the avatar was not drawn within a minute; OBS's log ends with:\n{}",
-                crate::launcher::tail_lines(&obs.log_text(), 20)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Waits (at most 20 s) until OBS's recording output is active, or stopped.

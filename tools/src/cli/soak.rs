@@ -102,9 +102,12 @@ pub fn run(opts: &SoakOptions) -> Result<Value> {
     let mut crash: Option<Value> = None;
     let mut drivers = std::collections::BTreeSet::new();
     let report_file = out.join("soak.json");
-    let memcheck = |report: Value| match opts.valgrind {
-        true => with_memcheck(report, &out.join(format!("valgrind.{pid}.log"))),
-        false => report,
+    let memcheck = |report: Value| {
+        if opts.valgrind {
+            with_memcheck(report, &out.join(format!("valgrind.{pid}.log")))
+        } else {
+            report
+        }
     };
     let mut next_sample = started;
     loop {

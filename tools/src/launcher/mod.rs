@@ -584,6 +584,31 @@ impl ObsStudio {
         }
     }
 
+    /// `source`'s screenshot once at least `opaque` of its pixels are opaque (the avatar is
+    /// drawn), waiting up to `limit` (a loaded machine takes seconds); an error with the end
+    /// of OBS's log when it never is.
+    pub fn wait_for_drawn(
+        &mut self,
+        source: &str,
+        opaque: usize,
+        limit: Duration,
+    ) -> Result<Screenshot> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let shot = self.screenshot(source)?;
+            if shot.rgba.chunks(4).filter(|p| p[3] == 255).count() >= opaque {
+                return Ok(shot);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "'{source}' was not drawn within {limit:?}; OBS's log ends with:\n{}",
+                    tail_lines(&self.log_text(), 40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// What OBS printed on stdout and stderr.
     pub fn output_text(&self) -> String {
         std::fs::read_to_string(&self.output_log).unwrap_or_default()
