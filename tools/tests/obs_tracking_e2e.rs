@@ -4,12 +4,16 @@
 //! camera-to-texture latency must be measured (and logged), and OBS must stay up and quit
 //! cleanly. Figures: `cargo test --release --test obs_tracking_e2e -- --nocapture`.
 
+mod tracking_measures;
+
+use tracking_measures::{latency, movement, offline_frames, outline_changed, plugin_cores};
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vrm_avatar_tools::launcher::{
-    LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
+    LaunchOptions, ObsStudio, PluginFiles, Screenshot, retry_on_known_obs_fault,
 };
 
 /// One OBS at a time (2 cores).
@@ -66,75 +70,6 @@ fn drawn(obs: &mut ObsStudio) -> Screenshot {
         .unwrap()
 }
 
-/// The most pixels that differ clearly from the first screenshot.
-fn movement(shots: &[Screenshot]) -> usize {
-    shots
-        .iter()
-        .map(|s| changed(&shots[0], s))
-        .max()
-        .unwrap_or(0)
-}
-
-/// Every frame `vrm-avatar run` draws offline from `clip` with `vrm` (the source's defaults,
-/// unmirrored), as screenshots.
-fn offline_frames(clip: &str, vrm: &str, dir: &std::path::Path) -> Vec<Screenshot> {
-    let _ = std::fs::remove_dir_all(dir);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
-        .args(["run", clip, "--vrm", vrm, "--out"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "vrm-avatar run: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|file| {
-            let mut decoder =
-                png::Decoder::new(std::io::BufReader::new(std::fs::File::open(file).unwrap()));
-            decoder.set_transformations(
-                png::Transformations::normalize_to_color8() | png::Transformations::ALPHA,
-            );
-            let mut reader = decoder.read_info().unwrap();
-            let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
-            let info = reader.next_frame(&mut rgba).unwrap();
-            rgba.truncate(info.buffer_size());
-            Screenshot {
-                png: Vec::new(),
-                width: info.width,
-                height: info.height,
-                rgba,
-            }
-        })
-        .collect()
-}
-
-/// Pixels inside the avatar's outline in one picture and outside it in the other: the pose,
-/// whatever the colour conversions on the way to the picture.
-fn outline_changed(a: &Screenshot, b: &Screenshot) -> usize {
-    a.rgba
-        .chunks(4)
-        .zip(b.rgba.chunks(4))
-        .filter(|(p, q)| (p[3] > 127) != (q[3] > 127))
-        .count()
-}
-
-fn changed(a: &Screenshot, b: &Screenshot) -> usize {
-    a.rgba
-        .chunks(4)
-        .zip(b.rgba.chunks(4))
-        .filter(|(p, q)| p.iter().zip(q.iter()).any(|(x, y)| x.abs_diff(*y) > 40))
-        .count()
-}
-
 fn set_avatar(obs: &mut ObsStudio, settings: Value) {
     obs.ws
         .request(
@@ -142,19 +77,6 @@ fn set_avatar(obs: &mut ObsStudio, settings: Value) {
             json!({"inputName": AVATAR, "inputSettings": settings}),
         )
         .unwrap();
-}
-
-/// `(p50, p95)` of the last latency line in the log.
-fn latency(log: &str) -> Option<(f64, f64)> {
-    let line = log
-        .lines()
-        .rev()
-        .find(|l| l.contains("camera-to-texture latency p50"))?;
-    let after = |key: &str| -> Option<f64> {
-        let rest = &line[line.find(key)? + key.len()..];
-        rest.split_whitespace().next()?.parse().ok()
-    };
-    Some((after("latency p50 ")?, after("p95 ")?))
 }
 
 #[test]
@@ -427,39 +349,6 @@ fn each_expression_of_the_avatar_gets_a_hotkey_once() {
     );
     let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
     assert!(status.success(), "OBS exits with status 0: {status}");
-}
-
-/// CPU seconds used so far by the OBS threads this plugin started: its workers and what they
-/// start. ONNX Runtime's threads take their creator's name; Mesa names its rasterizer threads
-/// `llvmpipe-N`, and those the render worker starts inherit its nice value (10; OBS's own
-/// rasterizer threads run at 0).
-fn plugin_cpu_seconds(pid: u32) -> f64 {
-    let mut seconds = 0.0;
-    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .flatten()
-    {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        // Fields after the name (which may hold spaces) start with the state; nice is the 17th.
-        let nice = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(16)?.parse::<i32>().ok());
-        let renderers = comm.starts_with("llvmpipe-") && nice == Some(10);
-        if !comm.starts_with("vrm-avatar") && !renderers {
-            continue;
-        }
-        // A thread that ended meanwhile has no stat to read.
-        seconds += cpu_seconds(&task.path().join("stat")).unwrap_or(0.0);
-    }
-    seconds
-}
-
-/// Cores the plugin's threads keep busy over `seconds`.
-fn plugin_cores(pid: u32, seconds: f64) -> f64 {
-    let before = plugin_cpu_seconds(pid);
-    std::thread::sleep(Duration::from_secs_f64(seconds));
-    (plugin_cpu_seconds(pid) - before) / seconds
 }
 
 #[test]
