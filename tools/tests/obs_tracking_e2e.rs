@@ -691,16 +691,21 @@ fn every_pixel_format_obs_hands_over_is_tracked_once() {
     obs.ws
         .request("SetCurrentProgramScene", json!({"sceneName": SCENE}))
         .unwrap();
+    // The first clip's format is logged once, with the first frame through the tap, which may
+    // come before the loop starts (a race that failed a loaded run): looked for from here.
+    let mut from = obs.log_text().len();
     add_tracking_avatar(&mut obs);
     let mut missed = Vec::new();
-    for (name, clip) in &clips {
-        let from = obs.log_text().len();
-        obs.ws
-            .request(
-                "SetInputSettings",
-                json!({"inputName": CLIP, "inputSettings": {"local_file": clip}}),
-            )
-            .unwrap();
+    for (k, (name, clip)) in clips.iter().enumerate() {
+        if k > 0 {
+            from = obs.log_text().len();
+            obs.ws
+                .request(
+                    "SetInputSettings",
+                    json!({"inputName": CLIP, "inputSettings": {"local_file": clip}}),
+                )
+                .unwrap();
+        }
         let handed = format!("the source 'Clip' hands over {name} frames of 320x180");
         if log_line_after(&obs, from, &[&handed], Duration::from_secs(20)).is_none() {
             missed.push(format!("{name}: never handed over"));
