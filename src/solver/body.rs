@@ -21,6 +21,7 @@ pub(super) mod lm {
     pub const LEFT_HIP: usize = 23;
     pub const RIGHT_HIP: usize = 24;
     pub const LEFT_KNEE: usize = 25;
+    pub const RIGHT_KNEE: usize = 26;
     pub const LEFT_ANKLE: usize = 27;
     pub const LEFT_HEEL: usize = 29;
     pub const LEFT_FOOT_INDEX: usize = 31;

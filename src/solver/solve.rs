@@ -597,8 +597,8 @@ impl Solver {
     }
 }
 
-/// The body's rotations from the pose, if any: bones out of view are left out, and with the
-/// hips below the picture the spine takes the hips' turn.
+/// The body's rotations from the pose, if any: bones out of view are left out, and unless
+/// the hips and knees are in the picture the spine takes the hips' turn.
 fn body_rotations(frame: &LandmarkFrame) -> BTreeMap<HumanBone, Quat> {
     let mut raw: BTreeMap<HumanBone, Quat> = BTreeMap::new();
     if let Some(pose) = &frame.pose {
@@ -608,16 +608,27 @@ fn body_rotations(frame: &LandmarkFrame) -> BTreeMap<HumanBone, Quat> {
                 raw.insert(bone, q);
             }
         }
-        // Hips below the picture (a webcam at a desk) are guesses whose turn would twist
-        // the legs: the hips stay at rest and the spine takes the whole torso's rotation.
+        // Hips at the picture's edge or below it (a webcam at a desk, a portrait cut at the
+        // waist) are guesses whose turn would twist the legs and flicker as they cross the
+        // edge: the hips rest and the spine takes the whole torso's rotation, so a lean or
+        // a tilt bends the avatar at the waist. The hips rest explicitly (not left out), or
+        // they would hold their last turn under a spine that now carries it too.
         let inside = |i: usize| {
-            pose.image
-                .get(i)
-                .is_some_and(|p| (0.0..=1.0).contains(&p[1]))
+            pose.image.get(i).is_some_and(|p| {
+                (0.0..=1.0).contains(&p[0]) && (0.0..=1.0).contains(&p[1]) && p[3] >= MIN_VISIBILITY
+            })
         };
-        if !(inside(body::lm::LEFT_HIP) && inside(body::lm::RIGHT_HIP))
-            && let (Some(hips), Some(spine)) =
-                (raw.remove(&HumanBone::Hips), raw.get_mut(&HumanBone::Spine))
+        let seen = [
+            body::lm::LEFT_HIP,
+            body::lm::RIGHT_HIP,
+            body::lm::LEFT_KNEE,
+            body::lm::RIGHT_KNEE,
+        ]
+        .iter()
+        .all(|&i| inside(i));
+        if !seen
+            && let Some(hips) = raw.insert(HumanBone::Hips, Quat::IDENTITY)
+            && let Some(spine) = raw.get_mut(&HumanBone::Spine)
         {
             *spine = hips * *spine;
         }

@@ -264,3 +264,52 @@ fn joints_stay_within_their_reach() {
         Quat::from_rotation_x(0.3)
     );
 }
+
+#[test]
+fn hips_leaving_the_picture_hand_their_turn_to_the_spine_without_turning_twice() {
+    let mut solver = Solver::new(
+        &rig(),
+        SolverSettings {
+            mirror: false,
+            smoothing: 0.0,
+            ..SolverSettings::default()
+        },
+    );
+    // A lean to one side: hips and spine rolled in the picture's plane.
+    let mut lean = arm_forward();
+    lean.insert(HumanBone::Hips, Quat::from_rotation_z(0.2));
+    lean.insert(HumanBone::Spine, Quat::from_rotation_z(0.15));
+    let torso = |pose: &AvatarPose| {
+        pose.rotation("hips").unwrap_or(Quat::IDENTITY)
+            * pose.rotation("spine").unwrap_or(Quat::IDENTITY)
+    };
+    let expected = Quat::from_rotation_z(0.35);
+    for i in 0..60u64 {
+        let mut frame = body_frame(i, &lean, &[]);
+        let below = i >= 30;
+        if below {
+            // The camera looks higher: hips and knees below the picture, shoulders in it.
+            for p in &mut frame.pose.as_mut().unwrap().image {
+                p[1] += 0.6;
+            }
+        }
+        let pose = solver.solve(&frame, 1000, 1000);
+        if i == 29 || i == 59 {
+            let hips = pose.rotation("hips").unwrap_or(Quat::IDENTITY);
+            assert!(
+                degrees(torso(&pose), expected) < 1.0,
+                "frame {i}: the torso leans {:.1} degrees from the person's lean",
+                degrees(torso(&pose), expected)
+            );
+            let hips_turn = degrees(hips, Quat::IDENTITY);
+            if below {
+                assert!(hips_turn < 0.5, "hips below the picture rest: {hips_turn}");
+            } else {
+                assert!(
+                    (hips_turn - 0.2f32.to_degrees()).abs() < 1.0,
+                    "hips in the picture turn: {hips_turn}"
+                );
+            }
+        }
+    }
+}
