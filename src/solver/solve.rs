@@ -637,6 +637,10 @@ fn body_rotations(frame: &LandmarkFrame) -> BTreeMap<HumanBone, Quat> {
 }
 
 /// Adds the face's head turn to `raw` as neck and head rotations, within the head's reach.
+/// The rule for sharing a tilt: the torso's roll is the shoulders' (`body_rotations`), the
+/// head's roll relative to the chest is the face's, so a head tilted on level shoulders tilts
+/// the head only and a lean carries the head with the torso; without a body (face-only
+/// tracking) the head carries the whole tilt.
 fn add_head_rotation(raw: &mut BTreeMap<HumanBone, Quat>, reading: &FaceReading) {
     // The head relative to the chest, shared by neck (40%) and head.
     let chest = world(raw, HumanBone::UpperChest);

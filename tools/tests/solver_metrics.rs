@@ -7,27 +7,20 @@
 //! are measured against a reference that sees the future: the raw output averaged over a
 //! centred window of 7 frames. Table: `cargo test --release --test solver_metrics -- --nocapture`.
 
+mod solving;
+
 use glam::Quat;
 use obs_vrm_avatar::landmarks::LandmarksFile;
 use obs_vrm_avatar::pose::{AvatarPose, AvatarPoseFile};
-use obs_vrm_avatar::solver::{Solver, SolverSettings};
-use obs_vrm_avatar::vrm::NormalizedRig;
+use obs_vrm_avatar::solver::SolverSettings;
+use solving::bin;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
-}
-
 fn out_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_vrm-avatar"))
-        .parent()
-        .unwrap()
-        .join("solver-metrics-test");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    solving::out_dir("solver-metrics-test")
 }
 
 fn video(name: &str) -> PathBuf {
@@ -58,23 +51,8 @@ fn track(name: &str, mode: &str) -> (PathBuf, LandmarksFile) {
     (out, file)
 }
 
-fn rig() -> NormalizedRig {
-    let model = obs_vrm_avatar::default_avatar::load_avatar(None).unwrap();
-    NormalizedRig::new(&model.nodes, model.humanoid.as_ref().unwrap())
-}
-
 fn solve(landmarks: &LandmarksFile, smoothing: f32) -> Vec<AvatarPose> {
-    let settings = SolverSettings {
-        mirror: false,
-        smoothing,
-        ..SolverSettings::default()
-    };
-    let mut solver = Solver::new(&rig(), settings);
-    landmarks
-        .frames
-        .iter()
-        .map(|f| solver.solve(f, landmarks.width, landmarks.height))
-        .collect()
+    solving::solve(landmarks, false, smoothing)
 }
 
 /// The signals compared: the head (neck and head together), the spine and the arms.
