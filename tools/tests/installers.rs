@@ -218,11 +218,12 @@ fn check_obs_runs_the_plugin(obs: &mut ObsStudio, tracking: &str) {
         "the log says {tracking:?}; log:\n{}",
         obs.log_text()
     );
-    assert_eq!(
-        obs.log_text().matches("[obs-vrm-avatar] tracking ").count(),
-        1,
-        "one tracking line"
-    );
+    let log = obs.log_text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("[obs-vrm-avatar] tracking "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one tracking line: {lines:#?}\nlog:\n{log}");
     obs.create_avatar_scene("Avatar Scene", "My Avatar", json!({}))
         .unwrap();
     // get_properties builds the status lines (OBS asks for them when a client lists properties).
