@@ -627,10 +627,11 @@ fn body_rotations(frame: &LandmarkFrame) -> BTreeMap<HumanBone, Quat> {
         .iter()
         .all(|&i| inside(i));
         if !seen
-            && let Some(hips) = raw.insert(HumanBone::Hips, Quat::IDENTITY)
+            && let Some(hips) = raw.get(&HumanBone::Hips).copied()
             && let Some(spine) = raw.get_mut(&HumanBone::Spine)
         {
             *spine = hips * *spine;
+            raw.insert(HumanBone::Hips, Quat::IDENTITY);
         }
     }
     raw
