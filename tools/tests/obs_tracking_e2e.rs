@@ -6,7 +6,9 @@
 
 mod tracking_measures;
 
-use tracking_measures::{latency, movement, offline_frames, outline_changed, plugin_cores};
+use tracking_measures::{
+    OtherLoad, latency, movement, offline_frames, outline_changed, plugin_cores,
+};
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -147,6 +149,7 @@ fn a_media_source_drives_the_avatar_in_real_obs_once() {
         "tracked frames reach the texture; log:\n{}",
         obs.log_text()
     );
+    let load = OtherLoad::start(obs.pid().expect("OBS runs"));
     // Over the clip's 8 seconds the person raises a thumb in front of her face.
     let tracked_shots = screenshots(&mut obs, 9);
     let tracked = movement(&tracked_shots);
@@ -157,6 +160,7 @@ fn a_media_source_drives_the_avatar_in_real_obs_once() {
         |key: &str| stats_after[key].as_i64().unwrap() - stats_before[key].as_i64().unwrap();
     let log = obs.log_text();
     let (p50, p95) = latency(&log).expect("a latency line");
+    let others = load.cores();
     let tracking_line = log
         .lines()
         .rev()
@@ -177,9 +181,14 @@ fn a_media_source_drives_the_avatar_in_real_obs_once() {
         tracked > 3 * idle.max(1000),
         "the avatar follows the person: {tracked} pixels moved tracked vs {idle} idle"
     );
+    // The latency depends on the CPU the plugin's threads get, and they yield it on purpose
+    // (nice 4 and 10): two busy loops beside this test (0.84 cores between them) took p95 from
+    // 1.5 to 3.2 s. The floor stays; a failure says how busy the machine was, so that a loaded
+    // machine is told from a slower plugin (stepping back under load is issue 22's).
+    eprintln!("other work beside OBS: {others:.2} cores");
     assert!(
         p50 > 0.0 && p95 >= p50 && p95 < 2000.0,
-        "latency p50 {p50} p95 {p95}"
+        "latency p50 {p50} p95 {p95} ms with {others:.2} cores of other work beside OBS: {tracking_line}"
     );
     assert!(
         log.contains("face") && (log.contains("right hand") || log.contains("left hand")),

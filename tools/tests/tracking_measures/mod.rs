@@ -121,3 +121,51 @@ pub fn plugin_cores(pid: u32, seconds: f64) -> f64 {
     std::thread::sleep(Duration::from_secs_f64(seconds));
     (plugin_cpu_seconds(pid) - before) / seconds
 }
+
+/// Busy and idle CPU seconds of the whole machine so far, from `/proc/stat`.
+fn machine_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let ticks: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait.
+    let busy: f64 = ticks.iter().take(8).sum::<f64>() - ticks[3] - ticks[4];
+    // SAFETY: sysconf has no preconditions.
+    busy / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// How busy the machine is with work other than OBS's process, from one moment on: whether
+/// the plugin's niced threads had the CPU a latency figure assumes.
+pub struct OtherLoad {
+    pid: u32,
+    from: std::time::Instant,
+    machine: f64,
+    obs: f64,
+}
+
+impl OtherLoad {
+    pub fn start(pid: u32) -> OtherLoad {
+        OtherLoad {
+            pid,
+            from: std::time::Instant::now(),
+            machine: machine_cpu_seconds(),
+            obs: obs_cpu_seconds(pid),
+        }
+    }
+
+    /// Cores kept busy since the start by everything but OBS (this test included).
+    pub fn cores(&self) -> f64 {
+        let machine = machine_cpu_seconds() - self.machine;
+        let obs = obs_cpu_seconds(self.pid) - self.obs;
+        ((machine - obs) / self.from.elapsed().as_secs_f64()).max(0.0)
+    }
+}
+
+fn obs_cpu_seconds(pid: u32) -> f64 {
+    cpu_seconds(std::path::Path::new(&format!("/proc/{pid}/stat"))).unwrap_or(0.0)
+}
