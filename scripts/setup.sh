@@ -7,8 +7,9 @@ set -euo pipefail
 # on machines without a GPU), Xvfb (OBS without a display) and xdotool (its Tools menu in a test),
 # ffmpeg/ffprobe (checks of recordings), make and pkg-config (build helpers), python3-venv and
 # python3-pip (scripts/models.sh's converter), dpkg-dev and binutils (installer/build-deb.sh:
-# dpkg-shlibdeps, objcopy), gdb (a backtrace when OBS crashes in a test).
-PACKAGES=(obs-studio libobs-dev clang libclang-dev mesa-vulkan-drivers libgl1-mesa-dri xvfb xauth xdotool ffmpeg
+# dpkg-shlibdeps, objcopy), gdb (a backtrace when OBS crashes in a test), espeak-ng and sox
+# (speech with known vowels and pauses for the lip-sync tests).
+PACKAGES=(obs-studio libobs-dev clang libclang-dev mesa-vulkan-drivers libgl1-mesa-dri xvfb xauth xdotool ffmpeg espeak-ng sox
           pkg-config make ca-certificates curl git python3-venv python3-pip dpkg-dev binutils gdb)
 
 missing=()

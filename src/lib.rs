@@ -15,6 +15,7 @@ pub mod render;
 pub mod settings;
 pub mod solver;
 pub mod tracking;
+pub mod voice;
 pub mod vrm;
 
 #[cfg(feature = "obs")]

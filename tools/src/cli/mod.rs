@@ -6,6 +6,7 @@ mod bench_obs;
 mod bench_track;
 mod demo;
 mod ivs;
+mod lipsync;
 mod media;
 mod quits;
 mod render;
@@ -227,6 +228,9 @@ enum Command {
     },
     /// Avatar poses (AvatarPose JSON) from landmarks, with the OBS source's solver and smoothing.
     Solve(solve::SolveArgs),
+    /// Mouth openness and VRM's five visemes every 10 ms from a voice (VISEMES JSON), as the
+    /// OBS source's lip sync gives them.
+    Lipsync(lipsync::LipsyncArgs),
     /// The whole pipeline offline: track, solve and render every frame of a video (MP4 or PNGs).
     Run(run::RunArgs),
     /// Publish to an Amazon IVS real-time stage: tokens, OBS's stream setup, preflight checks.
@@ -375,6 +379,7 @@ pub fn main() -> i32 {
             frame_ms,
         }),
         Command::Solve(args) => solve::run(&args),
+        Command::Lipsync(args) => lipsync::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Ivs(command) => match ivs::run(command) {
