@@ -64,8 +64,8 @@ impl FormantFinder {
         }
     }
 
-    /// F1 and F2 in Hz of `samples` (the window's length), or None when the envelope has fewer
-    /// than two peaks (silence, noise without resonances).
+    /// F1 and F2 in Hz of `samples` (the window's length), or None when fewer than two narrow
+    /// resonances stand out (silence, noise).
     pub fn formants(&mut self, samples: &[f32]) -> Option<(f32, f32)> {
         debug_assert_eq!(samples.len(), self.window.len());
         self.input.iter_mut().for_each(|x| *x = 0.0);
