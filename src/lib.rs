@@ -9,6 +9,7 @@ pub mod filter;
 pub mod frame;
 pub mod ivs;
 pub mod landmarks;
+pub mod motion;
 pub mod pipeline;
 pub mod pose;
 pub mod render;

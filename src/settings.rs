@@ -32,6 +32,10 @@ pub const BACKGROUND_COLOR: &CStr = c"background_color";
 pub const DEFAULT_EXPRESSION: &CStr = c"default_expression";
 /// `toggle` (a press switches the expression on or off) or `hold` (on while held).
 pub const EXPRESSION_HOTKEYS: &CStr = c"expression_hotkeys";
+/// The name of the OBS source whose sound moves the mouth ("" for none).
+pub const VOICE_SOURCE: &CStr = c"voice_source";
+/// What moves the mouth: `auto`, `camera` or `voice` ([`MouthMode`]).
+pub const MOUTH: &CStr = c"mouth";
 
 pub const DEFAULT_SMOOTHING: f64 = 0.5;
 
@@ -222,6 +226,26 @@ pub const SETTINGS: &[Setting] = &[
             ],
         },
     },
+    Setting {
+        key: VOICE_SOURCE,
+        label: c"VoiceSource",
+        kind: Kind::Choice {
+            default: c"",
+            items: &[(c"", c"VoiceSource.None")],
+        },
+    },
+    Setting {
+        key: MOUTH,
+        label: c"Mouth",
+        kind: Kind::Choice {
+            default: c"auto",
+            items: &[
+                (c"auto", c"Mouth.Auto"),
+                (c"camera", c"Mouth.Camera"),
+                (c"voice", c"Mouth.Voice"),
+            ],
+        },
+    },
 ];
 
 /// The setting `key` of [`SETTINGS`].
@@ -278,6 +302,27 @@ pub fn input(kind: &str, source: &str, camera: &str) -> Input {
     }
 }
 
+/// What moves the mouth when the source has a voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MouthMode {
+    /// The voice while it is heard, the camera otherwise.
+    #[default]
+    Auto,
+    Camera,
+    Voice,
+}
+
+impl MouthMode {
+    /// The `mouth` setting's value; an unknown one (a newer version's) is `auto`.
+    pub fn parse(value: &str) -> MouthMode {
+        match value {
+            "camera" => MouthMode::Camera,
+            "voice" => MouthMode::Voice,
+            _ => MouthMode::Auto,
+        }
+    }
+}
+
 /// Smoothing from a setting or a script: 0..1, anything else clamped (NaN is the default).
 pub fn clamp_smoothing(value: f64) -> f32 {
     if value.is_nan() {
@@ -329,6 +374,9 @@ mod tests {
         assert_eq!(clamp_smoothing(2.0), 1.0);
         assert_eq!(clamp_smoothing(-1.0), 0.0);
         assert_eq!(clamp_smoothing(f64::NAN), 0.5);
+        assert_eq!(MouthMode::parse("voice"), MouthMode::Voice);
+        assert_eq!(MouthMode::parse("camera"), MouthMode::Camera);
+        assert_eq!(MouthMode::parse("lasers"), MouthMode::Auto);
     }
 
     #[test]
@@ -340,14 +388,7 @@ mod tests {
     }
 
     /// Keys CONTRACTS.md lists for capabilities still to come (voice, VMC).
-    const PLANNED: &[&str] = &[
-        "voice_source",
-        "mouth",
-        "vmc_port",
-        "vmc_bind",
-        "vmc_send",
-        "vmc_send_to",
-    ];
+    const PLANNED: &[&str] = &["vmc_port", "vmc_bind", "vmc_send", "vmc_send_to"];
     /// Keys of this table that CONTRACTS.md does not list yet (proposed for it in the notes).
     const NOT_IN_CONTRACTS: &[&str] = &[
         "framing",
@@ -397,6 +438,8 @@ mod tests {
             BACKGROUND_COLOR,
             DEFAULT_EXPRESSION,
             EXPRESSION_HOTKEYS,
+            VOICE_SOURCE,
+            MOUTH,
         ] {
             assert_eq!(setting(k).key, k);
         }

@@ -4,12 +4,15 @@
 
 use super::Latest;
 use super::tracking_worker::TrackingControl;
+use super::voice_worker::VoiceControl;
 use super::worker::{RENDER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::frame::{CameraTimes, RgbaFrame};
 use crate::landmarks::LandmarkFrame;
+use crate::motion::{Mixer, Offers};
+use crate::pose::AvatarPose;
 use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
-use crate::settings;
+use crate::settings::{self, MouthMode};
 use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
 use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
@@ -134,6 +137,19 @@ pub struct RenderControl {
     /// The expression shown while none is switched on ("" for none).
     default_expression: Mutex<String>,
     view: Mutex<ViewSettings>,
+    /// The voice that may move the mouth, and who moves it.
+    voice: Mutex<Option<Arc<VoiceControl>>>,
+    mouth: Mutex<MouthMode>,
+    /// What the avatar does: the last mixed pose.
+    state: Mutex<Arc<AvatarState>>,
+}
+
+/// What the avatar does now (for scripts and tests): the pose the worker mixed last.
+#[derive(Debug, Clone, Default)]
+pub struct AvatarState {
+    pub pose: AvatarPose,
+    /// Whether the voice is heard.
+    pub speaking: bool,
 }
 
 impl RenderControl {
@@ -154,7 +170,24 @@ impl RenderControl {
             chosen: Mutex::new(BTreeSet::new()),
             default_expression: Mutex::new(String::new()),
             view: Mutex::new(ViewSettings::default()),
+            voice: Mutex::new(None),
+            mouth: Mutex::new(MouthMode::Auto),
+            state: Mutex::new(Arc::new(AvatarState::default())),
         })
+    }
+
+    /// The voice to follow (None: the mouth is the camera's).
+    pub fn set_voice(&self, voice: Option<Arc<VoiceControl>>) {
+        *self.voice.lock() = voice;
+    }
+
+    pub fn set_mouth(&self, mouth: MouthMode) {
+        *self.mouth.lock() = mouth;
+    }
+
+    /// What the avatar does now (as of the last frame the worker mixed).
+    pub fn state(&self) -> Arc<AvatarState> {
+        Arc::clone(&self.state.lock())
     }
 
     pub fn set_view(&self, view: ViewSettings) {
@@ -189,8 +222,8 @@ impl RenderControl {
         *self.default_expression.lock() = name.trim().to_string();
     }
 
-    /// Puts the chosen expressions (or the default one) at full weight on `pose`.
-    fn apply_expressions(&self, pose: &mut crate::pose::AvatarPose) {
+    /// The chosen expressions (or the default one) at full weight; None when there are none.
+    fn chosen_pose(&self) -> Option<AvatarPose> {
         let chosen = self.chosen.lock();
         let default = self.default_expression.lock();
         let names: Vec<&str> = if chosen.is_empty() {
@@ -201,9 +234,10 @@ impl RenderControl {
         } else {
             chosen.iter().map(String::as_str).collect()
         };
-        for name in names {
-            pose.expressions.insert(name.to_string(), 1.0);
-        }
+        (!names.is_empty()).then(|| AvatarPose {
+            expressions: names.iter().map(|n| (n.to_string(), 1.0)).collect(),
+            ..AvatarPose::default()
+        })
     }
 
     /// The tracker to follow (None: idle motion).
@@ -311,6 +345,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut avatar = Avatar::default();
     let mut idle = IdleMotion::new(0x5eed);
     let mut motion = Motion::default();
+    let mut mixer = Mixer::default();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.core.stopped() {
@@ -332,10 +367,19 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let seen = motion.seen;
         let tracked = motion.update(ctl, avatar.generation, scene, now);
         let fresh_landmarks = motion.seen != seen;
-        scene.pose = tracked
-            .clone()
-            .map_or_else(|| idle.pose(t), |(pose, _)| pose);
-        ctl.apply_expressions(&mut scene.pose);
+        let voice = ctl.voice.lock().as_ref().and_then(|v| v.voice(now));
+        let offers = Offers {
+            idle: idle.pose(t),
+            camera: tracked.as_ref().map(|(pose, _)| pose.clone()),
+            voice,
+            chosen: ctl.chosen_pose(),
+            mouth: *ctl.mouth.lock(),
+        };
+        scene.pose = offers.mix(&mut mixer, clock_ms(now));
+        *ctl.state.lock() = Arc::new(AvatarState {
+            pose: scene.pose.clone(),
+            speaking: voice.is_some_and(|v| v.speaking),
+        });
         let view = *ctl.view.lock();
         view.apply(scene, &mut renderer);
         // One frame in flight at most: a frame the adapter has not finished yet (a software
@@ -651,13 +695,11 @@ mod tests {
     #[test]
     fn chosen_expressions_win_and_the_default_fills_in() {
         let control = RenderControl::new(16, 16, 30);
-        let pose = |control: &RenderControl| {
-            let mut pose = crate::pose::AvatarPose::default();
-            pose.expressions.insert("aa".into(), 0.2);
-            control.apply_expressions(&mut pose);
-            pose.expressions
-        };
-        assert_eq!(pose(&control).get("aa"), Some(&0.2));
+        let pose = |control: &RenderControl| control.chosen_pose().unwrap_or_default().expressions;
+        assert!(
+            pose(&control).is_empty(),
+            "nothing chosen: the camera's own"
+        );
         control.set_default_expression("relaxed");
         assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
         control.set_expression("happy", true);

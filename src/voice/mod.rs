@@ -67,6 +67,38 @@ impl Mouth {
     }
 }
 
+/// The mouth a voice gives at a moment, and whether the voice is heard.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Voice {
+    pub mouth: Mouth,
+    pub speaking: bool,
+}
+
+/// Openness above which a voice counts as heard.
+const SPEAKING_OPEN: f32 = 0.1;
+/// How long a voice counts as heard after its last loud frame: the pauses between words and
+/// short breaths stay the voice's (a shut mouth), not a flicker back to the camera.
+pub const SPEAKING_HOLD_MS: f64 = 600.0;
+
+/// Whether a voice is heard, from its mouth frames (on any clock in milliseconds).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Activity {
+    voiced_at_ms: Option<f64>,
+}
+
+impl Activity {
+    pub fn update(&mut self, mouth: &Mouth, t_ms: f64) {
+        if mouth.open > SPEAKING_OPEN {
+            self.voiced_at_ms = Some(t_ms);
+        }
+    }
+
+    pub fn speaking(&self, t_ms: f64) -> bool {
+        self.voiced_at_ms
+            .is_some_and(|at| t_ms >= at && t_ms - at < SPEAKING_HOLD_MS)
+    }
+}
+
 /// The analyser: samples in, a [`Mouth`] out every [`HOP_MS`].
 pub struct LipSync {
     hop: usize,
@@ -179,28 +211,17 @@ impl LipSync {
 
 /// How much each vowel explains formants `f1`, `f2` (summing to 1).
 fn vowel_shares(f1: f32, f2: f32) -> [f32; 5] {
-    let scores = PROTOTYPES.map(|(p1, p2)| {
+    let distances = PROTOTYPES.map(|(p1, p2)| {
         let d1 = (f1 / p1).ln() / F1_SPREAD;
         let d2 = (f2 / p2).ln() / F2_SPREAD;
-        (-(d1 * d1 + d2 * d2)).exp()
+        d1 * d1 + d2 * d2
     });
+    // Relative to the nearest, so that formants far from every vowel still share (the
+    // nearest gets the most) instead of all scores underflowing to zero.
+    let nearest = distances.iter().copied().fold(f32::INFINITY, f32::min);
+    let scores = distances.map(|d| (nearest - d).exp());
     let sum: f32 = scores.iter().sum();
-    if sum > 0.0 {
-        scores.map(|s| s / sum)
-    } else {
-        // Far from every vowel: the nearest takes it all.
-        let mut best = [0.0; 5];
-        let nearest = PROTOTYPES
-            .iter()
-            .map(|&(p1, p2)| {
-                ((f1 / p1).ln() / F1_SPREAD).powi(2) + ((f2 / p2).ln() / F2_SPREAD).powi(2)
-            })
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .map_or(0, |(i, _)| i);
-        best[nearest] = 1.0;
-        best
-    }
+    scores.map(|s| s / sum)
 }
 
 #[cfg(test)]
