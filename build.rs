@@ -104,9 +104,9 @@ fn generate(include_dirs: &[PathBuf]) -> Option<String> {
             .clang_arg("-DHAVE_OBSCONFIG_H")
             .rust_edition(bindgen::RustEdition::Edition2024)
             .allowlist_function(
-                "obs_.*|gs_.*|blog|bfree|bzalloc|text_lookup_.*|config_(get|set)_(string|uint)|config_save_safe",
+                "obs_.*|gs_.*|blog|bfree|bzalloc|text_lookup_.*|config_(get|set)_(string|uint)|config_save_safe|proc_handler_call|calldata_(set|get)_data",
             )
-            .allowlist_type("obs_.*|gs_.*")
+            .allowlist_type("obs_.*|gs_.*|calldata_t")
             .allowlist_var("OBS_.*|LIBOBS_API_.*|LOG_.*|GS_.*")
             // Defined by this module itself (src/obs/module.rs), not imported from libobs.
             .blocklist_function(

@@ -1848,6 +1848,40 @@ impl Default for video_scale_info {
     }
 }
 #[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct calldata {
+    pub stack: *mut u8,
+    pub size: usize,
+    pub capacity: usize,
+    pub fixed: bool,
+}
+impl Default for calldata {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+pub type calldata_t = calldata;
+unsafe extern "C" {
+    pub fn calldata_get_data(
+        data: *const calldata_t,
+        name: *const ::std::os::raw::c_char,
+        out: *mut ::std::os::raw::c_void,
+        size: usize,
+    ) -> bool;
+}
+unsafe extern "C" {
+    pub fn calldata_set_data(
+        data: *mut calldata_t,
+        name: *const ::std::os::raw::c_char,
+        in_: *const ::std::os::raw::c_void,
+        new_size: usize,
+    );
+}
+#[repr(C)]
 #[derive(Debug)]
 pub struct signal_handler {
     _unused: [u8; 0],
@@ -1859,6 +1893,13 @@ pub struct proc_handler {
     _unused: [u8; 0],
 }
 pub type proc_handler_t = proc_handler;
+unsafe extern "C" {
+    pub fn proc_handler_call(
+        handler: *mut proc_handler_t,
+        name: *const ::std::os::raw::c_char,
+        params: *mut calldata_t,
+    ) -> bool;
+}
 #[repr(C)]
 #[derive(Debug, Default, Copy, Clone)]
 pub struct media_frames_per_second {

@@ -15,5 +15,7 @@ mod source;
 mod tap;
 mod text;
 mod tracking_input;
+mod vendor;
+mod voice_input;
 
 pub use guard::guard;

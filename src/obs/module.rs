@@ -91,6 +91,10 @@ unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *m
             || event == ffi::obs_frontend_event_OBS_FRONTEND_EVENT_EXIT
         {
             let (inputs, trackers) = super::tracking_input::quit();
+            let voices = super::voice_input::quit();
+            if voices > 0 {
+                log::info!("OBS is quitting: let go of {voices} voice source(s)");
+            }
             if inputs + trackers > 0 {
                 log::info!(
                     "OBS is quitting: let go of {inputs} tracked input(s), stopped {trackers} tracker(s)"
@@ -107,6 +111,12 @@ unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *m
             }
         }
     })
+}
+
+/// After every module's load: obs-websocket, if present, takes the control API's vendor now.
+#[unsafe(no_mangle)]
+pub extern "C" fn obs_module_post_load() {
+    guard("obs_module_post_load", (), super::vendor::register)
 }
 
 #[unsafe(no_mangle)]

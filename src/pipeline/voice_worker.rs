@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const QUEUE: usize = 24;
 /// No sound for this long (the source stopped, paused or went away): the mouth closes.
 const NO_SOUND_AFTER: Duration = Duration::from_millis(200);
+/// How often the cost of the analysis goes to the log while sound comes.
+const LOG_EVERY: Duration = Duration::from_secs(30);
 
 /// A chunk of sound: mono samples at `rate` Hz, or silence when the source is muted.
 pub struct Chunk {
@@ -134,6 +136,7 @@ fn run(ctl: &VoiceControl) {
     let rx = ctl.rx.lock();
     let mut lipsync: Option<(u32, LipSync)> = None;
     let mut frames = Vec::new();
+    let mut last_log = Instant::now();
     while !ctl.core.stopped() {
         let chunk = match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(Some(chunk)) => chunk,
@@ -165,6 +168,17 @@ fn run(ctl: &VoiceControl) {
             Ordering::Relaxed,
         );
         let now = Instant::now();
+        if now.duration_since(last_log) >= LOG_EVERY
+            && let Some(cost) = ctl.cost()
+        {
+            last_log = now;
+            log::info!(
+                "lip sync: {:.2} ms of CPU per second of sound ({:.0} s analysed, {} chunks dropped)",
+                cost * 1000.0,
+                ctl.analysed_samples.load(Ordering::Relaxed) as f64 / 48_000.0,
+                ctl.dropped()
+            );
+        }
         let mut heard = ctl.heard.lock();
         heard.at = Some(now);
         for mouth in &frames {

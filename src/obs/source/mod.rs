@@ -4,7 +4,10 @@
 
 mod properties;
 mod read;
+mod state;
 mod telemetry;
+
+pub use state::get_state;
 
 use properties::{get_defaults, get_properties};
 use read::{apply_tracking, output_fps, read_size, read_vrm_path};
@@ -12,9 +15,12 @@ use telemetry::{GraphicsTime, LatencyLog, Timed};
 
 use super::hotkeys::ExpressionHotkeys;
 use super::tracking_input::Input;
+use super::voice_input::VoiceInput;
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
-use crate::pipeline::{Latest, RenderControl, spawn_render_worker};
+use crate::pipeline::{
+    Latest, RenderControl, VoiceControl, spawn_render_worker, spawn_voice_worker,
+};
 use crate::settings;
 use crate::tracking::holistic::TrackingMode;
 use parking_lot::Mutex;
@@ -46,6 +52,12 @@ struct Source {
     hotkeys: Mutex<ExpressionHotkeys>,
     /// Whether the expression hotkeys hold (shared with them; set by update without a lock).
     hotkey_hold: Arc<std::sync::atomic::AtomicBool>,
+    /// The voice worker, the name of the source whose sound it hears (set by `update`), and
+    /// the hearing itself (only `video_tick` and `destroy` touch it).
+    voice: Arc<VoiceControl>,
+    voice_worker: Option<JoinHandle<()>>,
+    wanted_voice: Mutex<String>,
+    voice_input: Arc<Mutex<VoiceInput>>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -151,6 +163,15 @@ unsafe extern "C" fn create(
             seen: 0,
         });
         let hotkey_hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let voice = VoiceControl::new();
+        let voice_worker = match spawn_voice_worker(Arc::clone(&voice)) {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                log::error!("cannot start the voice thread: {err}");
+                None
+            }
+        };
+        control.set_voice(Some(Arc::clone(&voice)));
         let source = Source {
             control,
             frames,
@@ -163,6 +184,10 @@ unsafe extern "C" fn create(
             obs_source: SourcePtr(obs_source),
             hotkeys: Mutex::new(ExpressionHotkeys::new(Arc::clone(&hotkey_hold))),
             hotkey_hold,
+            voice,
+            voice_worker,
+            wanted_voice: Mutex::new(String::new()),
+            voice_input: super::voice_input::new_voice_input(),
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -178,9 +203,14 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         let mut source = unsafe { Box::from_raw(data as *mut Source) };
         source.control.stop();
         source.input.lock().detach();
+        source.voice_input.lock().detach();
+        source.voice.stop();
         source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
             crate::pipeline::worker::retire("render", worker);
+        }
+        if let Some(worker) = source.voice_worker.take() {
+            crate::pipeline::worker::retire("voice", worker);
         }
         let gfx = source.gfx.get_mut();
         if gfx.textures.iter().any(|t| !t.is_null()) {
@@ -262,6 +292,8 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         if !same {
             source.control.set_tracking(tracker);
         }
+        let wanted_voice = source.wanted_voice.lock().clone();
+        source.voice_input.lock().tick(&wanted_voice, &source.voice);
         // Only when the avatar changed, and out of the lock while OBS registers hotkeys
         // (see `Source::hotkeys`).
         if !source.hotkeys.lock().is_current(&source.control) {

@@ -37,6 +37,7 @@ pub(super) unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::o
             add_setting(props, key);
         }
         add_tracking_properties(props);
+        add_voice_properties(props);
         add_view_properties(props);
         if let Some(source) = source(data) {
             add_expression_properties(props, &source.control.expressions().1);
@@ -112,7 +113,9 @@ pub(super) unsafe fn add_tracking_properties(props: *mut ffi::obs_properties_t) 
         let sources = add_setting(props, settings::INPUT_SOURCE);
         add_items(
             sources,
-            video_source_names().into_iter().map(|n| (n.clone(), n)),
+            source_names(ffi::OBS_SOURCE_ASYNC_VIDEO)
+                .into_iter()
+                .map(|n| (n.clone(), n)),
         );
         for key in [
             settings::TRACKING_MODE,
@@ -136,26 +139,55 @@ pub(super) unsafe fn add_tracking_properties(props: *mut ffi::obs_properties_t) 
     }
 }
 
-/// Names of the OBS sources that give async video (cameras, media): what can be tracked.
-pub(super) fn video_source_names() -> Vec<String> {
+/// Names of the OBS sources with all of `flags` in their output flags: async video (cameras,
+/// media) can be tracked; audio (mic and aux inputs, media, ...) can be a voice.
+pub(super) fn source_names(flags: u32) -> Vec<String> {
+    struct Search {
+        flags: u32,
+        names: Vec<String>,
+    }
     unsafe extern "C" fn collect(param: *mut c_void, source: *mut ffi::obs_source_t) -> bool {
-        // SAFETY: param is the Vec passed below; source is valid during the enumeration.
+        // SAFETY: param is the Search passed below; source is valid during the enumeration.
         unsafe {
-            let names = &mut *(param as *mut Vec<String>);
+            let search = &mut *(param as *mut Search);
             let flags = ffi::obs_source_get_output_flags(source);
-            if flags & ffi::OBS_SOURCE_ASYNC_VIDEO == ffi::OBS_SOURCE_ASYNC_VIDEO {
+            if flags & search.flags == search.flags {
                 let name = ffi::obs_source_get_name(source);
                 if !name.is_null() {
-                    names.push(CStr::from_ptr(name).to_string_lossy().into_owned());
+                    search
+                        .names
+                        .push(CStr::from_ptr(name).to_string_lossy().into_owned());
                 }
             }
         }
         true
     }
-    let mut names: Vec<String> = Vec::new();
-    // SAFETY: the callback only reads each source and pushes into `names`, which outlives the call.
-    unsafe { ffi::obs_enum_sources(Some(collect), &mut names as *mut Vec<String> as *mut c_void) };
-    names
+    let mut search = Search {
+        flags,
+        names: Vec::new(),
+    };
+    // SAFETY: the callback only reads each source and pushes into `search`, which outlives
+    // the call.
+    unsafe { ffi::obs_enum_sources(Some(collect), &mut search as *mut Search as *mut c_void) };
+    search.names
+}
+
+/// The voice (lip sync) source and who moves the mouth.
+///
+/// # Safety
+/// `props` is a valid properties object being built in `get_properties`.
+pub(super) unsafe fn add_voice_properties(props: *mut ffi::obs_properties_t) {
+    // SAFETY: per the contract.
+    unsafe {
+        let list = add_setting(props, settings::VOICE_SOURCE);
+        add_items(
+            list,
+            source_names(ffi::OBS_SOURCE_AUDIO)
+                .into_iter()
+                .map(|n| (n.clone(), n)),
+        );
+        add_setting(props, settings::MOUTH);
+    }
 }
 
 pub(super) unsafe extern "C" fn calibrate_clicked(

@@ -107,6 +107,13 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
     source
         .hotkey_hold
         .store(hold, std::sync::atomic::Ordering::Relaxed);
+    *source.wanted_voice.lock() = read_string(settings, settings::VOICE_SOURCE);
+    source
+        .control
+        .set_mouth(settings::MouthMode::parse(&read_string(
+            settings,
+            settings::MOUTH,
+        )));
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
     *source.wanted.lock() = (input, mode);

@@ -31,6 +31,17 @@ impl Source {
                 }
             }
         }
+        let wanted_voice = self.wanted_voice.lock().trim().to_string();
+        if !wanted_voice.is_empty() {
+            // try_lock: the graphics thread holds it only for a moment; never wait here.
+            match self.voice_input.try_lock().map(|v| v.hearing()) {
+                Some(true) => line.push_str(&format!("; lip sync from '{wanted_voice}'")),
+                Some(false) => line.push_str(&format!(
+                    "; the voice source '{wanted_voice}' is not found or has no sound"
+                )),
+                None => {}
+            }
+        }
         line
     }
 }
@@ -168,6 +179,11 @@ impl LatencyLog {
             self.quantile(0, 0.95),
             self.samples.len()
         ))
+    }
+
+    /// The median camera-to-texture latency of the last few seconds.
+    pub(super) fn p50_ms(&self) -> Option<f32> {
+        (!self.samples.is_empty()).then(|| self.quantile(0, 0.5))
     }
 
     /// "p50 by stage: tracking 40 ms, waiting to draw 10 ms, ...", for the log.

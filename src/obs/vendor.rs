@@ -1,0 +1,206 @@
+//! The control API: the `obs-vrm-avatar` vendor of obs-websocket (CONTRACTS.md, "Control
+//! API"). Registered through obs-websocket's own proc handler when obs-websocket is loaded, with
+//! no link to it (its `obs-websocket-api.h` is static inline functions over these procs); without
+//! it the plugin works the same. Requests run on obs-websocket's thread and only read what the
+//! workers published.
+
+use super::{ffi, guard};
+use serde_json::{Value, json};
+use std::ffi::{CStr, CString, c_void};
+use std::ptr;
+
+pub const VENDOR: &CStr = c"obs-vrm-avatar";
+
+/// A request handler: the request data in, the response data (besides `ok`) or one sentence
+/// naming what was wrong.
+type Handler = fn(&Value) -> Result<Value, String>;
+
+/// The requests this plugin answers.
+const REQUESTS: &[(&CStr, Handler)] = &[(c"GetState", super::source::get_state)];
+
+/// obs-websocket's `struct obs_websocket_request_callback`.
+#[repr(C)]
+struct RequestCallback {
+    callback: unsafe extern "C" fn(*mut ffi::obs_data_t, *mut ffi::obs_data_t, *mut c_void),
+    priv_data: *mut c_void,
+}
+
+/// A calldata on the stack, freed when dropped (`calldata_free` is inline in libobs).
+struct CallData(ffi::calldata_t);
+
+impl CallData {
+    fn new() -> CallData {
+        CallData(ffi::calldata_t::default())
+    }
+
+    fn set_string(&mut self, name: &CStr, value: &CStr) {
+        let bytes = value.to_bytes_with_nul();
+        // SAFETY: libobs copies `bytes.len()` bytes into the calldata.
+        unsafe {
+            ffi::calldata_set_data(
+                &mut self.0,
+                name.as_ptr(),
+                bytes.as_ptr() as *const c_void,
+                bytes.len(),
+            )
+        };
+    }
+
+    fn set_ptr(&mut self, name: &CStr, value: *mut c_void) {
+        // SAFETY: libobs copies the pointer's bytes.
+        unsafe {
+            ffi::calldata_set_data(
+                &mut self.0,
+                name.as_ptr(),
+                &value as *const *mut c_void as *const c_void,
+                size_of::<*mut c_void>(),
+            )
+        };
+    }
+
+    fn ptr(&self, name: &CStr) -> *mut c_void {
+        let mut out: *mut c_void = ptr::null_mut();
+        // SAFETY: copies at most a pointer's bytes into `out`.
+        unsafe {
+            ffi::calldata_get_data(
+                &self.0,
+                name.as_ptr(),
+                &mut out as *mut *mut c_void as *mut c_void,
+                size_of::<*mut c_void>(),
+            )
+        };
+        out
+    }
+
+    fn bool(&self, name: &CStr) -> bool {
+        let mut out = false;
+        // SAFETY: copies at most a bool's bytes into `out`.
+        unsafe {
+            ffi::calldata_get_data(
+                &self.0,
+                name.as_ptr(),
+                &mut out as *mut bool as *mut c_void,
+                size_of::<bool>(),
+            )
+        };
+        out
+    }
+
+    /// Calls `proc` of `handler` with this calldata; false when there is no such proc.
+    fn call(&mut self, handler: *mut ffi::proc_handler_t, proc: &CStr) -> bool {
+        // SAFETY: a valid handler and calldata; the proc reads and writes the calldata only.
+        unsafe { ffi::proc_handler_call(handler, proc.as_ptr(), &mut self.0) }
+    }
+}
+
+impl Drop for CallData {
+    fn drop(&mut self) {
+        if !self.0.fixed && !self.0.stack.is_null() {
+            // SAFETY: the stack libobs allocated for this calldata, freed once.
+            unsafe { ffi::bfree(self.0.stack as *mut c_void) };
+        }
+    }
+}
+
+/// Registers the vendor and its requests when obs-websocket is loaded (call from
+/// `obs_module_post_load`, after every module's load).
+pub fn register() {
+    // SAFETY: libobs's global proc handler exists while OBS runs.
+    let global = unsafe { ffi::obs_get_proc_handler() };
+    if global.is_null() {
+        return;
+    }
+    let mut cd = CallData::new();
+    if !cd.call(global, c"obs_websocket_api_get_ph") {
+        log::info!("obs-websocket is not loaded: no control API");
+        return;
+    }
+    let ph = cd.ptr(c"ph") as *mut ffi::proc_handler_t;
+    if ph.is_null() {
+        return;
+    }
+    let mut cd = CallData::new();
+    cd.set_string(c"name", VENDOR);
+    cd.call(ph, c"vendor_register");
+    let vendor = cd.ptr(c"vendor");
+    if vendor.is_null() {
+        log::warn!("obs-websocket refused the vendor {VENDOR:?}: no control API");
+        return;
+    }
+    for (index, (name, _)) in REQUESTS.iter().enumerate() {
+        let callback = RequestCallback {
+            callback: on_request,
+            priv_data: index as *mut c_void,
+        };
+        let mut cd = CallData::new();
+        cd.set_ptr(c"vendor", vendor);
+        cd.set_string(c"type", name);
+        // obs-websocket copies the struct during the call.
+        cd.set_ptr(
+            c"callback",
+            &callback as *const RequestCallback as *mut c_void,
+        );
+        cd.call(ph, c"vendor_request_register");
+        if !cd.bool(c"success") {
+            log::warn!("obs-websocket refused the request {name:?}");
+        }
+    }
+    log::info!(
+        "control API: vendor {VENDOR:?} with {} request(s)",
+        REQUESTS.len()
+    );
+}
+
+/// obs-websocket's thread: answers request number `index` of [`REQUESTS`].
+unsafe extern "C" fn on_request(
+    request: *mut ffi::obs_data_t,
+    response: *mut ffi::obs_data_t,
+    index: *mut c_void,
+) {
+    guard("vendor_request", (), || {
+        let Some((_, handler)) = REQUESTS.get(index as usize) else {
+            return;
+        };
+        // SAFETY: obs-websocket passes valid request and response data for the call.
+        let request = unsafe { read_json(request) };
+        let answer = match handler(&request) {
+            Ok(Value::Object(mut data)) => {
+                data.insert("ok".into(), Value::Bool(true));
+                Value::Object(data)
+            }
+            Ok(_) => json!({"ok": true}),
+            Err(error) => json!({"ok": false, "error": error}),
+        };
+        // SAFETY: as above.
+        unsafe { write_json(response, &answer) };
+    })
+}
+
+/// The request data as JSON (null when there is none).
+unsafe fn read_json(data: *mut ffi::obs_data_t) -> Value {
+    if data.is_null() {
+        return Value::Null;
+    }
+    // SAFETY: valid data; the string lives as long as the data and is parsed at once.
+    let text = unsafe { ffi::obs_data_get_json(data) };
+    if text.is_null() {
+        return Value::Null;
+    }
+    // SAFETY: a NUL-terminated string from libobs.
+    serde_json::from_str(&unsafe { CStr::from_ptr(text) }.to_string_lossy()).unwrap_or_default()
+}
+
+/// Puts every field of `value` into the response data.
+unsafe fn write_json(response: *mut ffi::obs_data_t, value: &Value) {
+    let Ok(text) = CString::new(value.to_string()) else {
+        return;
+    };
+    // SAFETY: a valid C string; the data made from it is applied and released here.
+    unsafe {
+        let data = ffi::obs_data_create_from_json(text.as_ptr());
+        if !data.is_null() {
+            ffi::obs_data_apply(response, data);
+            ffi::obs_data_release(data);
+        }
+    }
+}
