@@ -4,13 +4,12 @@
 //! clip was made (which vowel, where the pauses are) and from the clean speech's own loudness.
 //! Figures: `cargo test --release --test lipsync -- --nocapture`.
 
+mod speech;
+
 use serde_json::Value;
+use speech::{HOP, RATE, db, phrases_with_pauses, speak, with_noise, write_wav};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const RATE: usize = 48_000;
-/// Frames of 10 ms.
-const HOP: usize = RATE / 100;
 
 fn out_dir(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -19,78 +18,6 @@ fn out_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn tool(program: &str, args: &[&str]) {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} (scripts/setup.sh installs it): {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// `text` spoken by espeak-ng's `voice` at `speed` words a minute, as mono float samples at 48 kHz.
-fn speak(dir: &Path, name: &str, voice: &str, speed: u32, text: &str) -> Vec<f32> {
-    let wav = dir.join(format!("{name}.wav"));
-    let raw = dir.join(format!("{name}.raw"));
-    let speed = speed.to_string();
-    tool(
-        "espeak-ng",
-        &["-v", voice, "-s", &speed, "-w", wav.to_str().unwrap(), text],
-    );
-    let mut args = vec![wav.to_str().unwrap()];
-    args.extend(RAW_F32);
-    args.push(raw.to_str().unwrap());
-    tool("sox", &args);
-    read_raw(&raw)
-}
-
-/// sox's words for the raw files here: mono 32-bit float at 48 kHz.
-const RAW_F32: [&str; 10] = [
-    "-t",
-    "raw",
-    "-r",
-    "48000",
-    "-c",
-    "1",
-    "-e",
-    "floating-point",
-    "-b",
-    "32",
-];
-
-fn read_raw(path: &Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// `samples` as a WAV file (through sox), at `rate` Hz and `channels` channels.
-fn write_wav(dir: &Path, name: &str, samples: &[f32], rate: u32, channels: u32) -> PathBuf {
-    let raw = dir.join(format!("{name}.f32"));
-    let wav = dir.join(format!("{name}.wav"));
-    let bytes: Vec<u8> = samples.iter().flat_map(|x| x.to_le_bytes()).collect();
-    std::fs::write(&raw, bytes).unwrap();
-    let (rate, channels) = (rate.to_string(), channels.to_string());
-    let mut args = RAW_F32.to_vec();
-    args.push(raw.to_str().unwrap());
-    args.extend([
-        "-r",
-        &rate,
-        "-c",
-        &channels,
-        "-b",
-        "16",
-        wav.to_str().unwrap(),
-    ]);
-    tool("sox", &args);
-    wav
 }
 
 /// The mouth frames `vrm-avatar lipsync` gives `audio`.
@@ -172,13 +99,6 @@ fn sustained_vowels_show_their_viseme_in_several_voices_and_languages() {
     );
 }
 
-/// RMS in dB of `samples`.
-fn db(samples: &[f32]) -> f64 {
-    let power =
-        samples.iter().map(|x| (*x as f64).powi(2)).sum::<f64>() / samples.len().max(1) as f64;
-    10.0 * power.max(1e-12).log10()
-}
-
 #[test]
 fn the_mouth_opens_in_every_phrase_and_shuts_in_pauses_over_noise_20_db_down() {
     let dir = out_dir("sentences");
@@ -188,43 +108,10 @@ fn the_mouth_opens_in_every_phrase_and_shuts_in_pauses_over_noise_20_db_down() {
         ("ja", "こんにちは、みなさん。"),
         ("es+m3", "Buenas noches a todos."),
     ];
-    // Phrases with 700 ms of silence before, between and after them.
-    let pause = vec![0.0f32; RATE * 7 / 10];
-    let mut clean = pause.clone();
-    let mut stretches = Vec::new();
-    for (i, (voice, text)) in phrases.iter().enumerate() {
-        let speech = speak(&dir, &format!("phrase{i}"), voice, 150, text);
-        // espeak-ng pads its output with silence: the phrase is where its sound is.
-        let loud = |k: usize| db(&speech[k * HOP..(k + 1) * HOP]) > -45.0;
-        let hops = speech.len() / HOP;
-        let first = (0..hops).find(|&k| loud(k)).unwrap();
-        let last = (0..hops).rev().find(|&k| loud(k)).unwrap();
-        let start = clean.len() / HOP;
-        clean.extend_from_slice(&speech[first * HOP..(last + 1) * HOP]);
-        stretches.push((start, clean.len() / HOP));
-        clean.extend_from_slice(&pause);
-    }
-    // Noise 20 dB below the speech's loudness (its loud 10 ms stretches).
-    let speech_db = {
-        let loud: Vec<f32> = clean
-            .chunks(HOP)
-            .filter(|c| db(c) > -45.0)
-            .flatten()
-            .copied()
-            .collect();
-        db(&loud)
-    };
-    let mut state = 0x9e37_79b9u32;
-    let amplitude = 10f64.powf((speech_db - 20.0) / 20.0) * 3f64.sqrt();
-    let noisy: Vec<f32> = clean
-        .iter()
-        .map(|x| {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            x + (amplitude * (state as f64 / u32::MAX as f64 * 2.0 - 1.0)) as f32
-        })
-        .collect();
+    // Phrases with 700 ms of silence before, between and after them, and noise 20 dB below
+    // the speech.
+    let (clean, stretches) = phrases_with_pauses(&dir, &phrases, 700);
+    let (noisy, speech_db) = with_noise(&clean, 20.0);
     eprintln!(
         "speech at {speech_db:.1} dBFS, noise at {:.1} dBFS",
         db(&noisy[..RATE / 2])

@@ -9,6 +9,9 @@ use std::ffi::{CStr, CString, c_void};
 
 /// `GetState {source}`: expressions, mouth, gaze, whether the voice is heard, tracking rate and
 /// latency, and the pose of the last frame mixed.
+///
+/// obs-websocket carries responses as OBS data, which has no null and no arrays of numbers: a
+/// null field is left out, and `pose` (whose bones are arrays) is its AvatarPose JSON as text.
 pub fn get_state(request: &Value) -> Result<Value, String> {
     let name = request
         .get("source")
@@ -29,7 +32,7 @@ pub fn get_state(request: &Value) -> Result<Value, String> {
             "speaking": state.speaking,
             "tracking_fps": fps,
             "latency_ms": latency,
-            "pose": pose,
+            "pose": serde_json::to_string(pose).unwrap_or_default(),
         })
     })
 }
