@@ -5,7 +5,9 @@
 //! towards 1 while the source offers the channel and towards 0 when it stops, over the source's
 //! fade time, so a source that starts or stops hands over without a pop; while it fades out its
 //! last pose is held. Idle life is always there underneath, so a channel no one drives is never
-//! left in the T-pose.
+//! left in the T-pose. A source offers either every part of its channels (what it leaves out is
+//! at rest or zero) or, on its *partial* channels, only what it names (an animation clip with one
+//! arm track moves that arm and leaves the rest to what lies below).
 
 use super::{Channel, Channels};
 use crate::pose::{AvatarPose, LookAtAngles};
@@ -19,6 +21,9 @@ pub enum Motion {
     Idle,
     /// Camera tracking through the solver (which eases lost parts to idle on its own).
     Camera,
+    /// A VRM Animation clip: what it has tracks for, over the camera (so a gesture plays while
+    /// the face stays tracked).
+    Clip,
     /// Lip sync from a voice: the mouth only, while it is heard.
     Voice,
     /// The expressions the user switched on (hotkeys) or the default expression.
@@ -33,6 +38,7 @@ impl Motion {
             // Losing the camera is already eased part by part by the solver; this only hides
             // the step when tracking starts or its input goes away at once.
             Motion::Camera => 250.0,
+            Motion::Clip => 300.0,
             // Short: the mouth must follow the first syllable, and close at once when the
             // voice hands back to the camera.
             Motion::Voice => 60.0,
@@ -44,8 +50,11 @@ impl Motion {
 struct Layer {
     pose: AvatarPose,
     channels: Channels,
+    /// Channels on which only what the pose names is blended.
+    partial: Channels,
     offered: bool,
     weights: [f32; 6],
+    fade_ms: f64,
 }
 
 /// Combines the offered motion into the pose to draw (see the module's rules).
@@ -62,15 +71,40 @@ impl Mixer {
     /// `motion` drives `channels` with `pose` in the next [`Self::mix`]. A source that offers
     /// nothing before a mix fades out of every channel.
     pub fn offer(&mut self, motion: Motion, pose: AvatarPose, channels: Channels) {
+        self.offer_partial(motion, pose, channels, Channels::NONE, motion.fade_ms());
+    }
+
+    /// [`Self::offer`], blending only what `pose` names on the `partial` channels, and handing
+    /// over in `fade_ms` (also when it then stops offering).
+    pub fn offer_partial(
+        &mut self,
+        motion: Motion,
+        pose: AvatarPose,
+        channels: Channels,
+        partial: Channels,
+        fade_ms: f64,
+    ) {
         let layer = self.layers.entry(motion).or_insert_with(|| Layer {
             pose: AvatarPose::default(),
             channels,
+            partial,
             offered: false,
             weights: [0.0; 6],
+            fade_ms,
         });
         layer.pose = pose;
         layer.channels = channels;
+        layer.partial = partial;
         layer.offered = true;
+        layer.fade_ms = fade_ms.max(0.0);
+    }
+
+    /// `motion` stops now and fades out in `fade_ms` (instead of its last offer's fade).
+    pub fn release(&mut self, motion: Motion, fade_ms: f64) {
+        if let Some(layer) = self.layers.get_mut(&motion) {
+            layer.offered = false;
+            layer.fade_ms = fade_ms.max(0.0);
+        }
     }
 
     /// The pose at `t_ms` (a clock that only goes forward).
@@ -83,11 +117,11 @@ impl Mixer {
             t_ms,
             ..AvatarPose::default()
         };
-        for (motion, layer) in &mut self.layers {
-            let step = if motion.fade_ms() <= 0.0 {
+        for layer in self.layers.values_mut() {
+            let step = if layer.fade_ms <= 0.0 {
                 1.0
             } else {
-                (dt / motion.fade_ms()) as f32
+                (dt / layer.fade_ms) as f32
             };
             for channel in Channel::ALL {
                 let target = layer.offered && layer.channels.contains(channel);
@@ -98,7 +132,8 @@ impl Mixer {
                     (*w - step).max(0.0)
                 };
                 if *w > 0.0 {
-                    blend(&mut out, &layer.pose, channel, smooth(*w));
+                    let partial = layer.partial.contains(channel);
+                    blend(&mut out, &layer.pose, channel, smooth(*w), partial);
                 }
             }
             layer.offered = false;
@@ -122,33 +157,46 @@ fn smooth(w: f32) -> f32 {
 }
 
 /// Blends `top`'s `channel` over `out` by `w`; what `top` leaves out is at rest (bones), zero
-/// (expressions, gaze, hips offset).
-fn blend(out: &mut AvatarPose, top: &AvatarPose, channel: Channel, w: f32) {
-    let bones: Vec<String> = out
-        .bones
-        .keys()
-        .chain(top.bones.keys())
-        .filter(|b| Channel::of_bone(b) == channel)
-        .cloned()
-        .collect();
+/// (expressions, gaze, hips offset), or with `partial`, left as it is.
+fn blend(out: &mut AvatarPose, top: &AvatarPose, channel: Channel, w: f32, partial: bool) {
+    // Each name once (a name on both sides is blended once, by `w`).
+    let names = |below: Vec<&String>, above: Vec<&String>| -> Vec<String> {
+        let mut all: Vec<String> = above.into_iter().chain(below).cloned().collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    };
+    let of_channel = |b: &&String| Channel::of_bone(b) == channel;
+    let bones = names(
+        if partial {
+            Vec::new()
+        } else {
+            out.bones.keys().filter(of_channel).collect()
+        },
+        top.bones.keys().filter(of_channel).collect(),
+    );
     for bone in bones {
         let a = out.rotation(&bone).unwrap_or(Quat::IDENTITY);
         let b = top.rotation(&bone).unwrap_or(Quat::IDENTITY);
         out.set_rotation(&bone, a.slerp(b, w));
     }
-    let names: Vec<String> = out
-        .expressions
-        .keys()
-        .chain(top.expressions.keys())
-        .filter(|n| Channel::of_expression(n) == channel)
-        .cloned()
-        .collect();
-    for name in names {
+    let of_channel = |n: &&String| Channel::of_expression(n) == channel;
+    let expressions = names(
+        if partial {
+            Vec::new()
+        } else {
+            out.expressions.keys().filter(of_channel).collect()
+        },
+        top.expressions.keys().filter(of_channel).collect(),
+    );
+    for name in expressions {
         let a = out.expressions.get(&name).copied().unwrap_or(0.0);
         let b = top.expressions.get(&name).copied().unwrap_or(0.0);
         out.expressions.insert(name, a + (b - a) * w);
     }
     match channel {
+        Channel::Body if partial && top.hips_translation.is_none() => {}
+        Channel::Eyes if partial && top.look_at.is_none() => {}
         Channel::Body if out.hips_translation.is_some() || top.hips_translation.is_some() => {
             let v = out.hips_offset().lerp(top.hips_offset(), w);
             out.hips_translation = Some(v.to_array());
@@ -300,6 +348,50 @@ mod tests {
             "the chosen set replaces the camera's"
         );
         assert!((out.expressions["aa"] - 0.4).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_partial_layer_moves_only_what_it_names() {
+        let mut mixer = Mixer::default();
+        let mut camera = pose(20.0, 0.3, 0.8);
+        camera.set_rotation("leftUpperArm", Quat::from_rotation_x(0.4));
+        let mut clip = AvatarPose::default();
+        clip.set_rotation("spine", Quat::from_rotation_z(0.5));
+        let mut out = AvatarPose::default();
+        for i in 0..30 {
+            mixer.offer(Motion::Camera, camera.clone(), Channels::ALL);
+            let body = Channels::only(Channel::Body);
+            mixer.offer_partial(Motion::Clip, clip.clone(), body, Channels::ALL, 300.0);
+            out = mixer.mix(i as f64 * 20.0);
+        }
+        let spine = out.rotation("spine").unwrap();
+        assert!(
+            spine.angle_between(Quat::from_rotation_z(0.5)) < 1e-4,
+            "the clip's"
+        );
+        let arm = out.rotation("leftUpperArm").unwrap();
+        assert!(
+            arm.angle_between(Quat::from_rotation_x(0.4)) < 1e-4,
+            "the camera's"
+        );
+        assert!((head_deg(&out) - 20.0).abs() < 1e-3);
+        assert!((out.expressions["happy"] - 0.8).abs() < 1e-6);
+        assert_eq!(out.look_at, camera.look_at);
+    }
+
+    #[test]
+    fn a_name_on_both_sides_is_blended_once() {
+        let mut out = pose(0.0, 0.0, 0.0);
+        blend(&mut out, &pose(30.0, 0.0, 1.0), Channel::Head, 0.5, false);
+        assert!((head_deg(&out) - 15.0).abs() < 1e-3, "{}", head_deg(&out));
+        blend(
+            &mut out,
+            &pose(0.0, 0.0, 1.0),
+            Channel::Expressions,
+            0.5,
+            false,
+        );
+        assert!((out.expressions["happy"] - 0.5).abs() < 1e-6);
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! some [`Channel`]s, and the [`Mixer`] combines them by priority with smooth hand-overs. A new
 //! motion source plugs in here and nowhere else.
 
+mod clip;
+mod holds;
 mod mixer;
 
+pub use clip::{CLIP_FADE_MS, ClipPlayer, channels_named};
+pub use holds::{DEFAULT_FADE_MS, HeldOffer, Holds};
 pub use mixer::{Mixer, Motion};
 
 use crate::pose::AvatarPose;
@@ -19,17 +23,20 @@ pub struct Offers {
     pub idle: AvatarPose,
     /// The solved camera pose, while a tracker runs.
     pub camera: Option<AvatarPose>,
+    /// The pose of the animation clip playing, when one is.
+    pub clip: Option<(AvatarPose, f64)>,
     /// The voice, while one is listened to.
     pub voice: Option<Voice>,
-    /// The expressions the user switched on, when any.
-    pub chosen: Option<AvatarPose>,
+    /// The expressions and gaze someone chose (hotkeys, default expression, control API).
+    pub chosen: Option<HeldOffer>,
     pub mouth: MouthMode,
 }
 
 impl Offers {
     /// The rules: the camera drives everything it sees (not the mouth when the mouth is the
-    /// voice's); the voice drives the mouth in `voice` mode, and in `auto` while it is heard;
-    /// chosen expressions win over the camera's (not over its blinks, gaze or mouth).
+    /// voice's); a clip drives what it has tracks for, over the camera; the voice drives the
+    /// mouth in `voice` mode, and in `auto` while it is heard; chosen expressions replace the
+    /// camera's and the clip's (a chosen viseme, blink or gaze wins only for itself).
     pub fn mix(self, mixer: &mut Mixer, t_ms: f64) -> AvatarPose {
         mixer.offer(Motion::Idle, self.idle, Channels::ALL);
         let voice_mouth = match (self.mouth, &self.voice) {
@@ -45,6 +52,10 @@ impl Offers {
             };
             mixer.offer(Motion::Camera, camera, channels);
         }
+        if let Some((pose, fade_ms)) = self.clip {
+            let channels = channels_named(&pose);
+            mixer.offer_partial(Motion::Clip, pose, channels, Channels::ALL, fade_ms);
+        }
         if let Some(voice) = self.voice.filter(|_| voice_mouth) {
             mixer.offer(
                 Motion::Voice,
@@ -53,7 +64,13 @@ impl Offers {
             );
         }
         if let Some(chosen) = self.chosen {
-            mixer.offer(Motion::Chosen, chosen, Channels::only(Channel::Expressions));
+            mixer.offer_partial(
+                Motion::Chosen,
+                chosen.pose,
+                chosen.channels,
+                chosen.partial,
+                chosen.fade_ms,
+            );
         }
         mixer.mix(t_ms)
     }

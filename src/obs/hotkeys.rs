@@ -114,11 +114,16 @@ unsafe extern "C" fn pressed(
         let on = if hold {
             down
         } else if down {
-            !binding.control.expression_on(name)
+            !binding.control.direction.expression_held(name)
         } else {
             return;
         };
-        binding.control.set_expression(name, on);
+        // The same path as the control API's SetExpression.
+        let weight = if on { 1.0 } else { 0.0 };
+        binding
+            .control
+            .direction
+            .set_expression(name, weight, crate::motion::DEFAULT_FADE_MS);
         log::info!("expression {name} {}", if on { "on" } else { "off" });
     })
 }

@@ -3,6 +3,7 @@
 //! change the [`RenderControl`] and read the slot; they never wait for this thread.
 
 use super::Latest;
+use super::direction::{AvatarEvent, Clips, Direction};
 use super::tracking_worker::TrackingControl;
 use super::voice_worker::VoiceControl;
 use super::worker::{RENDER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
@@ -16,7 +17,6 @@ use crate::settings::{self, MouthMode};
 use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
 use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -132,10 +132,10 @@ pub struct RenderControl {
     reset: AtomicBool,
     /// The loaded avatar's expressions, and a counter bumped when they change.
     expressions: Mutex<(u64, Vec<String>)>,
-    /// Expressions the user switched on (hotkeys), over whatever tracking says.
-    chosen: Mutex<BTreeSet<String>>,
-    /// The expression shown while none is switched on ("" for none).
-    default_expression: Mutex<String>,
+    /// Expressions and gaze held (hotkeys, default expression, control API) and clips.
+    pub direction: Direction,
+    /// The loaded avatar's title.
+    title: Mutex<String>,
     view: Mutex<ViewSettings>,
     /// The voice that may move the mouth, and who moves it.
     voice: Mutex<Option<Arc<VoiceControl>>>,
@@ -150,6 +150,8 @@ pub struct AvatarState {
     pub pose: AvatarPose,
     /// Whether the voice is heard.
     pub speaking: bool,
+    /// The animation clip playing (its file).
+    pub animation: Option<String>,
 }
 
 impl RenderControl {
@@ -167,8 +169,8 @@ impl RenderControl {
             calibrate: AtomicBool::new(false),
             reset: AtomicBool::new(false),
             expressions: Mutex::new((0, Vec::new())),
-            chosen: Mutex::new(BTreeSet::new()),
-            default_expression: Mutex::new(String::new()),
+            direction: Direction::default(),
+            title: Mutex::new(String::new()),
             view: Mutex::new(ViewSettings::default()),
             voice: Mutex::new(None),
             mouth: Mutex::new(MouthMode::Auto),
@@ -204,40 +206,9 @@ impl RenderControl {
         self.expressions.lock().0
     }
 
-    /// Switches expression `name` on or off (a hotkey: toggle, or hold).
-    pub fn set_expression(&self, name: &str, on: bool) {
-        let mut chosen = self.chosen.lock();
-        if on {
-            chosen.insert(name.to_string());
-        } else {
-            chosen.remove(name);
-        }
-    }
-
-    pub fn expression_on(&self, name: &str) -> bool {
-        self.chosen.lock().contains(name)
-    }
-
-    pub fn set_default_expression(&self, name: &str) {
-        *self.default_expression.lock() = name.trim().to_string();
-    }
-
-    /// The chosen expressions (or the default one) at full weight; None when there are none.
-    fn chosen_pose(&self) -> Option<AvatarPose> {
-        let chosen = self.chosen.lock();
-        let default = self.default_expression.lock();
-        let names: Vec<&str> = if chosen.is_empty() {
-            (!default.is_empty())
-                .then_some(default.as_str())
-                .into_iter()
-                .collect()
-        } else {
-            chosen.iter().map(String::as_str).collect()
-        };
-        (!names.is_empty()).then(|| AvatarPose {
-            expressions: names.iter().map(|n| (n.to_string(), 1.0)).collect(),
-            ..AvatarPose::default()
-        })
+    /// The loaded avatar's title ("" before one is loaded).
+    pub fn title(&self) -> String {
+        self.title.lock().clone()
     }
 
     /// The tracker to follow (None: idle motion).
@@ -346,6 +317,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut idle = IdleMotion::new(0x5eed);
     let mut motion = Motion::default();
     let mut mixer = Mixer::default();
+    let mut clips = Clips::default();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.core.stopped() {
@@ -368,17 +340,20 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let tracked = motion.update(ctl, avatar.generation, scene, now);
         let fresh_landmarks = motion.seen != seen;
         let voice = ctl.voice.lock().as_ref().and_then(|v| v.voice(now));
+        let now_ms = clock_ms(now);
         let offers = Offers {
             idle: idle.pose(t),
             camera: tracked.as_ref().map(|(pose, _)| pose.clone()),
+            clip: clips.update(&ctl.direction, &mut mixer, now_ms, avatar.hips_height),
             voice,
-            chosen: ctl.chosen_pose(),
+            chosen: ctl.direction.held(now_ms),
             mouth: *ctl.mouth.lock(),
         };
-        scene.pose = offers.mix(&mut mixer, clock_ms(now));
+        scene.pose = offers.mix(&mut mixer, now_ms);
         *ctl.state.lock() = Arc::new(AvatarState {
             pose: scene.pose.clone(),
             speaking: voice.is_some_and(|v| v.speaking),
+            animation: ctl.direction.playing(),
         });
         let view = *ctl.view.lock();
         view.apply(scene, &mut renderer);
@@ -522,6 +497,8 @@ impl Motion {
 struct Avatar {
     scene: Option<AvatarScene>,
     generation: u64,
+    /// How high the hips stand at rest (animation clips scale their hips' motion to it).
+    hips_height: Option<f32>,
 }
 
 impl Avatar {
@@ -557,6 +534,15 @@ impl Avatar {
                     .as_deref()
                     .unwrap_or("untitled");
                 log::info!("avatar {} loaded ({title})", shown(&path));
+                *ctl.title.lock() = title.to_string();
+                self.hips_height = crate::vrm::animation::rest_hips_height(scene.renderer.model());
+                ctl.direction.report(AvatarEvent::AvatarLoaded {
+                    vrm_path: path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    ok: true,
+                    error: None,
+                });
                 let names = scene
                     .renderer
                     .model()
@@ -577,6 +563,13 @@ impl Avatar {
                     "showing the built-in avatar"
                 };
                 log::error!("cannot load the avatar {}: {err}; {keeping}", shown(&path));
+                ctl.direction.report(AvatarEvent::AvatarLoaded {
+                    vrm_path: path
+                        .as_ref()
+                        .map_or(String::new(), |p| p.display().to_string()),
+                    ok: false,
+                    error: Some(err.to_string()),
+                });
                 ctl.core
                     .set_status(format!("error: cannot load {}: {err}", shown(&path)));
                 if self.scene.is_none() {
@@ -690,29 +683,6 @@ mod tests {
         tracking.stop();
         handle.join().unwrap();
         tracker.join().unwrap();
-    }
-
-    #[test]
-    fn chosen_expressions_win_and_the_default_fills_in() {
-        let control = RenderControl::new(16, 16, 30);
-        let pose = |control: &RenderControl| control.chosen_pose().unwrap_or_default().expressions;
-        assert!(
-            pose(&control).is_empty(),
-            "nothing chosen: the camera's own"
-        );
-        control.set_default_expression("relaxed");
-        assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
-        control.set_expression("happy", true);
-        let with_happy = pose(&control);
-        assert_eq!(with_happy.get("happy"), Some(&1.0));
-        assert_eq!(
-            with_happy.get("relaxed"),
-            None,
-            "a chosen expression replaces the default"
-        );
-        control.set_expression("happy", false);
-        assert!(!control.expression_on("happy"));
-        assert_eq!(pose(&control).get("relaxed"), Some(&1.0));
     }
 
     #[test]

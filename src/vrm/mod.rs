@@ -10,6 +10,7 @@
 //! (node rest transforms, vertices, morph deltas, inverse bind matrices and the offsets stored in the
 //! VRM 0.x JSON), so a renderer and the rig solver need no special case for 0.x.
 
+pub mod animation;
 pub mod budget;
 pub mod constraints;
 pub mod expressions;
@@ -191,8 +192,8 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| VrmError::Io(format!("{shown}: {e}")))
 }
 
-fn load_with_base(bytes: &[u8], base: Option<&Path>, budget: &Budget) -> Result<VrmModel> {
-    let container = split_container(bytes)?;
+/// The document's JSON, within [`limits::MAX_JSON_BYTES`].
+fn parse_json(container: &Container) -> Result<Value> {
     if container.json.len() > limits::MAX_JSON_BYTES {
         return Err(VrmError::Limit(format!(
             "JSON is {} bytes (at most {} allowed)",
@@ -200,8 +201,13 @@ fn load_with_base(bytes: &[u8], base: Option<&Path>, budget: &Budget) -> Result<
             limits::MAX_JSON_BYTES
         )));
     }
-    let value: Value = serde_json::from_slice(container.json)
-        .map_err(|e| VrmError::Json(format!("JSON does not parse: {e}")))?;
+    serde_json::from_slice(container.json)
+        .map_err(|e| VrmError::Json(format!("JSON does not parse: {e}")))
+}
+
+fn load_with_base(bytes: &[u8], base: Option<&Path>, budget: &Budget) -> Result<VrmModel> {
+    let container = split_container(bytes)?;
+    let value = parse_json(&container)?;
     let spec_version = detect_version(&value)?;
     let mut model = gltf_data::read_gltf(&value, container.bin, base, spec_version, budget)?;
     let vrm0 = spec_version == Some(SpecVersion::V0);

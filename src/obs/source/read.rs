@@ -102,6 +102,7 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
     source.control.set_view(read_view(settings));
     source
         .control
+        .direction
         .set_default_expression(&read_string(settings, settings::DEFAULT_EXPRESSION));
     let hold = read_string(settings, settings::EXPRESSION_HOTKEYS) == "hold";
     source

@@ -41,7 +41,20 @@ pub(super) struct Data<'a> {
     pub(super) decode_limit: u64,
 }
 
-impl Data<'_> {
+impl<'a> Data<'a> {
+    pub(super) fn new(
+        root: &'a json::Root,
+        buffers: &'a [Cow<'a, [u8]>],
+        budget: &crate::vrm::Budget,
+    ) -> Data<'a> {
+        Data {
+            root,
+            buffers,
+            decoded: Default::default(),
+            decode_limit: budget.decode_bytes,
+        }
+    }
+
     /// The bytes of a buffer view, checked against its buffer.
     pub(super) fn view(&self, index: usize, what: &str) -> Result<(&[u8], Option<usize>)> {
         let view = self

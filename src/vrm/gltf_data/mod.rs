@@ -6,6 +6,7 @@
 //! the crate's own readers may panic on some inputs (e.g. an accessor with count 0 and sparse data).
 
 mod accessors;
+mod animations;
 mod buffers;
 mod images;
 mod materials;
@@ -30,7 +31,10 @@ use materials::read_material;
 use meshes::check_skinned_joints;
 use nodes::{read_nodes, scene_roots};
 
+pub use animations::{AnimationChannel, AnimationData, Interpolation, Target};
 pub use nodes::world_rest_matrices;
+
+pub(crate) use animations::read_animation;
 
 pub(crate) use materials::apply_vrm0_materials;
 #[cfg(test)]
@@ -271,18 +275,11 @@ pub(crate) fn read_gltf(
     spec_version: Option<SpecVersion>,
     budget: &super::Budget,
 ) -> Result<VrmModel> {
-    let root = json::Root::deserialize(value)
-        .map_err(|e| VrmError::Json(format!("not a glTF document: {e}")))?;
-    validate(&root)?;
+    let root = read_root(value)?;
     count_draws(&root, budget)?;
     let mut external = External::new(budget);
     let buffers = load_buffers(&root, bin, base, &mut external)?;
-    let data = Data {
-        root: &root,
-        buffers: &buffers,
-        decoded: Default::default(),
-        decode_limit: budget.decode_bytes,
-    };
+    let data = Data::new(&root, &buffers, budget);
     let nodes = read_nodes(&root)?;
     let scene_roots = scene_roots(&root, &nodes);
     let mut meshes = Vec::with_capacity(root.meshes.len());
@@ -365,6 +362,14 @@ pub(crate) fn read_gltf(
 
 /// The gltf crate's validation (every index in range, enums known), minus what real exporters
 /// get wrong harmlessly: POSITION min/max are not needed to render.
+/// The glTF document, deserialized and validated.
+fn read_root(value: &Value) -> Result<json::Root> {
+    let root = json::Root::deserialize(value)
+        .map_err(|e| VrmError::Json(format!("not a glTF document: {e}")))?;
+    validate(&root)?;
+    Ok(root)
+}
+
 fn validate(root: &json::Root) -> Result<()> {
     // gltf-json 1.4.1's own validation indexes `accessors` with the POSITION index unchecked.
     for (mi, mesh) in root.meshes.iter().enumerate() {

@@ -72,6 +72,12 @@ enum Command {
         /// Which frame of --pose.
         #[arg(long, default_value_t = 0)]
         frame: usize,
+        /// A VRM Animation clip (.vrma) to pose the avatar with, at --time.
+        #[arg(long, conflicts_with = "pose")]
+        animation: Option<PathBuf>,
+        /// Seconds into --animation.
+        #[arg(long, default_value_t = 0.0, requires = "animation")]
+        time: f32,
         /// NAME=WEIGHT, e.g. blink=1 (repeatable).
         #[arg(long = "expression", value_parser = render::parse_expression)]
         expressions: Vec<(String, f32)>,
@@ -494,6 +500,8 @@ pub fn main() -> i32 {
             out,
             pose,
             frame,
+            animation,
+            time,
             expressions,
             width,
             height,
@@ -507,6 +515,8 @@ pub fn main() -> i32 {
             out,
             pose,
             frame,
+            animation,
+            time,
             expressions,
             width,
             height,

@@ -31,6 +31,8 @@ pub struct RenderOptions {
     pub out: PathBuf,
     pub pose: Option<PathBuf>,
     pub frame: usize,
+    pub animation: Option<PathBuf>,
+    pub time: f32,
     pub expressions: Vec<(String, f32)>,
     pub width: u32,
     pub height: u32,
@@ -69,6 +71,15 @@ pub fn render(opts: &RenderOptions) -> Result<()> {
         }
         None => Default::default(),
     };
+    if let Some(path) = &opts.animation {
+        let clip = obs_vrm_avatar::vrm::animation::load_animation_file(path)
+            .with_context(|| format!("--animation {}", path.display()))?;
+        if !opts.time.is_finite() || opts.time < 0.0 {
+            bail!("--time must be 0 or more seconds");
+        }
+        let hips = obs_vrm_avatar::vrm::animation::rest_hips_height(&model);
+        pose = clip.sample(opts.time, hips);
+    }
     for (name, weight) in &opts.expressions {
         pose.expressions.insert(name.clone(), *weight);
     }

@@ -6,7 +6,7 @@
 
 use super::media::MediaInput;
 use anyhow::{Context, Result, anyhow, bail};
-use obs_vrm_avatar::motion::{Mixer, Offers};
+use obs_vrm_avatar::motion::{CLIP_FADE_MS, ClipPlayer, Mixer, Offers};
 use obs_vrm_avatar::pose::AvatarPose;
 use obs_vrm_avatar::render::avatar::AvatarScene;
 use obs_vrm_avatar::render::{Gpu, OffscreenRenderer};
@@ -20,6 +20,7 @@ use obs_vrm_avatar::vrm::NormalizedRig;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 pub struct RunArgs {
@@ -50,6 +51,13 @@ pub struct RunArgs {
     /// own sound is not used unless named here.
     #[arg(long)]
     audio: Option<PathBuf>,
+    /// A VRM Animation clip (.vrma) played from the first frame through the source's mixer:
+    /// what it has tracks for moves over the camera, then it fades back to the camera.
+    #[arg(long)]
+    animation: Option<PathBuf>,
+    /// Loop --animation.
+    #[arg(long = "loop", requires = "animation")]
+    looping: bool,
 }
 
 pub fn run(args: &RunArgs) -> Result<()> {
@@ -73,6 +81,13 @@ pub fn run(args: &RunArgs) -> Result<()> {
                 &samples,
             )))
         }
+        None => None,
+    };
+    let clip = match &args.animation {
+        Some(path) => Some(
+            obs_vrm_avatar::vrm::animation::load_animation_file(path)
+                .with_context(|| format!("--animation {}", path.display()))?,
+        ),
         None => None,
     };
     let mut input = MediaInput::open(&args.input)?;
@@ -99,7 +114,18 @@ pub fn run(args: &RunArgs) -> Result<()> {
         input.fps,
         args.audio.as_deref(),
     )?;
-    let mut mixing = Mixing::new(voice);
+    let hips_height = obs_vrm_avatar::vrm::animation::rest_hips_height(scene.renderer.model());
+    let clip = clip.map(|clip| {
+        let file = args.animation.as_deref().unwrap_or(Path::new("")).display();
+        ClipPlayer::new(
+            Arc::new(clip),
+            file.to_string(),
+            args.looping,
+            CLIP_FADE_MS,
+            0.0,
+        )
+    });
+    let mut mixing = Mixing::new(voice, clip, hips_height);
     let mut count = 0u64;
     while args.max_frames.is_none_or(|m| count < m) {
         let Some(frame) = input.next_frame()? else {
@@ -126,6 +152,8 @@ struct Mixing {
     idle: IdleMotion,
     mixer: Mixer,
     voice: Option<VoiceTrack>,
+    clip: Option<ClipPlayer>,
+    hips_height: Option<f32>,
     settled: bool,
 }
 
@@ -135,11 +163,17 @@ const SETTLE_MS: f64 = 1000.0;
 const SETTLE_STEPS: u32 = 20;
 
 impl Mixing {
-    fn new(voice: Option<VoiceTrack>) -> Mixing {
+    fn new(
+        voice: Option<VoiceTrack>,
+        clip: Option<ClipPlayer>,
+        hips_height: Option<f32>,
+    ) -> Mixing {
         Mixing {
             idle: IdleMotion::new(0x5eed),
             mixer: Mixer::default(),
             voice,
+            clip,
+            hips_height,
             settled: false,
         }
     }
@@ -149,6 +183,10 @@ impl Mixing {
         let offers = Offers {
             idle: self.idle.pose((t_ms / 1000.0) as f32),
             camera: Some(camera),
+            clip: self.clip.as_ref().and_then(|c| {
+                let pose = c.pose(t_ms, self.hips_height)?;
+                Some((pose, c.fade_ms()))
+            }),
             voice: self.voice.as_mut().map(|v| v.at(t_ms)),
             chosen: None,
             mouth: MouthMode::Auto,
@@ -357,7 +395,7 @@ mod tests {
     fn mouths(voice: Option<VoiceTrack>, frames: u32) -> Vec<Mouth> {
         let mut camera = AvatarPose::default();
         camera.expressions.insert("aa".into(), 0.6);
-        let mut mixing = Mixing::new(voice);
+        let mut mixing = Mixing::new(voice, None, None);
         (0..frames)
             .map(|i| {
                 let pose = mixing.pose(camera.clone(), i as f64 * 40.0);
