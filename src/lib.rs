@@ -4,6 +4,7 @@
 //! Only [`obs`] touches libobs; everything else builds and tests without it.
 
 pub mod camera;
+pub mod control;
 pub mod default_avatar;
 pub mod filter;
 pub mod frame;

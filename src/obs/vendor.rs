@@ -1,22 +1,21 @@
 //! The control API: the `obs-vrm-avatar` vendor of obs-websocket (CONTRACTS.md, "Control
 //! API"). Registered through obs-websocket's own proc handler when obs-websocket is loaded, with
 //! no link to it (its `obs-websocket-api.h` is static inline functions over these procs); without
-//! it the plugin works the same. Requests run on obs-websocket's thread and only read what the
-//! workers published.
+//! it the plugin works the same. Requests run on obs-websocket's thread, are checked by
+//! [`crate::control`] and only set or read what the workers act on; events are sent from the
+//! sources' ticks.
 
 use super::{ffi, guard};
 use serde_json::{Value, json};
 use std::ffi::{CStr, CString, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 pub const VENDOR: &CStr = c"obs-vrm-avatar";
 
-/// A request handler: the request data in, the response data (besides `ok`) or one sentence
-/// naming what was wrong.
-type Handler = fn(&Value) -> Result<Value, String>;
-
-/// The requests this plugin answers.
-const REQUESTS: &[(&CStr, Handler)] = &[(c"GetState", super::source::get_state)];
+/// obs-websocket's proc handler and our vendor in it, once registered (for events).
+static PROC_HANDLER: AtomicPtr<ffi::proc_handler_t> = AtomicPtr::new(ptr::null_mut());
+static VENDOR_HANDLE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// obs-websocket's `struct obs_websocket_request_callback`.
 #[repr(C)]
@@ -127,7 +126,13 @@ pub fn register() {
         log::warn!("obs-websocket refused the vendor {VENDOR:?}: no control API");
         return;
     }
-    for (index, (name, _)) in REQUESTS.iter().enumerate() {
+    PROC_HANDLER.store(ph, Ordering::Release);
+    VENDOR_HANDLE.store(vendor, Ordering::Release);
+    for (index, name) in crate::control::REQUESTS.iter().enumerate() {
+        let Ok(name) = CString::new(*name) else {
+            continue;
+        };
+        let name = name.as_c_str();
         let callback = RequestCallback {
             callback: on_request,
             priv_data: index as *mut c_void,
@@ -147,8 +152,35 @@ pub fn register() {
     }
     log::info!(
         "control API: vendor {VENDOR:?} with {} request(s)",
-        REQUESTS.len()
+        crate::control::REQUESTS.len()
     );
+}
+
+/// Sends vendor event `kind` with `data` to obs-websocket's clients (nothing without it).
+pub fn emit(kind: &CStr, data: &Value) {
+    let (ph, vendor) = (
+        PROC_HANDLER.load(Ordering::Acquire),
+        VENDOR_HANDLE.load(Ordering::Acquire),
+    );
+    if ph.is_null() || vendor.is_null() {
+        return;
+    }
+    let Ok(text) = CString::new(data.to_string()) else {
+        return;
+    };
+    // SAFETY: a valid C string; the data is released after the call, which copies it.
+    unsafe {
+        let data = ffi::obs_data_create_from_json(text.as_ptr());
+        if data.is_null() {
+            return;
+        }
+        let mut cd = CallData::new();
+        cd.set_ptr(c"vendor", vendor);
+        cd.set_string(c"type", kind);
+        cd.set_ptr(c"data", data as *mut c_void);
+        cd.call(ph, c"vendor_event_emit");
+        ffi::obs_data_release(data);
+    }
 }
 
 /// obs-websocket's thread: answers request number `index` of [`REQUESTS`].
@@ -158,12 +190,17 @@ unsafe extern "C" fn on_request(
     index: *mut c_void,
 ) {
     guard("vendor_request", (), || {
-        let Some((_, handler)) = REQUESTS.get(index as usize) else {
+        let Some(kind) = crate::control::REQUESTS.get(index as usize) else {
             return;
         };
         // SAFETY: obs-websocket passes valid request and response data for the call.
         let request = unsafe { read_json(request) };
-        let answer = match handler(&request) {
+        let outcome = crate::control::parse(kind, &request)
+            .and_then(|request| super::source::execute(&request));
+        if let Err(error) = &outcome {
+            log_refusal(kind, error);
+        }
+        let answer = match outcome {
             Ok(Value::Object(mut data)) => {
                 data.insert("ok".into(), Value::Bool(true));
                 Value::Object(data)
@@ -175,6 +212,21 @@ unsafe extern "C" fn on_request(
         unsafe { write_json(response, &answer) };
     })
 }
+
+/// Logs a refused request, at most [`MAX_REFUSALS_LOGGED`] times in a run (a script that gets it
+/// wrong in a loop must not fill the log; the client gets every answer).
+fn log_refusal(kind: &str, error: &str) {
+    use std::sync::atomic::AtomicU32;
+    static LOGGED: AtomicU32 = AtomicU32::new(0);
+    let n = LOGGED.fetch_add(1, Ordering::Relaxed);
+    if n < MAX_REFUSALS_LOGGED {
+        log::warn!("control API: {kind} refused: {error}");
+    } else if n == MAX_REFUSALS_LOGGED {
+        log::warn!("control API: more requests refused; no more are logged");
+    }
+}
+
+const MAX_REFUSALS_LOGGED: u32 = 20;
 
 /// The request data as JSON (null when there is none).
 unsafe fn read_json(data: *mut ffi::obs_data_t) -> Value {

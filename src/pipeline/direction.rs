@@ -159,12 +159,10 @@ impl Clips {
                     }
                 }
             }
-            Some(ClipCommand::Stop { fade_ms }) => {
-                if self.player.take().is_some() {
-                    mixer.release(Motion::Clip, fade_ms);
-                }
+            Some(ClipCommand::Stop { fade_ms }) if self.player.take().is_some() => {
+                mixer.release(Motion::Clip, fade_ms);
             }
-            None => {}
+            Some(ClipCommand::Stop { .. }) | None => {}
         }
         let pose = self
             .player

@@ -24,7 +24,7 @@ use serde_json::Value;
 
 use super::gltf_data::{AnimationChannel, Interpolation, Target, read_animation};
 use super::humanoid::HumanBone;
-use super::{Budget, Result, VrmError, parse_json, read_bounded, split_container};
+use super::{Budget, Result, VrmError, parse_json, read_bounded, read_json_head, split_container};
 use crate::pose::{AvatarPose, LookAtAngles};
 
 /// A loaded clip, ready to sample at any time.
@@ -76,6 +76,46 @@ pub fn load_animation(bytes: &[u8]) -> Result<VrmAnimation> {
 fn load_animation_with_base(bytes: &[u8], base: Option<&Path>) -> Result<VrmAnimation> {
     let container = split_container(bytes)?;
     let value = parse_json(&container)?;
+    let ext = check_extension(&value)?;
+    let data = read_animation(&value, container.bin, base, &Budget::default())?;
+    build(ext, &data.nodes, &data.channels)
+}
+
+/// The duration of the clip at `path` in milliseconds, from its header alone (the JSON's
+/// accessor bounds, which glTF requires on animation times): checks that it is a VRM Animation
+/// without loading it.
+pub fn probe_animation_file(path: &Path) -> Result<f64> {
+    let value = read_json_head(path)?;
+    check_extension(&value)?;
+    let accessors = value.get("accessors").and_then(Value::as_array);
+    let animation = value
+        .pointer("/animations/0")
+        .ok_or_else(|| VrmError::Invalid("the file has no animation".into()))?;
+    let samplers = animation.get("samplers").and_then(Value::as_array);
+    let mut duration_s: f64 = 0.0;
+    for channel in animation
+        .get("channels")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let max = channel
+            .get("sampler")
+            .and_then(Value::as_u64)
+            .and_then(|i| samplers?.get(usize::try_from(i).ok()?))
+            .and_then(|s| s.get("input")?.as_u64())
+            .and_then(|i| accessors?.get(usize::try_from(i).ok()?))
+            .and_then(|a| a.pointer("/max/0")?.as_f64())
+            .ok_or_else(|| {
+                VrmError::Invalid("an animation's key times carry no max (glTF requires it)".into())
+            })?;
+        duration_s = duration_s.max(max);
+    }
+    Ok(duration_s * 1000.0)
+}
+
+/// The file's VRMC_vrm_animation extension, of a known version, with hips.
+fn check_extension(value: &Value) -> Result<&Value> {
     let ext = value
         .get("extensions")
         .and_then(|e| e.get("VRMC_vrm_animation"))
@@ -83,20 +123,14 @@ fn load_animation_with_base(bytes: &[u8], base: Option<&Path>) -> Result<VrmAnim
             VrmError::Invalid("not a VRM Animation: no VRMC_vrm_animation extension".into())
         })?;
     match ext.get("specVersion").and_then(Value::as_str) {
-        Some("1.0" | "1.0-draft") => {}
-        Some(other) => {
-            return Err(VrmError::Unsupported(format!(
-                "VRMC_vrm_animation specVersion {other:?} (only 1.0 is known)"
-            )));
-        }
-        None => {
-            return Err(VrmError::Invalid(
-                "VRMC_vrm_animation has no specVersion".into(),
-            ));
-        }
+        Some("1.0" | "1.0-draft") => Ok(ext),
+        Some(other) => Err(VrmError::Unsupported(format!(
+            "VRMC_vrm_animation specVersion {other:?} (only 1.0 is known)"
+        ))),
+        None => Err(VrmError::Invalid(
+            "VRMC_vrm_animation has no specVersion".into(),
+        )),
     }
-    let data = read_animation(&value, container.bin, base, &Budget::default())?;
-    build(ext, &data.nodes, &data.channels)
 }
 
 /// The node index of `entry.node`, checked.

@@ -235,3 +235,30 @@ fn bad_clips_are_refused_with_a_reason() {
     assert!(err.contains("no hips"), "{err}");
     assert!(load_animation(b"").is_err());
 }
+
+#[test]
+fn a_quick_look_at_the_header_gives_the_duration_or_says_why_not() {
+    let godette = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/testdata/vrm/vrm0/Godette_vrm_v4.vrm"
+    ));
+    let probe = probe_animation_file(Path::new(TEST_VRMA)).unwrap();
+    assert!(near(probe as f32, 3000.0, 1e-3), "{probe}");
+    let err = probe_animation_file(godette).unwrap_err().to_string();
+    assert!(err.contains("no VRMC_vrm_animation"), "{err}");
+    // The other way round: the clip is no avatar, the avatar is one.
+    crate::vrm::probe_file(godette).unwrap();
+    let err = crate::vrm::probe_file(Path::new(TEST_VRMA))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a VRM"), "{err}");
+    let err = probe_animation_file(Path::new("/nonexistent.vrma"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("/nonexistent.vrma"), "{err}");
+    let text = std::env::temp_dir().join("vrm-avatar-probe.txt");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(probe_animation_file(&text).is_err());
+    assert!(crate::vrm::probe_file(&text).is_err());
+    let _ = std::fs::remove_file(&text);
+}

@@ -192,6 +192,69 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| VrmError::Io(format!("{shown}: {e}")))
 }
 
+/// The most a quick look at a file reads (see [`read_json_head`]).
+const MAX_PROBE_BYTES: u64 = 16 << 20;
+
+/// The JSON of a file, reading only a GLB's header and JSON chunk (or a .gltf's text), at most
+/// [`MAX_PROBE_BYTES`]: a quick look for a request that must be answered at once.
+pub(crate) fn read_json_head(path: &Path) -> Result<Value> {
+    use std::io::Read;
+    let shown = path.display();
+    let io = |e: std::io::Error| VrmError::Io(format!("{shown}: {e}"));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(VrmError::Io(format!("{shown}: not a regular file")));
+    }
+    let mut head = [0u8; 20];
+    let got = file.by_ref().take(20).read(&mut head).map_err(io)?;
+    let json = if got >= 4 && head.starts_with(b"glTF") {
+        if got < 20 {
+            return Err(VrmError::Container(format!(
+                "{shown}: truncated GLB header"
+            )));
+        }
+        let length = u32::from_le_bytes([head[12], head[13], head[14], head[15]]);
+        if &head[16..20] != b"JSON" {
+            return Err(VrmError::Container(format!(
+                "{shown}: the first GLB chunk is not JSON"
+            )));
+        }
+        if u64::from(length) > MAX_PROBE_BYTES {
+            return Err(VrmError::Limit(format!(
+                "{shown}: a JSON chunk of {length} bytes"
+            )));
+        }
+        let mut json = vec![0u8; length as usize];
+        file.read_exact(&mut json)
+            .map_err(|_| VrmError::Container(format!("{shown}: truncated GLB")))?;
+        json
+    } else {
+        if meta.len() > MAX_PROBE_BYTES {
+            return Err(VrmError::Limit(format!(
+                "{shown}: {} bytes of glTF JSON",
+                meta.len()
+            )));
+        }
+        let mut all = head[..got].to_vec();
+        file.read_to_end(&mut all).map_err(io)?;
+        all
+    };
+    let container = split_container(&json)?;
+    parse_json(&container)
+}
+
+/// Whether `path` looks like a VRM (0.x or 1.0) from its header, without loading it.
+pub fn probe_file(path: &Path) -> Result<()> {
+    match detect_version(&read_json_head(path)?)? {
+        Some(_) => Ok(()),
+        None => Err(VrmError::Invalid(format!(
+            "{}: not a VRM (no VRMC_vrm or VRM extension)",
+            path.display()
+        ))),
+    }
+}
+
 /// The document's JSON, within [`limits::MAX_JSON_BYTES`].
 fn parse_json(container: &Container) -> Result<Value> {
     if container.json.len() > limits::MAX_JSON_BYTES {

@@ -4,10 +4,10 @@
 
 mod properties;
 mod read;
-mod state;
+mod requests;
 mod telemetry;
 
-pub use state::get_state;
+pub use requests::execute;
 
 use properties::{get_defaults, get_properties};
 use read::{apply_tracking, output_fps, read_size, read_vrm_path};
@@ -58,6 +58,8 @@ struct Source {
     voice_worker: Option<JoinHandle<()>>,
     wanted_voice: Mutex<String>,
     voice_input: Arc<Mutex<VoiceInput>>,
+    /// Whether a person was tracked at the last tick (for `TrackingChanged`).
+    tracking_seen: Mutex<Option<bool>>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -188,6 +190,7 @@ unsafe extern "C" fn create(
             voice_worker,
             wanted_voice: Mutex::new(String::new()),
             voice_input: super::voice_input::new_voice_input(),
+            tracking_seen: Mutex::new(None),
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -294,6 +297,7 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         }
         let wanted_voice = source.wanted_voice.lock().clone();
         source.voice_input.lock().tick(&wanted_voice, &source.voice);
+        send_events(source);
         // Only when the avatar changed, and out of the lock while OBS registers hotkeys
         // (see `Source::hotkeys`).
         if !source.hotkeys.lock().is_current(&source.control) {
@@ -302,6 +306,50 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
             *source.hotkeys.lock() = hotkeys;
         }
     })
+}
+
+/// The avatar's events since the last tick, and `TrackingChanged` when a person is found or
+/// lost, to obs-websocket's clients.
+fn send_events(source: &Source) {
+    use crate::pipeline::AvatarEvent;
+    use serde_json::json;
+    let events = source.control.direction.take_events();
+    let tracking = requests::tracking(source);
+    let changed = source.tracking_seen.lock().replace(tracking) == Some(!tracking);
+    if events.is_empty() && !changed {
+        return;
+    }
+    // SAFETY: the source is alive while its tick runs; the name is copied at once.
+    let name = unsafe {
+        let name = ffi::obs_source_get_name(source.obs_source.0);
+        if name.is_null() {
+            return;
+        }
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
+    };
+    for event in events {
+        match event {
+            AvatarEvent::AvatarLoaded {
+                vrm_path,
+                ok,
+                error,
+            } => super::vendor::emit(
+                c"AvatarLoaded",
+                &json!({"source": name, "vrm_path": vrm_path, "ok": ok, "error": error}),
+            ),
+            AvatarEvent::AnimationEnded { file } => {
+                super::vendor::emit(c"AnimationEnded", &json!({"source": name, "file": file}))
+            }
+        }
+    }
+    if changed {
+        super::vendor::emit(
+            c"TrackingChanged",
+            &json!({"source": name, "tracking": tracking}),
+        );
+    }
 }
 
 unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effect_t) {
