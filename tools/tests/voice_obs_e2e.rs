@@ -356,15 +356,8 @@ fn a_media_sources_voice_moves_the_mouth_in_real_obs_once() {
         .unwrap();
 
     // mouth = camera, with no camera: the voice is heard (speaking) but moves nothing.
-    let set = |obs: &mut ObsStudio, settings: Value| {
-        obs.ws
-            .request(
-                "SetInputSettings",
-                json!({"inputName": AVATAR, "inputSettings": settings}),
-            )
-            .unwrap();
-    };
-    set(&mut obs, json!({"mouth": "camera"}));
+    obs.set_input_settings(AVATAR, json!({"mouth": "camera"}))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let camera_only = sample(&mut obs, 5.0);
     let widest = camera_only.iter().map(|s| s.open).fold(0.0, f64::max);
@@ -381,10 +374,9 @@ fn a_media_sources_voice_moves_the_mouth_in_real_obs_once() {
         std::path::Path::new(&testdata("people/video/face_and_thumbs_up.mp4")),
     )
     .unwrap();
-    set(
-        &mut obs,
+    obs.set_input_settings(AVATAR,
         json!({"mouth": "auto", "input_kind": "source", "input_source": CAMERA, "tracking_mode": "face"}),
-    );
+    ).unwrap();
     let tracking = Instant::now() + Duration::from_secs(90);
     while state(&mut obs, json!({"source": AVATAR}))["tracking_fps"]
         .as_f64()
@@ -399,7 +391,8 @@ fn a_media_sources_voice_moves_the_mouth_in_real_obs_once() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let auto = sample(&mut obs, clip_ms / 1000.0 + 1.0);
-    set(&mut obs, json!({"mouth": "camera"}));
+    obs.set_input_settings(AVATAR, json!({"mouth": "camera"}))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let camera = sample(&mut obs, clip_ms / 1000.0 + 1.0);
     let (auto_corr, camera_corr) = (
@@ -437,7 +430,8 @@ fn a_media_sources_voice_moves_the_mouth_in_real_obs_once() {
         auto_corr > 0.6 && camera_corr < 0.4,
         "auto follows the voice ({auto_corr:.2}), camera does not ({camera_corr:.2})"
     );
-    set(&mut obs, json!({"mouth": "auto", "input_kind": "none"}));
+    obs.set_input_settings(AVATAR, json!({"mouth": "auto", "input_kind": "none"}))
+        .unwrap();
 
     // Renamed: let go (the setting still names the old one); named back: heard again.
     let from = obs.log_text().len();
@@ -503,15 +497,6 @@ fn a_media_sources_voice_moves_the_mouth_in_real_obs_once() {
         state(&mut obs, json!({"source": AVATAR}))["speaking"],
         false
     );
-    let config = obs.config_dir.clone();
-    let status = obs.quit(Duration::from_secs(60)).expect("OBS quits");
-    assert!(status.success(), "OBS exits with status 0: {status}");
-    assert!(
-        !config.join("crashes").exists()
-            || std::fs::read_dir(config.join("crashes"))
-                .unwrap()
-                .next()
-                .is_none(),
-        "no crash report"
-    );
+    obs.quit_cleanly(Duration::from_secs(60))
+        .expect("OBS quits cleanly");
 }

@@ -530,6 +530,26 @@ impl ObsStudio {
         }
     }
 
+    /// [`Self::quit`], and an error unless OBS exited with status 0 and wrote no crash report:
+    /// what every end-to-end test asks of a quit.
+    pub fn quit_cleanly(self, wait: Duration) -> Result<()> {
+        let crashes = self.config_dir.join("crashes");
+        let status = self.quit(wait)?;
+        if !status.success() {
+            bail!("OBS exited with {status}");
+        }
+        let reports: Vec<PathBuf> = std::fs::read_dir(&crashes)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        if !reports.is_empty() {
+            bail!("OBS wrote crash reports: {reports:?}");
+        }
+        Ok(())
+    }
+
     /// Why OBS died: the backtraces of its threads from the core file (when gdb and a core are
     /// there) and the last lines of its log and output.
     fn crash_details(&self, status: ExitStatus, pid: u32) -> String {
@@ -622,6 +642,15 @@ impl ObsStudio {
             .flatten()
             .map(|e| e.path())
             .collect()
+    }
+
+    /// Changes some of input `input`'s settings (the others stay), as `SetInputSettings` does.
+    pub fn set_input_settings(&mut self, input: &str, settings: Value) -> Result<()> {
+        self.ws.request(
+            "SetInputSettings",
+            json!({"inputName": input, "inputSettings": settings}),
+        )?;
+        Ok(())
     }
 
     /// Creates `scene` with a dark background and a VRM Avatar source named `input` over it, and

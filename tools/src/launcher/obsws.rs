@@ -16,6 +16,7 @@ pub struct ObsWs {
 const HELLO: u64 = 0;
 const IDENTIFY: u64 = 1;
 const IDENTIFIED: u64 = 2;
+const EVENT: u64 = 5;
 const REQUEST: u64 = 6;
 const REQUEST_RESPONSE: u64 = 7;
 
@@ -33,9 +34,22 @@ impl ObsWs {
         password: Option<&str>,
         wait: Duration,
     ) -> Result<Self> {
+        Self::connect_subscribed(host, port, password, 0, wait)
+    }
+
+    /// [`ObsWs::connect_with_password`], subscribed to the events in the `subscriptions` bit
+    /// mask (obs-websocket's EventSubscription; e.g. [`VENDOR_EVENTS`]), read with
+    /// [`ObsWs::next_event`].
+    pub fn connect_subscribed(
+        host: &str,
+        port: u16,
+        password: Option<&str>,
+        subscriptions: u64,
+        wait: Duration,
+    ) -> Result<Self> {
         let deadline = Instant::now() + wait;
         loop {
-            match Self::try_connect(host, port, password) {
+            match Self::try_connect(host, port, password, subscriptions) {
                 Ok(ws) => return Ok(ws),
                 Err(err) if Instant::now() >= deadline => {
                     return Err(
@@ -47,7 +61,12 @@ impl ObsWs {
         }
     }
 
-    fn try_connect(host: &str, port: u16, password: Option<&str>) -> Result<Self> {
+    fn try_connect(
+        host: &str,
+        port: u16,
+        password: Option<&str>,
+        subscriptions: u64,
+    ) -> Result<Self> {
         let stream = TcpStream::connect((host, port))?;
         stream.set_read_timeout(Some(Duration::from_secs(30)))?;
         stream.set_write_timeout(Some(Duration::from_secs(30)))?;
@@ -59,7 +78,7 @@ impl ObsWs {
         if hello["op"] != HELLO {
             bail!("expected Hello from obs-websocket, got {hello}");
         }
-        let mut identify = json!({"rpcVersion": 1, "eventSubscriptions": 0});
+        let mut identify = json!({"rpcVersion": 1, "eventSubscriptions": subscriptions});
         if let Some(auth) = hello["d"].get("authentication") {
             let Some(password) = password else {
                 bail!("obs-websocket asks for a password (give --password)");
@@ -97,6 +116,38 @@ impl ObsWs {
                 }
                 Message::Close(_) => bail!("obs-websocket closed the connection"),
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next event (`d` of obs-websocket's Event message) within `limit`; None when none came.
+    pub fn next_event(&mut self, limit: Duration) -> Result<Option<Value>> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            self.socket.get_mut().set_read_timeout(Some(left))?;
+            match self.socket.read() {
+                Ok(Message::Text(text)) => {
+                    let message: Value = serde_json::from_str(text.as_str())
+                        .context("obs-websocket sent bad JSON")?;
+                    if message["op"] == EVENT {
+                        return Ok(Some(message["d"].clone()));
+                    }
+                }
+                Ok(Message::Close(_)) => bail!("obs-websocket closed the connection"),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(e).context("reading from obs-websocket"),
             }
         }
     }
@@ -145,6 +196,9 @@ impl ObsWs {
         }
     }
 }
+
+/// obs-websocket's EventSubscription bit for vendor events.
+pub const VENDOR_EVENTS: u64 = 1 << 9;
 
 /// obs-websocket v5's answer to its challenge:
 /// base64(sha256(base64(sha256(password + salt)) + challenge)).
