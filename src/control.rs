@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use std::path::PathBuf;
 
 /// Every request the vendor answers, by name.
-pub const REQUESTS: [&str; 9] = [
+pub const REQUESTS: [&str; 11] = [
     "GetAvatars",
     "GetState",
     "SetExpression",
@@ -15,6 +15,8 @@ pub const REQUESTS: [&str; 9] = [
     "SetLookAt",
     "PlayAnimation",
     "StopAnimation",
+    "Speak",
+    "StopSpeaking",
     "LoadAvatar",
     "Calibrate",
 ];
@@ -56,6 +58,13 @@ pub enum Request {
         source: String,
         fade_ms: f64,
     },
+    Speak {
+        source: String,
+        file: PathBuf,
+    },
+    StopSpeaking {
+        source: String,
+    },
     LoadAvatar {
         source: String,
         vrm_path: PathBuf,
@@ -76,6 +85,8 @@ impl Request {
             | Request::SetLookAt { source, .. }
             | Request::PlayAnimation { source, .. }
             | Request::StopAnimation { source, .. }
+            | Request::Speak { source, .. }
+            | Request::StopSpeaking { source }
             | Request::LoadAvatar { source, .. }
             | Request::Calibrate { source } => Some(source),
         }
@@ -143,6 +154,11 @@ pub fn parse(kind: &str, data: &Value) -> Result<Request, String> {
             source,
             fade_ms: get.fade(CLIP_FADE_MS)?,
         },
+        "Speak" => Request::Speak {
+            source,
+            file: get.string("file", "the path of a sound file")?.into(),
+        },
+        "StopSpeaking" => Request::StopSpeaking { source },
         "LoadAvatar" => Request::LoadAvatar {
             source,
             vrm_path: get.string("vrm_path", "the path of a .vrm file")?.into(),
@@ -340,6 +356,11 @@ mod tests {
                 "LoadAvatar",
                 json!({"source": "A", "vrm_path": false}),
                 "`vrm_path` must be a string",
+            ),
+            (
+                "Speak",
+                json!({"source": "A"}),
+                "`file` (the path of a sound file) is missing",
             ),
             (
                 "Dance",

@@ -12,6 +12,7 @@ mod logger;
 mod module;
 mod readiness;
 mod source;
+mod speech;
 mod tap;
 mod text;
 mod tracking_input;

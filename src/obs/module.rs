@@ -92,6 +92,10 @@ unsafe extern "C" fn on_frontend_event(event: ffi::obs_frontend_event, _data: *m
         {
             let (inputs, trackers) = super::tracking_input::quit();
             let voices = super::voice_input::quit();
+            let speeches = super::speech::quit();
+            if speeches > 0 {
+                log::info!("OBS is quitting: let go of {speeches} speech source(s)");
+            }
             if voices > 0 {
                 log::info!("OBS is quitting: let go of {voices} voice source(s)");
             }

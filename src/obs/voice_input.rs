@@ -57,9 +57,64 @@ struct Attached {
     name: String,
     /// A strong reference to the heard source.
     source: *mut ffi::obs_source_t,
+    listening: Listening,
+    checked: Instant,
+}
+
+/// An audio capture callback on a source, feeding a voice worker; removed by [`Listening::stop`].
+pub(super) struct Listening {
+    source: *mut ffi::obs_source_t,
     /// Boxed for the callback; freed only after the callback is removed.
     ear: *mut Ear,
-    checked: Instant,
+}
+
+// SAFETY: the pointers are a source the owner holds a reference to and an owned box.
+unsafe impl Send for Listening {}
+
+impl Listening {
+    /// Hears `source` (after its filters) into `voice`. Returns the listening, OBS's sample
+    /// rate and channels.
+    ///
+    /// # Safety
+    /// `source` is a strong reference the caller keeps until [`Listening::stop`].
+    pub(super) unsafe fn start(
+        source: *mut ffi::obs_source_t,
+        voice: &Arc<VoiceControl>,
+    ) -> (Listening, u32, usize) {
+        let mut info = ffi::obs_audio_info::default();
+        // SAFETY: fills the struct; false when OBS has no audio set up.
+        let (rate, channels) = if unsafe { ffi::obs_get_audio_info(&mut info) } {
+            (info.samples_per_sec, channels_of(info.speakers))
+        } else {
+            (48_000, 2)
+        };
+        let ear = Box::into_raw(Box::new(Ear {
+            voice: Arc::clone(voice),
+            rate,
+            channels,
+        }));
+        // SAFETY: the callback and its param stay valid until removed in stop.
+        unsafe {
+            ffi::obs_source_add_audio_capture_callback(source, Some(on_audio), ear as *mut c_void)
+        };
+        voice.set_listening(true);
+        (Listening { source, ear }, rate, channels)
+    }
+
+    /// Removes the callback (the voice then stops moving the mouth).
+    pub(super) fn stop(self) {
+        // SAFETY: removing the callback added in start; libobs takes the source's audio
+        // callback lock, so no call is running once this returns and the ear can go.
+        unsafe {
+            ffi::obs_source_remove_audio_capture_callback(
+                self.source,
+                Some(on_audio),
+                self.ear as *mut c_void,
+            );
+            let ear = Box::from_raw(self.ear);
+            ear.voice.set_listening(false);
+        }
+    }
 }
 
 /// The voice a source hears now. Touched only on OBS's graphics thread (video_tick) and in
@@ -127,28 +182,13 @@ impl VoiceInput {
             unsafe { ffi::obs_source_release(source) };
             return;
         }
-        let mut info = ffi::obs_audio_info::default();
-        // SAFETY: fills the struct; false when OBS has no audio set up.
-        let (rate, channels) = if unsafe { ffi::obs_get_audio_info(&mut info) } {
-            (info.samples_per_sec, channels_of(info.speakers))
-        } else {
-            (48_000, 2)
-        };
-        let ear = Box::into_raw(Box::new(Ear {
-            voice: Arc::clone(voice),
-            rate,
-            channels,
-        }));
-        // SAFETY: the callback and its param stay valid until removed in detach.
-        unsafe {
-            ffi::obs_source_add_audio_capture_callback(source, Some(on_audio), ear as *mut c_void)
-        };
-        voice.set_listening(true);
+        // SAFETY: the reference just taken is kept in `attached` until detach.
+        let (listening, rate, channels) = unsafe { Listening::start(source, voice) };
         log::info!("hearing the voice of '{name}' ({rate} Hz, {channels} channels)");
         self.attached = Some(Attached {
             name: name.to_string(),
             source,
-            ear,
+            listening,
             checked: Instant::now(),
         });
     }
@@ -156,18 +196,9 @@ impl VoiceInput {
     /// Stops hearing the voice source (the mouth goes back to the camera).
     pub fn detach(&mut self) {
         if let Some(a) = self.attached.take() {
-            // SAFETY: removing the callback added in attach; libobs takes the source's audio
-            // callback lock, so no call is running once this returns and the ear can go.
-            unsafe {
-                ffi::obs_source_remove_audio_capture_callback(
-                    a.source,
-                    Some(on_audio),
-                    a.ear as *mut c_void,
-                );
-                let ear = Box::from_raw(a.ear);
-                ear.voice.set_listening(false);
-                ffi::obs_source_release(a.source);
-            }
+            a.listening.stop();
+            // SAFETY: the reference taken in attach, released once.
+            unsafe { ffi::obs_source_release(a.source) };
         }
     }
 }

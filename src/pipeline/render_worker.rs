@@ -140,6 +140,10 @@ pub struct RenderControl {
     /// The voice that may move the mouth, and who moves it.
     voice: Mutex<Option<Arc<VoiceControl>>>,
     mouth: Mutex<MouthMode>,
+    /// The avatar's own speech (control API `Speak`), and whether it plays now: while it
+    /// does, its sound moves the mouth whatever `mouth` says.
+    speech: Mutex<Option<Arc<VoiceControl>>>,
+    speech_playing: AtomicBool,
     /// What the avatar does: the last mixed pose.
     state: Mutex<Arc<AvatarState>>,
 }
@@ -174,6 +178,8 @@ impl RenderControl {
             view: Mutex::new(ViewSettings::default()),
             voice: Mutex::new(None),
             mouth: Mutex::new(MouthMode::Auto),
+            speech: Mutex::new(None),
+            speech_playing: AtomicBool::new(false),
             state: Mutex::new(Arc::new(AvatarState::default())),
         })
     }
@@ -183,8 +189,30 @@ impl RenderControl {
         *self.voice.lock() = voice;
     }
 
+    /// The voice worker hearing the avatar's own speech.
+    pub fn set_speech(&self, speech: Option<Arc<VoiceControl>>) {
+        *self.speech.lock() = speech;
+    }
+
+    /// Whether the avatar's speech plays now.
+    pub fn set_speech_playing(&self, playing: bool) {
+        self.speech_playing.store(playing, Ordering::Release);
+    }
+
     pub fn set_mouth(&self, mouth: MouthMode) {
         *self.mouth.lock() = mouth;
+    }
+
+    /// The voice that moves the mouth at `now` and by which rule: the avatar's speech while it
+    /// plays (always), else the voice source by the `mouth` setting.
+    fn voice_and_mouth(&self, now: Instant) -> (Option<crate::voice::Voice>, MouthMode) {
+        if self.speech_playing.load(Ordering::Acquire)
+            && let Some(speech) = self.speech.lock().as_ref().and_then(|v| v.voice(now))
+        {
+            return (Some(speech), MouthMode::Voice);
+        }
+        let voice = self.voice.lock().as_ref().and_then(|v| v.voice(now));
+        (voice, *self.mouth.lock())
     }
 
     /// What the avatar does now (as of the last frame the worker mixed).
@@ -339,7 +367,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let seen = motion.seen;
         let tracked = motion.update(ctl, avatar.generation, scene, now);
         let fresh_landmarks = motion.seen != seen;
-        let voice = ctl.voice.lock().as_ref().and_then(|v| v.voice(now));
+        let (voice, mouth) = ctl.voice_and_mouth(now);
         let now_ms = clock_ms(now);
         let offers = Offers {
             idle: idle.pose(t),
@@ -347,7 +375,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             clip: clips.update(&ctl.direction, &mut mixer, now_ms, avatar.hips_height),
             voice,
             chosen: ctl.direction.held(now_ms),
-            mouth: *ctl.mouth.lock(),
+            mouth,
         };
         scene.pose = offers.mix(&mut mixer, now_ms);
         *ctl.state.lock() = Arc::new(AvatarState {

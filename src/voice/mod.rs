@@ -7,6 +7,7 @@
 //! 30 ms: the mouth opens within a hop or two of a syllable's start.
 
 pub mod formants;
+pub mod sound_file;
 
 use formants::FormantFinder;
 use serde::{Deserialize, Serialize};

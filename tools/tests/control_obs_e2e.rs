@@ -5,6 +5,8 @@
 //! CPU of an idle avatar (the README's figures):
 //! `cargo test --release --test control_obs_e2e -- --nocapture`.
 
+mod speech;
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -127,6 +129,34 @@ fn right_arm_deg(state: &Value) -> f64 {
     pose.rotation("rightUpperArm").map_or(0.0, |q| {
         f64::from(q.angle_between(glam::Quat::IDENTITY).to_degrees())
     })
+}
+
+/// The loudest sample of a recording's sound (dBFS, ffmpeg's volumedetect), over its first
+/// `seconds` or all of it.
+fn loudest_db(recording: &str, seconds: Option<f64>) -> f64 {
+    // StopRecord answers before the muxer has written the file's index.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut command = std::process::Command::new("ffmpeg");
+        command.args(["-hide_banner", "-nostats", "-i", recording]);
+        if let Some(s) = seconds {
+            command.args(["-t", &s.to_string()]);
+        }
+        let out = command
+            .args(["-map", "0:a", "-af", "volumedetect", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stderr).to_string();
+        let max = text
+            .lines()
+            .find_map(|l| l.split("max_volume: ").nth(1))
+            .and_then(|v| v.trim_end_matches(" dB").trim().parse::<f64>().ok());
+        if let (true, Some(max)) = (out.status.success(), max) {
+            return max;
+        }
+        assert!(Instant::now() < deadline, "{recording}: {text}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 fn quantile(values: &[f64], q: f64) -> f64 {
@@ -358,6 +388,106 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
             .is_none_or(|e| { e["eventData"]["eventType"] != "AnimationEnded" })
     );
 
+    // Speak: the line plays into OBS's mix (heard in a recording that is silent before it) and
+    // moves the mouth while it plays; events mark its start and end.
+    let line = speech::speak(
+        &work,
+        "line",
+        "en-us",
+        150,
+        "Hello everyone, I am your host tonight, and here is the news.",
+    );
+    let line_wav = speech::write_wav(&work, "line", &line, speech::RATE as u32, 1);
+    let line_file = line_wav.display().to_string();
+    let line_ms = line.len() as f64 * 1000.0 / speech::RATE as f64;
+    obs.ws.request("StartRecord", json!({})).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let answer = ok(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": line_file}),
+    );
+    assert!(
+        (answer["duration_ms"].as_f64().unwrap() - line_ms).abs() < 1.0,
+        "{answer} for {line_ms} ms"
+    );
+    let started = event(&mut events, "SpeechStarted", Duration::from_secs(10));
+    assert_eq!(started, json!({"source": AVATAR, "file": line_file}));
+    let (mut widest, mut heard) = (0.0f64, false);
+    let speaking = Instant::now();
+    while speaking.elapsed() < Duration::from_secs_f64(line_ms / 1000.0 - 0.3) {
+        let s = state(&mut obs);
+        widest = widest.max(s["mouth"]["open"].as_f64().unwrap());
+        heard |= s["speaking"] == true;
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        widest > 0.4 && heard,
+        "the line moves the mouth: widest {widest:.2}, speaking {heard}"
+    );
+    let ended = event(&mut events, "SpeechEnded", Duration::from_secs(5));
+    assert_eq!(ended, json!({"source": AVATAR, "file": line_file}));
+    until(&mut obs, Duration::from_secs(2), "the mouth shuts", |s| {
+        s["mouth"]["open"].as_f64().unwrap_or(1.0) < 0.05
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let recording = obs.ws.request("StopRecord", json!({})).unwrap()["outputPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (before_db, whole_db) = (
+        loudest_db(&recording, Some(1.0)),
+        loudest_db(&recording, None),
+    );
+    assert!(
+        before_db < -60.0 && whole_db > -20.0,
+        "the recording is silent before the line ({before_db} dB) and holds it ({whole_db} dB)"
+    );
+    eprintln!("recorded speech: loudest {whole_db} dB, {before_db} dB before it");
+    // A new Speak replaces the one playing; StopSpeaking ends it.
+    let other = speech::speak(
+        &work,
+        "other",
+        "en-us+f3",
+        150,
+        "And now, the weather for tomorrow.",
+    );
+    let other_wav = speech::write_wav(&work, "other", &other, speech::RATE as u32, 1);
+    let other_file = other_wav.display().to_string();
+    ok(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": line_file}),
+    );
+    assert_eq!(
+        event(&mut events, "SpeechStarted", Duration::from_secs(10))["file"],
+        line_file.as_str()
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    ok(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": other_file}),
+    );
+    assert_eq!(
+        event(&mut events, "SpeechEnded", Duration::from_secs(5))["file"],
+        line_file.as_str(),
+        "the line is cut"
+    );
+    assert_eq!(
+        event(&mut events, "SpeechStarted", Duration::from_secs(10))["file"],
+        other_file.as_str()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&mut obs, "StopSpeaking", json!({"source": AVATAR}));
+    assert_eq!(
+        event(&mut events, "SpeechEnded", Duration::from_secs(5))["file"],
+        other_file.as_str()
+    );
+    until(&mut obs, Duration::from_secs(2), "silent again", |s| {
+        s["speaking"] == false && s["mouth"]["open"].as_f64().unwrap_or(1.0) < 0.05
+    });
+
     // Calibrate is taken.
     ok(&mut obs, "Calibrate", json!({"source": AVATAR}));
 
@@ -499,6 +629,30 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
         "`vrm_path`",
     );
     refused(&mut obs, "Calibrate", json!({"source": "Nobody"}), "Nobody");
+    refused(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": godette.display().to_string()}),
+        "3D model",
+    );
+    refused(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": text.display().to_string()}),
+        "not a sound file",
+    );
+    refused(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": missing}),
+        "missing.vrma",
+    );
+    refused(
+        &mut obs,
+        "StopSpeaking",
+        json!({"source": 5}),
+        "`source` must be a string",
+    );
     let answer = obs.ws.request(
         "CallVendorRequest",
         json!({"vendorName": "obs-vrm-avatar", "requestType": "Dance", "requestData": {}}),

@@ -60,6 +60,8 @@ struct Source {
     voice_input: Arc<Mutex<VoiceInput>>,
     /// Whether a person was tracked at the last tick (for `TrackingChanged`).
     tracking_seen: Mutex<Option<bool>>,
+    /// The avatar's own speech (control API `Speak`), made on the first one.
+    speech: Arc<Mutex<Option<super::speech::Speech>>>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -191,6 +193,7 @@ unsafe extern "C" fn create(
             wanted_voice: Mutex::new(String::new()),
             voice_input: super::voice_input::new_voice_input(),
             tracking_seen: Mutex::new(None),
+            speech: super::speech::new_slot(),
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -207,6 +210,7 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         source.control.stop();
         source.input.lock().detach();
         source.voice_input.lock().detach();
+        source.speech.lock().take();
         source.voice.stop();
         source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
@@ -311,12 +315,20 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
 /// The avatar's events since the last tick, and `TrackingChanged` when a person is found or
 /// lost, to obs-websocket's clients.
 fn send_events(source: &Source) {
+    use super::speech::SpeechEvent;
     use crate::pipeline::AvatarEvent;
     use serde_json::json;
     let events = source.control.direction.take_events();
+    let (playing, spoken) = source
+        .speech
+        .lock()
+        .as_mut()
+        .map(|speech| speech.tick())
+        .unwrap_or_default();
+    source.control.set_speech_playing(playing);
     let tracking = requests::tracking(source);
     let changed = source.tracking_seen.lock().replace(tracking) == Some(!tracking);
-    if events.is_empty() && !changed {
+    if events.is_empty() && spoken.is_empty() && !changed {
         return;
     }
     // SAFETY: the source is alive while its tick runs; the name is copied at once.
@@ -343,6 +355,13 @@ fn send_events(source: &Source) {
                 super::vendor::emit(c"AnimationEnded", &json!({"source": name, "file": file}))
             }
         }
+    }
+    for event in spoken {
+        let (kind, file) = match event {
+            SpeechEvent::Started(file) => (c"SpeechStarted", file),
+            SpeechEvent::Ended(file) => (c"SpeechEnded", file),
+        };
+        super::vendor::emit(kind, &json!({"source": name, "file": file}));
     }
     if changed {
         super::vendor::emit(

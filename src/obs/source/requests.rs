@@ -65,6 +65,18 @@ pub fn execute(request: &Request) -> Result<Value, String> {
             source.control.direction.stop_clip(*fade_ms);
             Ok(json!({}))
         }
+        Request::Speak { file, .. } => {
+            let (_, duration_ms) = crate::voice::sound_file::probe_sound(file)
+                .map_err(|e| format!("cannot speak: {e}"))?;
+            speak(source, file)?;
+            Ok(json!({ "duration_ms": duration_ms }))
+        }
+        Request::StopSpeaking { .. } => {
+            if let Some(speech) = source.speech.lock().as_mut() {
+                speech.stop();
+            }
+            Ok(json!({}))
+        }
         Request::LoadAvatar { vrm_path, .. } => {
             crate::vrm::probe_file(vrm_path)
                 .map_err(|e| format!("cannot load {}: {e}", vrm_path.display()))?;
@@ -77,6 +89,20 @@ pub fn execute(request: &Request) -> Result<Value, String> {
         }
         Request::GetAvatars => Err("`GetAvatars` names no source".into()),
     })?
+}
+
+/// Plays `file` as the avatar's speech, making the speech source on the first call.
+fn speak(source: &Source, file: &Path) -> Result<(), String> {
+    let mut slot = source.speech.lock();
+    if slot.is_none() {
+        // SAFETY: the source is held by the caller; the name is copied at once.
+        let owner = unsafe { c_string(ffi::obs_source_get_name(source.obs_source.0)) };
+        let speech =
+            super::super::speech::Speech::new(&owner).map_err(|e| format!("cannot speak: {e}"))?;
+        source.control.set_speech(Some(speech.voice()));
+        *slot = Some(speech);
+    }
+    slot.as_mut().map_or(Ok(()), |speech| speech.speak(file))
 }
 
 /// Up to ten names, then how many more.
