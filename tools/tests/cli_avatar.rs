@@ -258,3 +258,65 @@ fn frames_compile_no_shaders() {
         "a frame took {p50} ms: shaders compile per frame"
     );
 }
+
+#[test]
+fn render_draws_a_vrm_animation_at_a_time() {
+    let dir = out_dir("animation");
+    let godette = testdata("vrm/vrm0/Godette_vrm_v4.vrm");
+    let clip = testdata("vrm/vrma/test.vrma");
+    let render = |name: &str, time: &str| {
+        let out_png = dir.join(name);
+        let out = run(&[
+            "render",
+            godette.to_str().unwrap(),
+            "--animation",
+            clip.to_str().unwrap(),
+            "--time",
+            time,
+            "--full-body",
+            "--width",
+            "320",
+            "--height",
+            "240",
+            "--out",
+            out_png.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rgba(&out_png).2
+    };
+    let differ = |a: &[u8], b: &[u8]| a.chunks(4).zip(b.chunks(4)).filter(|(p, q)| p != q).count();
+    // 0.5 s: the right arm hangs down; 1.5 s: T-pose and happy; 2 s: T-pose, neutral.
+    let (down, happy, neutral) = (
+        render("down.png", "0.5"),
+        render("happy.png", "1.5"),
+        render("neutral.png", "2"),
+    );
+    let arm = differ(&down, &neutral);
+    let face = differ(&happy, &neutral);
+    assert!(arm > 500, "the arm moves: {arm} pixels");
+    assert!(
+        face > 20 && face < arm,
+        "the face alone changes: {face} pixels"
+    );
+
+    for (bad, says) in [
+        (godette.to_str().unwrap(), "not a VRM Animation"),
+        ("/nonexistent.vrma", "/nonexistent.vrma"),
+    ] {
+        let out = run(&[
+            "render",
+            "--default",
+            "--animation",
+            bad,
+            "--out",
+            dir.join("x.png").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(says) && err.lines().count() == 1, "{err}");
+    }
+}
