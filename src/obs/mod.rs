@@ -2,6 +2,7 @@
 //! (Tools menu, obs-frontend-api), logging and the panic guard. A thin safe layer over the
 //! core; callbacks only swap settings or read the latest frame.
 
+mod calldata;
 mod capture;
 pub mod ffi;
 mod frontend;
@@ -17,6 +18,7 @@ mod tap;
 mod text;
 mod tracking_input;
 mod vendor;
+mod vendor_events;
 mod voice_input;
 
 pub use guard::guard;

@@ -5,100 +5,19 @@
 //! [`crate::control`] and only set or read what the workers act on; events are sent from the
 //! sources' ticks.
 
+use super::calldata::CallData;
 use super::{ffi, guard};
 use serde_json::{Value, json};
 use std::ffi::{CStr, CString, c_void};
-use std::ptr;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::Ordering;
 
 pub const VENDOR: &CStr = c"obs-vrm-avatar";
-
-/// obs-websocket's proc handler and our vendor in it, once registered (for events).
-static PROC_HANDLER: AtomicPtr<ffi::proc_handler_t> = AtomicPtr::new(ptr::null_mut());
-static VENDOR_HANDLE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// obs-websocket's `struct obs_websocket_request_callback`.
 #[repr(C)]
 struct RequestCallback {
     callback: unsafe extern "C" fn(*mut ffi::obs_data_t, *mut ffi::obs_data_t, *mut c_void),
     priv_data: *mut c_void,
-}
-
-/// A calldata on the stack, freed when dropped (`calldata_free` is inline in libobs).
-struct CallData(ffi::calldata_t);
-
-impl CallData {
-    fn new() -> CallData {
-        CallData(ffi::calldata_t::default())
-    }
-
-    fn set_string(&mut self, name: &CStr, value: &CStr) {
-        let bytes = value.to_bytes_with_nul();
-        // SAFETY: libobs copies `bytes.len()` bytes into the calldata.
-        unsafe {
-            ffi::calldata_set_data(
-                &mut self.0,
-                name.as_ptr(),
-                bytes.as_ptr() as *const c_void,
-                bytes.len(),
-            )
-        };
-    }
-
-    fn set_ptr(&mut self, name: &CStr, value: *mut c_void) {
-        // SAFETY: libobs copies the pointer's bytes.
-        unsafe {
-            ffi::calldata_set_data(
-                &mut self.0,
-                name.as_ptr(),
-                &value as *const *mut c_void as *const c_void,
-                size_of::<*mut c_void>(),
-            )
-        };
-    }
-
-    fn ptr(&self, name: &CStr) -> *mut c_void {
-        let mut out: *mut c_void = ptr::null_mut();
-        // SAFETY: copies at most a pointer's bytes into `out`.
-        unsafe {
-            ffi::calldata_get_data(
-                &self.0,
-                name.as_ptr(),
-                &mut out as *mut *mut c_void as *mut c_void,
-                size_of::<*mut c_void>(),
-            )
-        };
-        out
-    }
-
-    fn bool(&self, name: &CStr) -> bool {
-        let mut out = false;
-        // SAFETY: copies at most a bool's bytes into `out`.
-        unsafe {
-            ffi::calldata_get_data(
-                &self.0,
-                name.as_ptr(),
-                &mut out as *mut bool as *mut c_void,
-                size_of::<bool>(),
-            )
-        };
-        out
-    }
-
-    /// Calls `proc` of `handler` with this calldata; false when there is no such proc.
-    fn call(&mut self, handler: *mut ffi::proc_handler_t, proc: &CStr) -> bool {
-        // SAFETY: a valid handler and calldata; the proc reads and writes the calldata only.
-        unsafe { ffi::proc_handler_call(handler, proc.as_ptr(), &mut self.0) }
-    }
-}
-
-impl Drop for CallData {
-    fn drop(&mut self) {
-        if !self.0.fixed && !self.0.stack.is_null() {
-            // SAFETY: the stack libobs allocated for this calldata, freed once.
-            unsafe { ffi::bfree(self.0.stack as *mut c_void) };
-        }
-    }
 }
 
 /// Registers the vendor and its requests when obs-websocket is loaded (call from
@@ -126,8 +45,7 @@ pub fn register() {
         log::warn!("obs-websocket refused the vendor {VENDOR:?}: no control API");
         return;
     }
-    PROC_HANDLER.store(ph, Ordering::Release);
-    VENDOR_HANDLE.store(vendor, Ordering::Release);
+    super::vendor_events::registered(ph, vendor);
     for (index, name) in crate::control::REQUESTS.iter().enumerate() {
         let Ok(name) = CString::new(*name) else {
             continue;
@@ -154,33 +72,6 @@ pub fn register() {
         "control API: vendor {VENDOR:?} with {} request(s)",
         crate::control::REQUESTS.len()
     );
-}
-
-/// Sends vendor event `kind` with `data` to obs-websocket's clients (nothing without it).
-pub fn emit(kind: &CStr, data: &Value) {
-    let (ph, vendor) = (
-        PROC_HANDLER.load(Ordering::Acquire),
-        VENDOR_HANDLE.load(Ordering::Acquire),
-    );
-    if ph.is_null() || vendor.is_null() {
-        return;
-    }
-    let Ok(text) = CString::new(data.to_string()) else {
-        return;
-    };
-    // SAFETY: a valid C string; the data is released after the call, which copies it.
-    unsafe {
-        let data = ffi::obs_data_create_from_json(text.as_ptr());
-        if data.is_null() {
-            return;
-        }
-        let mut cd = CallData::new();
-        cd.set_ptr(c"vendor", vendor);
-        cd.set_string(c"type", kind);
-        cd.set_ptr(c"data", data as *mut c_void);
-        cd.call(ph, c"vendor_event_emit");
-        ffi::obs_data_release(data);
-    }
 }
 
 /// obs-websocket's thread: answers request number `index` of [`REQUESTS`].

@@ -347,13 +347,14 @@ fn send_events(source: &Source) {
                 vrm_path,
                 ok,
                 error,
-            } => super::vendor::emit(
+            } => super::vendor_events::emit(
                 c"AvatarLoaded",
                 &json!({"source": name, "vrm_path": vrm_path, "ok": ok, "error": error}),
             ),
-            AvatarEvent::AnimationEnded { file } => {
-                super::vendor::emit(c"AnimationEnded", &json!({"source": name, "file": file}))
-            }
+            AvatarEvent::AnimationEnded { file } => super::vendor_events::emit(
+                c"AnimationEnded",
+                &json!({"source": name, "file": file}),
+            ),
         }
     }
     for event in spoken {
@@ -361,10 +362,10 @@ fn send_events(source: &Source) {
             SpeechEvent::Started(file) => (c"SpeechStarted", file),
             SpeechEvent::Ended(file) => (c"SpeechEnded", file),
         };
-        super::vendor::emit(kind, &json!({"source": name, "file": file}));
+        super::vendor_events::emit(kind, &json!({"source": name, "file": file}));
     }
     if changed {
-        super::vendor::emit(
+        super::vendor_events::emit(
             c"TrackingChanged",
             &json!({"source": name, "tracking": tracking}),
         );
