@@ -10,7 +10,7 @@ mod speech;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use vrm_avatar_tools::launcher::obsws::{ObsWs, VENDOR_EVENTS};
+use vrm_avatar_tools::launcher::obsws::ObsWs;
 use vrm_avatar_tools::launcher::{
     LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
 };
@@ -187,14 +187,7 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
         "log:\n{}",
         obs.log_text()
     );
-    let mut events = ObsWs::connect_subscribed(
-        "127.0.0.1",
-        obs.ws_port,
-        Some(&obs.ws_password),
-        VENDOR_EVENTS,
-        Duration::from_secs(10),
-    )
-    .unwrap();
+    let mut events = obs.vendor_events().unwrap();
     obs.create_avatar_scene(
         SCENE,
         AVATAR,

@@ -9,10 +9,12 @@ mod ivs_stream;
 use obs_vrm_avatar::ivs::token;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use vrm_avatar_tools::launcher::{LaunchOptions, ObsStudio, PluginFiles, retry_on_known_obs_fault};
+use vrm_avatar_tools::launcher::{
+    LaunchOptions, ObsStudio, PluginFiles, local_rtmp_ingest, retry_on_known_obs_fault,
+};
 
 /// One OBS at a time: two at once on two cores make the keyboard-driven menu and the stream's
 /// timing flaky.
@@ -84,54 +86,10 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Whether something listens on 127.0.0.1:`port` (from /proc, without connecting: ffmpeg's
-/// RTMP listener takes one connection only).
-fn listening(port: u16) -> bool {
-    let needle = format!(":{port:04X} ");
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .any(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .is_some_and(|a| format!("{a} ").ends_with(&needle))
-                && l.split_whitespace().nth(3) == Some("0A")
-        })
-}
-
-/// A local RTMP ingest: ffmpeg listening once, copying what it gets into `out`.
-fn start_ingest(out: &Path) -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("rtmp://127.0.0.1:{port}/live/{STREAM_KEY}");
-    let child = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-listen",
-            "1",
-            "-i",
-            &url,
-            "-c",
-            "copy",
-            "-f",
-            "flv",
-        ])
-        .arg(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("ffmpeg (apt-get install ffmpeg)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !listening(port) {
-        assert!(Instant::now() < deadline, "ffmpeg listens on {port}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (child, port)
+/// A local RTMP ingest for [`STREAM_KEY`], copying what it gets into `out`; ffmpeg and the
+/// server URL.
+fn start_ingest(out: &Path) -> (Child, String) {
+    local_rtmp_ingest(out, STREAM_KEY).unwrap()
 }
 
 fn wait_for_exit(child: &mut Child, wait: Duration) -> bool {
@@ -381,8 +339,7 @@ fn ivs_setup_and_preflight_in_real_obs_stream_follows_every_ingest_rule_once() {
 
     // One step: the local ingest as the stage's RTMP endpoint, with IVS's settings.
     let recording = home.join("received.flv");
-    let (mut ingest, port) = start_ingest(&recording);
-    let url = format!("rtmp://127.0.0.1:{port}/live");
+    let (mut ingest, url) = start_ingest(&recording);
     let configure = [
         "configure",
         "--rtmp-url",
@@ -605,8 +562,7 @@ fn ivs_stage_setup_form_applies_checks_and_fixes_in_real_obs_once() {
 
     // RTMP(S): the local ingest as the stage's endpoint.
     let recording = home.join("received.flv");
-    let (mut ingest, port) = start_ingest(&recording);
-    let url = format!("rtmp://127.0.0.1:{port}/live");
+    let (mut ingest, url) = start_ingest(&recording);
     set_form(
         &mut obs,
         json!({"token": "", "rtmp_url": url, "stream_key": STREAM_KEY}),

@@ -5,6 +5,7 @@ mod bench;
 mod bench_obs;
 mod bench_track;
 mod demo;
+mod digital_human;
 mod ivs;
 mod lipsync;
 mod media;
@@ -48,6 +49,35 @@ enum Command {
         /// A video of a person to drive the avatar (instead of idle motion).
         #[arg(long)]
         input: Option<PathBuf>,
+    },
+    /// The headless digital-human demo: OBS with no one at it, the scene built and the avatar
+    /// driven only over obs-websocket (lines spoken, expressions, an animation), streamed to an
+    /// RTMP ingest (a local one unless --rtmp-url).
+    DigitalHuman {
+        #[command(flatten)]
+        plugin: PluginArgs,
+        /// Output folder: the spoken lines, timeline.json, the received stream, OBS's profile.
+        #[arg(long)]
+        out: PathBuf,
+        /// The avatar (the built-in one when left out).
+        #[arg(long)]
+        vrm: Option<PathBuf>,
+        /// A VRM Animation played between the lines.
+        #[arg(long)]
+        animation: Option<PathBuf>,
+        /// A line to speak (repeatable).
+        #[arg(long = "line", default_values_t = [
+            "Hello everyone, and welcome to the show.".to_string(),
+            "Today I am streaming with no one at the keyboard.".to_string(),
+            "Thank you for watching, see you next time.".to_string(),
+        ])]
+        lines: Vec<String>,
+        /// An RTMP(S) ingest, e.g. an IVS stage's; its key from --stream-key-file or the
+        /// VRM_AVATAR_STREAM_KEY environment variable.
+        #[arg(long)]
+        rtmp_url: Option<String>,
+        #[arg(long, requires = "rtmp_url")]
+        stream_key_file: Option<PathBuf>,
     },
     /// Print what a VRM (or glTF) file holds: humanoid bones, expressions, materials, springs.
     Inspect {
@@ -367,6 +397,23 @@ pub fn main() -> i32 {
                 input,
             })
         }
+        Command::DigitalHuman {
+            plugin,
+            out,
+            vrm,
+            animation,
+            lines,
+            rtmp_url,
+            stream_key_file,
+        } => digital_human::run(&digital_human::DigitalHumanOptions {
+            plugin: plugin.files(),
+            out,
+            vrm,
+            animation,
+            lines,
+            rtmp_url,
+            stream_key_file,
+        }),
         Command::Track {
             input,
             out,

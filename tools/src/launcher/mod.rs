@@ -644,6 +644,18 @@ impl ObsStudio {
             .collect()
     }
 
+    /// A second obs-websocket client, subscribed to vendor events (read them with
+    /// [`ObsWs::next_event`]; close it before quitting OBS).
+    pub fn vendor_events(&self) -> Result<ObsWs> {
+        ObsWs::connect_subscribed(
+            "127.0.0.1",
+            self.ws_port,
+            Some(&self.ws_password),
+            obsws::VENDOR_EVENTS,
+            Duration::from_secs(10),
+        )
+    }
+
     /// Changes some of input `input`'s settings (the others stay), as `SetInputSettings` does.
     pub fn set_input_settings(&mut self, input: &str, settings: Value) -> Result<()> {
         self.ws.request(
@@ -750,6 +762,58 @@ impl ObsStudio {
             rgba: buf,
         })
     }
+}
+
+/// Whether something listens on 127.0.0.1:`port` (from /proc, without connecting: ffmpeg's
+/// RTMP listener takes one connection only).
+fn listening(port: u16) -> bool {
+    let needle = format!(":{port:04X} ");
+    std::fs::read_to_string("/proc/net/tcp")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .is_some_and(|a| format!("{a} ").ends_with(&needle))
+                && l.split_whitespace().nth(3) == Some("0A")
+        })
+}
+
+/// A local RTMP ingest: ffmpeg listening once on a free port for stream key `key`, copying
+/// what it receives into `file` (FLV; its messages into `file` with the extension `log`).
+/// Returns ffmpeg and the server URL to give OBS (`rtmp://127.0.0.1:PORT/live`).
+pub fn local_rtmp_ingest(file: &Path, key: &str) -> Result<(Child, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let server = format!("rtmp://127.0.0.1:{port}/live");
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-listen",
+            "1",
+            "-i",
+        ])
+        .arg(format!("{server}/{key}"))
+        .args(["-c", "copy", "-f", "flv"])
+        .arg(file)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(file.with_extension("log"))?)
+        .spawn()
+        .context("ffmpeg (apt-get install ffmpeg)")?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listening(port) {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("ffmpeg did not listen on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok((child, server))
 }
 
 /// What ffprobe says of a video file's first video stream.
