@@ -36,6 +36,8 @@ pub const EXPRESSION_HOTKEYS: &CStr = c"expression_hotkeys";
 pub const VOICE_SOURCE: &CStr = c"voice_source";
 /// What moves the mouth: `auto`, `camera` or `voice` ([`MouthMode`]).
 pub const MOUTH: &CStr = c"mouth";
+/// The loudness of the avatar's own speech (control API `Speak`), 0 to 1.
+pub const SPEECH_VOLUME: &CStr = c"speech_volume";
 
 pub const DEFAULT_SMOOTHING: f64 = 0.5;
 
@@ -246,6 +248,7 @@ pub const SETTINGS: &[Setting] = &[
             ],
         },
     },
+    float(SPEECH_VOLUME, c"SpeechVolume", 1.0, 0.0, 1.0, 0.01),
 ];
 
 /// The setting `key` of [`SETTINGS`].
@@ -404,6 +407,7 @@ mod tests {
         "background_color",
         "default_expression",
         "expression_hotkeys",
+        "speech_volume",
     ];
 
     fn key(s: &Setting) -> &str {
@@ -440,6 +444,7 @@ mod tests {
             EXPRESSION_HOTKEYS,
             VOICE_SOURCE,
             MOUTH,
+            SPEECH_VOLUME,
         ] {
             assert_eq!(setting(k).key, k);
         }

@@ -136,6 +136,12 @@ impl Speech {
         Ok(())
     }
 
+    /// The speech's loudness, 0 to 1 (the source's `speech_volume`).
+    pub fn set_volume(&mut self, volume: f32) {
+        // SAFETY: a valid source.
+        unsafe { ffi::obs_source_set_volume(self.media, volume.clamp(0.0, 1.0)) };
+    }
+
     /// Stops the speech playing.
     pub fn stop(&mut self) {
         self.end_now();

@@ -437,6 +437,33 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
         "the recording is silent before the line ({before_db} dB) and holds it ({whole_db} dB)"
     );
     eprintln!("recorded speech: loudest {whole_db} dB, {before_db} dB before it");
+    // The source's `speech_volume` setting: a tenth is 20 dB down.
+    obs.set_input_settings(AVATAR, json!({"speech_volume": 0.1}))
+        .unwrap();
+    obs.ws.request("StartRecord", json!({})).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    ok(
+        &mut obs,
+        "Speak",
+        json!({"source": AVATAR, "file": line_file}),
+    );
+    event(&mut events, "SpeechStarted", Duration::from_secs(10));
+    event(
+        &mut events,
+        "SpeechEnded",
+        Duration::from_secs_f64(line_ms / 1000.0 + 5.0),
+    );
+    let quieter = obs.ws.request("StopRecord", json!({})).unwrap()["outputPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let quieter_db = loudest_db(&quieter, None);
+    assert!(
+        (whole_db - 20.0 - quieter_db).abs() < 3.0,
+        "speech_volume 0.1: {quieter_db} dB against {whole_db} dB"
+    );
+    obs.set_input_settings(AVATAR, json!({"speech_volume": 1.0}))
+        .unwrap();
     // A new Speak replaces the one playing; StopSpeaking ends it.
     let other = speech::speak(
         &work,

@@ -62,6 +62,8 @@ struct Source {
     tracking_seen: Mutex<Option<bool>>,
     /// The avatar's own speech (control API `Speak`), made on the first one.
     speech: Arc<Mutex<Option<super::speech::Speech>>>,
+    /// The speech's loudness (setting `speech_volume`), for a speech made later.
+    speech_volume: Mutex<f32>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -194,6 +196,7 @@ unsafe extern "C" fn create(
             voice_input: super::voice_input::new_voice_input(),
             tracking_seen: Mutex::new(None),
             speech: super::speech::new_slot(),
+            speech_volume: Mutex::new(1.0),
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void

@@ -187,6 +187,7 @@ pub(super) unsafe fn add_voice_properties(props: *mut ffi::obs_properties_t) {
                 .map(|n| (n.clone(), n)),
         );
         add_setting(props, settings::MOUTH);
+        add_setting(props, settings::SPEECH_VOLUME);
     }
 }
 

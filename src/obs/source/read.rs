@@ -115,6 +115,14 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
             settings,
             settings::MOUTH,
         )));
+    // SAFETY: settings is the valid obs_data_t OBS passed to the callback.
+    let volume = settings::clamp_float(settings::SPEECH_VOLUME, unsafe {
+        ffi::obs_data_get_double(settings, settings::SPEECH_VOLUME.as_ptr())
+    });
+    *source.speech_volume.lock() = volume;
+    if let Some(speech) = source.speech.lock().as_mut() {
+        speech.set_volume(volume);
+    }
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
     *source.wanted.lock() = (input, mode);

@@ -97,8 +97,9 @@ fn speak(source: &Source, file: &Path) -> Result<(), String> {
     if slot.is_none() {
         // SAFETY: the source is held by the caller; the name is copied at once.
         let owner = unsafe { c_string(ffi::obs_source_get_name(source.obs_source.0)) };
-        let speech =
+        let mut speech =
             super::super::speech::Speech::new(&owner).map_err(|e| format!("cannot speak: {e}"))?;
+        speech.set_volume(*source.speech_volume.lock());
         source.control.set_speech(Some(speech.voice()));
         *slot = Some(speech);
     }
