@@ -55,6 +55,7 @@ pub struct Speech {
     file: Option<String>,
     playing: bool,
     pending: Vec<SpeechEvent>,
+    volume: Option<f32>,
 }
 
 // SAFETY: the media source is a counted reference; it is used under the slot's lock.
@@ -107,6 +108,7 @@ impl Speech {
             file: None,
             playing: false,
             pending: Vec::new(),
+            volume: None,
         })
     }
 
@@ -136,10 +138,15 @@ impl Speech {
         Ok(())
     }
 
-    /// The speech's loudness, 0 to 1 (the source's `speech_volume`).
+    /// The speech's loudness, 0 to 1 (the source's `speech_volume`); OBS is told only of a
+    /// change.
     pub fn set_volume(&mut self, volume: f32) {
-        // SAFETY: a valid source.
-        unsafe { ffi::obs_source_set_volume(self.media, volume.clamp(0.0, 1.0)) };
+        let volume = volume.clamp(0.0, 1.0);
+        if self.volume != Some(volume) {
+            self.volume = Some(volume);
+            // SAFETY: a valid source.
+            unsafe { ffi::obs_source_set_volume(self.media, volume) };
+        }
     }
 
     /// Stops the speech playing.

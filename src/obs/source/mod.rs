@@ -322,13 +322,17 @@ fn send_events(source: &Source) {
     use crate::pipeline::AvatarEvent;
     use serde_json::json;
     let events = source.control.direction.take_events();
-    let (playing, spoken) = source
-        .speech
-        .lock()
-        .as_mut()
-        .map(|speech| speech.tick())
-        .unwrap_or_default();
-    source.control.set_speech_playing(playing);
+    // Never waits: a `Speak` holds the speech while it makes or changes it (OBS calls); this
+    // tick then skips it, and the next one catches up.
+    let mut spoken = Vec::new();
+    if let Some(mut slot) = source.speech.try_lock()
+        && let Some(speech) = slot.as_mut()
+    {
+        speech.set_volume(*source.speech_volume.lock());
+        let (playing, happened) = speech.tick();
+        source.control.set_speech_playing(playing);
+        spoken = happened;
+    }
     let tracking = requests::tracking(source);
     let changed = source.tracking_seen.lock().replace(tracking) == Some(!tracking);
     if events.is_empty() && spoken.is_empty() && !changed {

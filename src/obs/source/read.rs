@@ -119,10 +119,8 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
     let volume = settings::clamp_float(settings::SPEECH_VOLUME, unsafe {
         ffi::obs_data_get_double(settings, settings::SPEECH_VOLUME.as_ptr())
     });
+    // The speech takes it at its next tick (see `send_events`).
     *source.speech_volume.lock() = volume;
-    if let Some(speech) = source.speech.lock().as_mut() {
-        speech.set_volume(volume);
-    }
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
     *source.wanted.lock() = (input, mode);
