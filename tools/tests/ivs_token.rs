@@ -6,6 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+use vrm_avatar_tools::launcher::python::venv_python;
 
 const STAGE: &str = "arn:aws:ivs:us-west-2:123456789012:stage/AbCdEf123456";
 const KEY: &str = "arn:aws:ivs:us-west-2:123456789012:public-key/f99cde61c2b0";
@@ -52,37 +53,16 @@ fn target_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// The verifier's Python, set up once (idempotent: an existing environment is reused).
+/// The verifier's Python, set up once (an existing environment is reused).
 fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv = target_dir().join("ivs-verify-venv");
-        let python = venv.join("bin/python");
-        let ready = |p: &Path| {
-            Command::new(p)
-                .args(["-c", "import cryptography"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        };
-        if !ready(&python) {
-            let status = Command::new("python3")
-                .args(["-m", "venv", "--clear"])
-                .arg(&venv)
-                .status()
-                .expect("python3 (apt-get install python3-venv)");
-            assert!(status.success(), "python3 -m venv {}", venv.display());
-            let out = Command::new(venv.join("bin/pip"))
-                .args([
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    CRYPTOGRAPHY,
-                ])
-                .output();
-            succeeded(out, &format!("pip install {CRYPTOGRAPHY}"));
-        }
-        assert!(ready(&python), "{CRYPTOGRAPHY} imports");
-        python
+        venv_python(
+            &target_dir().join("ivs-verify-venv"),
+            CRYPTOGRAPHY,
+            "cryptography",
+        )
+        .unwrap()
     })
 }
 

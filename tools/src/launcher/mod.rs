@@ -4,6 +4,7 @@
 
 pub mod faults;
 pub mod obsws;
+pub mod python;
 
 pub use faults::retry_on_known_obs_fault;
 
