@@ -338,16 +338,7 @@ fn send_events(source: &Source) {
     if events.is_empty() && spoken.is_empty() && !changed {
         return;
     }
-    // SAFETY: the source is alive while its tick runs; the name is copied at once.
-    let name = unsafe {
-        let name = ffi::obs_source_get_name(source.obs_source.0);
-        if name.is_null() {
-            return;
-        }
-        std::ffi::CStr::from_ptr(name)
-            .to_string_lossy()
-            .into_owned()
-    };
+    let name = requests::name_of(source);
     for event in events {
         match event {
             AvatarEvent::AvatarLoaded {

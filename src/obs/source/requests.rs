@@ -4,6 +4,7 @@
 
 use super::super::ffi;
 use super::Source;
+use super::read::read_string;
 use crate::control::Request;
 use crate::motion::mouth_of;
 use crate::settings;
@@ -95,8 +96,7 @@ pub fn execute(request: &Request) -> Result<Value, String> {
 fn speak(source: &Source, file: &Path) -> Result<(), String> {
     let mut slot = source.speech.lock();
     if slot.is_none() {
-        // SAFETY: the source is held by the caller; the name is copied at once.
-        let owner = unsafe { c_string(ffi::obs_source_get_name(source.obs_source.0)) };
+        let owner = name_of(source);
         let mut speech =
             super::super::speech::Speech::new(&owner).map_err(|e| format!("cannot speak: {e}"))?;
         speech.set_volume(*source.speech_volume.lock());
@@ -186,23 +186,16 @@ fn avatars() -> Vec<Value> {
 
 /// One entry of `GetAvatars`.
 fn describe(obs_source: *mut ffi::obs_source_t, source: &Source) -> Value {
-    // SAFETY: a valid source; strings are copied at once and the settings released.
-    let (name, vrm_path, input_kind, showing) = unsafe {
-        let name = c_string(ffi::obs_source_get_name(obs_source));
+    // SAFETY: a valid source; its settings are released after reading.
+    let (vrm_path, input_kind, showing) = unsafe {
         let settings = ffi::obs_source_get_settings(obs_source);
-        let vrm_path = c_string(ffi::obs_data_get_string(
-            settings,
-            settings::VRM_PATH.as_ptr(),
-        ));
-        let kind = c_string(ffi::obs_data_get_string(
-            settings,
-            settings::INPUT_KIND.as_ptr(),
-        ));
+        let vrm_path = read_string(settings, settings::VRM_PATH);
+        let kind = read_string(settings, settings::INPUT_KIND);
         ffi::obs_data_release(settings);
-        (name, vrm_path, kind, ffi::obs_source_showing(obs_source))
+        (vrm_path, kind, ffi::obs_source_showing(obs_source))
     };
     json!({
-        "source": name,
+        "source": name_of(source),
         "vrm_path": vrm_path,
         "title": source.control.title(),
         "input_kind": input_kind,
@@ -211,16 +204,16 @@ fn describe(obs_source: *mut ffi::obs_source_t, source: &Source) -> Value {
     })
 }
 
-/// # Safety
-/// `text` is null or a NUL-terminated string.
-unsafe fn c_string(text: *const std::ffi::c_char) -> String {
-    if text.is_null() {
-        return String::new();
+/// The source's name in OBS ("" if it has none).
+pub(super) fn name_of(source: &Source) -> String {
+    // SAFETY: the source is alive while `source` is; the name is copied at once.
+    unsafe {
+        let name = ffi::obs_source_get_name(source.obs_source.0);
+        if name.is_null() {
+            return String::new();
+        }
+        CStr::from_ptr(name).to_string_lossy().into_owned()
     }
-    // SAFETY: per the contract.
-    unsafe { CStr::from_ptr(text) }
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Our data when `source` is a VRM Avatar source.
