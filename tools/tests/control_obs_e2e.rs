@@ -10,7 +10,7 @@ mod speech;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use vrm_avatar_tools::launcher::obsws::ObsWs;
+use vrm_avatar_tools::launcher::vendor_events::VendorEvents;
 use vrm_avatar_tools::launcher::{
     LaunchOptions, ObsStudio, PluginFiles, Screenshot, cpu_seconds, retry_on_known_obs_fault,
 };
@@ -81,21 +81,22 @@ fn until(
     }
 }
 
-/// The next vendor event of `kind` within `limit` (others are skipped).
-fn event(events: &mut ObsWs, kind: &str, limit: Duration) -> Value {
-    let until = Instant::now() + limit;
-    while let Some(e) = events
-        .next_event(until.saturating_duration_since(Instant::now()))
-        .unwrap()
-    {
-        if e["eventType"] == "VendorEvent"
-            && e["eventData"]["vendorName"] == "obs-vrm-avatar"
-            && e["eventData"]["eventType"] == kind
-        {
-            return e["eventData"]["eventData"].clone();
-        }
-    }
-    panic!("no {kind} event within {limit:?}");
+/// The earliest-sent vendor event `kind` not yet taken, within `limit`, without its `seq`.
+fn event(events: &mut VendorEvents, kind: &str, limit: Duration) -> Value {
+    numbered_event(events, kind, limit).0
+}
+
+/// [`event`] and its `seq` (every event has one).
+fn numbered_event(events: &mut VendorEvents, kind: &str, limit: Duration) -> (Value, u64) {
+    let mut data = events.expect(kind, limit).unwrap();
+    let seq = data
+        .as_object_mut()
+        .and_then(|fields| fields.remove("seq"))
+        .and_then(|seq| seq.as_u64());
+    (
+        data.clone(),
+        seq.unwrap_or_else(|| panic!("{kind} {data} has a seq")),
+    )
 }
 
 /// Mean absolute difference of two screenshots' RGBA bytes.
@@ -380,11 +381,12 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
     until(&mut obs, Duration::from_secs(3), "stopped", |s| {
         s.get("animation").is_none() && right_arm_deg(s) > 60.0
     });
-    assert!(
+    assert_eq!(
         events
-            .next_event(Duration::from_millis(500))
-            .unwrap()
-            .is_none_or(|e| { e["eventData"]["eventType"] != "AnimationEnded" })
+            .next("AnimationEnded", Duration::from_millis(500))
+            .unwrap(),
+        None,
+        "a stopped loop sends no AnimationEnded"
     );
 
     // Speak: the line plays into OBS's mix (heard in a recording that is silent before it) and
@@ -495,14 +497,13 @@ fn a_digital_human_is_driven_only_over_obs_websocket_once() {
         "Speak",
         json!({"source": AVATAR, "file": other_file}),
     );
-    assert_eq!(
-        event(&mut events, "SpeechEnded", Duration::from_secs(5))["file"],
-        line_file.as_str(),
-        "the line is cut"
-    );
-    assert_eq!(
-        event(&mut events, "SpeechStarted", Duration::from_secs(10))["file"],
-        other_file.as_str()
+    let (cut, cut_seq) = numbered_event(&mut events, "SpeechEnded", Duration::from_secs(5));
+    assert_eq!(cut["file"], line_file.as_str(), "the line is cut");
+    let (next, next_seq) = numbered_event(&mut events, "SpeechStarted", Duration::from_secs(10));
+    assert_eq!(next["file"], other_file.as_str());
+    assert!(
+        cut_seq < next_seq,
+        "the cut line ends before the next starts"
     );
     std::thread::sleep(Duration::from_millis(500));
     ok(&mut obs, "StopSpeaking", json!({"source": AVATAR}));

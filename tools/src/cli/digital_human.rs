@@ -7,7 +7,7 @@
 //! Writes `OUT/timeline.json` (when each line was spoken, from the stream's start) and, with the
 //! local ingest, `OUT/received.flv`.
 
-use crate::launcher::obsws::ObsWs;
+use crate::launcher::vendor_events::VENDOR;
 use crate::launcher::{LaunchOptions, ObsStudio, PluginFiles, local_rtmp_ingest};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -113,7 +113,7 @@ fn drive(
         HOST,
         json!({"input_kind": "none", "width": 1280, "height": 720}),
     )?;
-    wait_event(&mut events, "AvatarLoaded", Duration::from_secs(60))?;
+    events.expect("AvatarLoaded", Duration::from_secs(60))?;
     if let Some(vrm) = &opts.vrm {
         let path = vrm.canonicalize()?.display().to_string();
         call(
@@ -121,7 +121,7 @@ fn drive(
             "LoadAvatar",
             json!({"source": HOST, "vrm_path": path}),
         )?;
-        let loaded = wait_event(&mut events, "AvatarLoaded", Duration::from_secs(60))?;
+        let loaded = events.expect("AvatarLoaded", Duration::from_secs(60))?;
         if loaded["ok"] != true {
             bail!("the avatar did not load: {}", loaded["error"]);
         }
@@ -153,11 +153,11 @@ fn drive(
         )?;
         let file = wav.display().to_string();
         let spoken = call(&mut obs, "Speak", json!({"source": HOST, "file": file}))?;
-        wait_event(&mut events, "SpeechStarted", Duration::from_secs(10))?;
+        events.expect("SpeechStarted", Duration::from_secs(10))?;
         let start_s = live.elapsed().as_secs_f64();
         let length =
             Duration::from_secs_f64(spoken["duration_ms"].as_f64().unwrap_or(10_000.0) / 1000.0);
-        wait_event(&mut events, "SpeechEnded", length + Duration::from_secs(10))?;
+        events.expect("SpeechEnded", length + Duration::from_secs(10))?;
         let end_s = live.elapsed().as_secs_f64();
         println!("line {i} ({expression}): {start_s:.1} .. {end_s:.1} s");
         timeline.push(json!({"line": i, "file": file, "expression": expression,
@@ -176,7 +176,7 @@ fn drive(
                 "PlayAnimation",
                 json!({"source": HOST, "file": file}),
             )?;
-            wait_event(&mut events, "AnimationEnded", Duration::from_secs(60))?;
+            events.expect("AnimationEnded", Duration::from_secs(60))?;
         }
     }
     std::thread::sleep(Duration::from_secs_f64(QUIET_S));
@@ -202,22 +202,11 @@ fn drive(
 fn call(obs: &mut ObsStudio, kind: &str, data: Value) -> Result<Value> {
     let answer = obs.ws.request(
         "CallVendorRequest",
-        json!({"vendorName": "obs-vrm-avatar", "requestType": kind, "requestData": data}),
+        json!({"vendorName": VENDOR, "requestType": kind, "requestData": data}),
     )?["responseData"]
         .clone();
     if answer["ok"] != true {
         bail!("{kind}: {}", answer["error"].as_str().unwrap_or("refused"));
     }
     Ok(answer)
-}
-
-/// The data of the next vendor event `kind` within `limit`.
-fn wait_event(events: &mut ObsWs, kind: &str, limit: Duration) -> Result<Value> {
-    let until = Instant::now() + limit;
-    while let Some(e) = events.next_event(until.saturating_duration_since(Instant::now()))? {
-        if e["eventData"]["vendorName"] == "obs-vrm-avatar" && e["eventData"]["eventType"] == kind {
-            return Ok(e["eventData"]["eventData"].clone());
-        }
-    }
-    bail!("no {kind} event within {limit:?}")
 }

@@ -5,6 +5,7 @@
 pub mod faults;
 pub mod obsws;
 pub mod python;
+pub mod vendor_events;
 
 pub use faults::retry_on_known_obs_fault;
 
@@ -645,9 +646,9 @@ impl ObsStudio {
             .collect()
     }
 
-    /// A second obs-websocket client, subscribed to vendor events (read them with
-    /// [`ObsWs::next_event`]; close it before quitting OBS).
-    pub fn vendor_events(&self) -> Result<ObsWs> {
+    /// A second obs-websocket client, subscribed to the plugin's vendor events (close it
+    /// before quitting OBS).
+    pub fn vendor_events(&self) -> Result<vendor_events::VendorEvents> {
         ObsWs::connect_subscribed(
             "127.0.0.1",
             self.ws_port,
@@ -655,6 +656,7 @@ impl ObsStudio {
             obsws::VENDOR_EVENTS,
             Duration::from_secs(10),
         )
+        .map(vendor_events::VendorEvents::new)
     }
 
     /// Changes some of input `input`'s settings (the others stay), as `SetInputSettings` does.
