@@ -17,6 +17,7 @@ pub mod render;
 pub mod settings;
 pub mod solver;
 pub mod tracking;
+pub mod vmc;
 pub mod voice;
 pub mod vrm;
 
