@@ -38,6 +38,13 @@ pub const VOICE_SOURCE: &CStr = c"voice_source";
 pub const MOUTH: &CStr = c"mouth";
 /// The loudness of the avatar's own speech (control API `Speak`), 0 to 1.
 pub const SPEECH_VOLUME: &CStr = c"speech_volume";
+/// With `input_kind` = `vmc`: the UDP port and address VMC motion is received on.
+pub const VMC_PORT: &CStr = c"vmc_port";
+pub const VMC_BIND: &CStr = c"vmc_bind";
+/// Whether the avatar's motion also goes out as VMC, where, and in bundles or not.
+pub const VMC_SEND: &CStr = c"vmc_send";
+pub const VMC_SEND_TO: &CStr = c"vmc_send_to";
+pub const VMC_SEND_BUNDLES: &CStr = c"vmc_send_bundles";
 
 pub const DEFAULT_SMOOTHING: f64 = 0.5;
 
@@ -46,6 +53,8 @@ pub const DEFAULT_SMOOTHING: f64 = 0.5;
 pub enum Kind {
     /// A file path, by default this text.
     Path(&'static CStr),
+    /// A line of text (an address), by default this text.
+    Text(&'static CStr),
     /// One of `items` (value, locale key of its label); the source may add items found at run
     /// time (cameras, sources, the avatar's expressions).
     Choice {
@@ -136,6 +145,7 @@ pub const SETTINGS: &[Setting] = &[
                 (c"camera", c"InputKind.Camera"),
                 (c"source", c"InputKind.Source"),
                 (c"none", c"InputKind.None"),
+                (c"vmc", c"InputKind.Vmc"),
             ],
         },
     },
@@ -249,6 +259,36 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     float(SPEECH_VOLUME, c"SpeechVolume", 1.0, 0.0, 1.0, 0.01),
+    Setting {
+        key: VMC_PORT,
+        label: c"VmcPort",
+        kind: Kind::Int {
+            default: crate::vmc::MARIONETTE_PORT as i64,
+            min: 1,
+            max: 65_535,
+            step: 1,
+        },
+    },
+    Setting {
+        key: VMC_BIND,
+        label: c"VmcBind",
+        kind: Kind::Text(c"127.0.0.1"),
+    },
+    Setting {
+        key: VMC_SEND,
+        label: c"VmcSend",
+        kind: Kind::Bool(false),
+    },
+    Setting {
+        key: VMC_SEND_TO,
+        label: c"VmcSendTo",
+        kind: Kind::Text(c"127.0.0.1:39540"),
+    },
+    Setting {
+        key: VMC_SEND_BUNDLES,
+        label: c"VmcSendBundles",
+        kind: Kind::Bool(true),
+    },
 ];
 
 /// The setting `key` of [`SETTINGS`].
@@ -303,6 +343,55 @@ pub fn input(kind: &str, source: &str, camera: &str) -> Input {
         "source" if !source.trim().is_empty() => Input::Source(source.to_string()),
         _ => Input::None,
     }
+}
+
+/// Where VMC motion is listened for: nothing unless `input_kind` is `vmc`; the address
+/// `vmc_bind` names (an IP address, or `localhost`) at port `vmc_port`, or why it cannot be.
+/// Only an address is taken, never a host name: resolving one may wait on the network.
+pub fn vmc_listen(
+    kind: &str,
+    bind: &str,
+    port: i64,
+) -> Option<Result<std::net::SocketAddr, String>> {
+    (kind == "vmc").then(|| {
+        let port = port.clamp(1, 65_535) as u16;
+        ip_address(bind).map(|ip| std::net::SocketAddr::new(ip, port))
+    })
+}
+
+/// Where the avatar's motion goes out as VMC: nothing unless `vmc_send`; `vmc_send_to` as
+/// `ADDRESS:PORT` (`[v6]:PORT` for IPv6; the port may be left out for 39540), or why not.
+pub fn vmc_send_to(send: bool, to: &str) -> Option<Result<std::net::SocketAddr, String>> {
+    send.then(|| {
+        let to = to.trim();
+        let (host, port) = match to.rsplit_once(':') {
+            Some((host, port))
+                if !host.ends_with(':') && (host.starts_with('[') || !host.contains(':')) =>
+            {
+                let port = port
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| format!("'{port}' in '{to}' is not a port"))?;
+                (host.trim_start_matches('[').trim_end_matches(']'), port)
+            }
+            _ => (
+                to.trim_start_matches('[').trim_end_matches(']'),
+                crate::vmc::PERFORMER_PORT,
+            ),
+        };
+        ip_address(host).map(|ip| std::net::SocketAddr::new(ip, port))
+    })
+}
+
+/// An IP address, or `localhost` for 127.0.0.1.
+fn ip_address(text: &str) -> Result<std::net::IpAddr, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("localhost") {
+        return Ok(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    text.parse()
+        .map_err(|_| format!("'{text}' is not an IP address (such as 127.0.0.1 or 192.168.1.20)"))
 }
 
 /// What moves the mouth when the source has a voice.
@@ -383,6 +472,53 @@ mod tests {
     }
 
     #[test]
+    fn vmc_addresses_from_settings() {
+        let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(vmc_listen("camera", "127.0.0.1", 39539), None);
+        assert_eq!(
+            vmc_listen("vmc", "127.0.0.1", 39539),
+            Some(Ok(addr("127.0.0.1:39539")))
+        );
+        assert_eq!(
+            vmc_listen("vmc", " 0.0.0.0 ", 70_000),
+            Some(Ok(addr("0.0.0.0:65535")))
+        );
+        assert_eq!(
+            vmc_listen("vmc", "localhost", 0),
+            Some(Ok(addr("127.0.0.1:1")))
+        );
+        assert_eq!(vmc_listen("vmc", "::1", 5), Some(Ok(addr("[::1]:5"))));
+        let bad = vmc_listen("vmc", "my-pc.local", 39539)
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            bad.starts_with("'my-pc.local' is not an IP address"),
+            "{bad}"
+        );
+        assert_eq!(vmc_send_to(false, "127.0.0.1:39540"), None);
+        assert_eq!(
+            vmc_send_to(true, "192.168.1.20:39541"),
+            Some(Ok(addr("192.168.1.20:39541")))
+        );
+        assert_eq!(
+            vmc_send_to(true, "192.168.1.20"),
+            Some(Ok(addr("192.168.1.20:39540")))
+        );
+        assert_eq!(
+            vmc_send_to(true, "localhost:9000"),
+            Some(Ok(addr("127.0.0.1:9000")))
+        );
+        assert_eq!(
+            vmc_send_to(true, "[::1]:9000"),
+            Some(Ok(addr("[::1]:9000")))
+        );
+        assert_eq!(vmc_send_to(true, "::1"), Some(Ok(addr("[::1]:39540"))));
+        assert!(vmc_send_to(true, "127.0.0.1:port").unwrap().is_err());
+        assert!(vmc_send_to(true, "127.0.0.1:0").unwrap().is_err());
+        assert!(vmc_send_to(true, "").unwrap().is_err());
+    }
+
+    #[test]
     fn sizes_are_clamped() {
         assert_eq!(clamp_size(-5), MIN_SIZE);
         assert_eq!(clamp_size(0), MIN_SIZE);
@@ -390,8 +526,8 @@ mod tests {
         assert_eq!(clamp_size(1 << 40), MAX_SIZE);
     }
 
-    /// Keys CONTRACTS.md lists for capabilities still to come (voice, VMC).
-    const PLANNED: &[&str] = &["vmc_port", "vmc_bind", "vmc_send", "vmc_send_to"];
+    /// Keys CONTRACTS.md lists for capabilities still to come.
+    const PLANNED: &[&str] = &[];
     /// Keys of this table that CONTRACTS.md does not list yet (proposed for it in the notes).
     const NOT_IN_CONTRACTS: &[&str] = &[
         "framing",
@@ -408,6 +544,7 @@ mod tests {
         "default_expression",
         "expression_hotkeys",
         "speech_volume",
+        "vmc_send_bundles",
     ];
 
     fn key(s: &Setting) -> &str {
@@ -445,6 +582,11 @@ mod tests {
             VOICE_SOURCE,
             MOUTH,
             SPEECH_VOLUME,
+            VMC_PORT,
+            VMC_BIND,
+            VMC_SEND,
+            VMC_SEND_TO,
+            VMC_SEND_BUNDLES,
         ] {
             assert_eq!(setting(k).key, k);
         }
@@ -502,6 +644,9 @@ mod tests {
                     .unwrap_or_else(|| panic!("CONTRACTS.md's {k} is not in the table"));
                 let default = defaults[i.min(defaults.len() - 1)].trim_matches('`');
                 match (kind, s.kind) {
+                    ("string", Kind::Text(d)) => {
+                        assert_eq!(d.to_str().unwrap(), default)
+                    }
                     ("string", Kind::Path(d)) => {
                         assert_eq!(format!("\"{}\"", d.to_str().unwrap()), default)
                     }

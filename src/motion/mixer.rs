@@ -21,6 +21,8 @@ pub enum Motion {
     Idle,
     /// Camera tracking through the solver (which eases lost parts to idle on its own).
     Camera,
+    /// Another app's motion over VMC: what it sends, over the camera (it stands in for one).
+    Vmc,
     /// A VRM Animation clip: what it has tracks for, over the camera (so a gesture plays while
     /// the face stays tracked).
     Clip,
@@ -32,12 +34,14 @@ pub enum Motion {
 
 impl Motion {
     /// How long a hand-over to or from this source takes.
-    fn fade_ms(self) -> f64 {
+    pub fn fade_ms(self) -> f64 {
         match self {
             Motion::Idle => 0.0,
             // Losing the camera is already eased part by part by the solver; this only hides
             // the step when tracking starts or its input goes away at once.
             Motion::Camera => 250.0,
+            // A sender that stops (or starts) hands over as gently as a lost camera.
+            Motion::Vmc => 300.0,
             Motion::Clip => 300.0,
             // Short: the mouth must follow the first syllable, and close at once when the
             // voice hands back to the camera.

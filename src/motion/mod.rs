@@ -1,5 +1,5 @@
 //! Where every way of moving the avatar meets: camera tracking, the voice, idle life and the
-//! user's chosen expressions (later API requests, animation clips and VMC) each offer a pose for
+//! user's chosen expressions, API requests, animation clips and VMC each offer a pose for
 //! some [`Channel`]s, and the [`Mixer`] combines them by priority with smooth hand-overs. A new
 //! motion source plugs in here and nowhere else.
 
@@ -23,6 +23,8 @@ pub struct Offers {
     pub idle: AvatarPose,
     /// The solved camera pose, while a tracker runs.
     pub camera: Option<AvatarPose>,
+    /// The pose another app sends over VMC, while it sends.
+    pub vmc: Option<AvatarPose>,
     /// The pose of the animation clip playing, when one is.
     pub clip: Option<(AvatarPose, f64)>,
     /// The voice, while one is listened to.
@@ -34,7 +36,7 @@ pub struct Offers {
 
 impl Offers {
     /// The rules: the camera drives everything it sees (not the mouth when the mouth is the
-    /// voice's); a clip drives what it has tracks for, over the camera; the voice drives the
+    /// voice's); VMC drives what the sender sends, over the camera; a clip drives what it has tracks for, over the camera; the voice drives the
     /// mouth in `voice` mode, and in `auto` while it is heard; chosen expressions replace the
     /// camera's and the clip's (a chosen viseme, blink or gaze wins only for itself).
     pub fn mix(self, mixer: &mut Mixer, t_ms: f64) -> AvatarPose {
@@ -51,6 +53,11 @@ impl Offers {
                 Channels::ALL
             };
             mixer.offer(Motion::Camera, camera, channels);
+        }
+        if let Some(pose) = self.vmc {
+            let channels = channels_named(&pose);
+            let fade_ms = Motion::Vmc.fade_ms();
+            mixer.offer_partial(Motion::Vmc, pose, channels, Channels::ALL, fade_ms);
         }
         if let Some((pose, fade_ms)) = self.clip {
             let channels = channels_named(&pose);
@@ -255,6 +262,73 @@ mod tests {
         assert_eq!(m.oh, 0.5);
         let m = settled(|| offers(None, Some((0.0, false)), Auto));
         assert_eq!(m.open, 0.0);
+    }
+
+    #[test]
+    fn vmc_drives_what_it_sends_under_the_voice_and_eases_to_idle_when_it_stops() {
+        use glam::Quat;
+        let mut idle = AvatarPose::default();
+        idle.set_rotation("spine", Quat::from_rotation_x(0.05));
+        idle.set_rotation("head", Quat::from_rotation_x(0.02));
+        let mut sent = AvatarPose::default();
+        sent.set_rotation("head", Quat::from_rotation_y(0.6));
+        sent.expressions.insert("happy".into(), 1.0);
+        sent.expressions.insert("aa".into(), 0.9);
+        let voice = Voice {
+            mouth: Mouth {
+                open: 0.4,
+                oh: 0.4,
+                ..Mouth::default()
+            },
+            speaking: true,
+        };
+        let mut mixer = Mixer::default();
+        let mut out = AvatarPose::default();
+        let mut t = 0.0;
+        for _ in 0..25 {
+            out = Offers {
+                idle: idle.clone(),
+                vmc: Some(sent.clone()),
+                voice: Some(voice),
+                ..Offers::default()
+            }
+            .mix(&mut mixer, t);
+            t += 20.0;
+        }
+        let angle =
+            |p: &AvatarPose, bone: &str, q: Quat| p.rotation(bone).unwrap().angle_between(q);
+        assert!(angle(&out, "head", Quat::from_rotation_y(0.6)) < 1e-4);
+        assert!(
+            angle(&out, "spine", Quat::from_rotation_x(0.05)) < 1e-4,
+            "idle keeps the body"
+        );
+        assert_eq!(out.expressions["happy"], 1.0);
+        let mouth = mouth_of(&out);
+        assert_eq!(
+            (mouth.aa, mouth.oh),
+            (0.0, 0.4),
+            "the voice has the mouth while heard"
+        );
+        // The sender stops: halfway through the fade the head is between, then idle's.
+        let stopped = |mixer: &mut Mixer, t: f64| {
+            Offers {
+                idle: idle.clone(),
+                ..Offers::default()
+            }
+            .mix(mixer, t)
+        };
+        let mut mid = AvatarPose::default();
+        for i in 1..=20 {
+            let pose = stopped(&mut mixer, t + i as f64 * 20.0);
+            if i == 8 {
+                mid = pose;
+            }
+        }
+        let halfway = angle(&mid, "head", Quat::from_rotation_x(0.02));
+        assert!(halfway > 0.1 && halfway < 0.5, "{halfway}");
+        let end = stopped(&mut mixer, t + 500.0);
+        assert!(angle(&end, "head", Quat::from_rotation_x(0.02)) < 1e-4);
+        assert_eq!(end.expressions.get("happy").copied().unwrap_or(0.0), 0.0);
     }
 
     #[test]

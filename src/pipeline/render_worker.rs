@@ -5,6 +5,7 @@
 use super::Latest;
 use super::direction::{AvatarEvent, Clips, Direction};
 use super::tracking_worker::TrackingControl;
+use super::vmc_worker::{VmcControl, VmcOut, VmcSendSettings};
 use super::voice_worker::VoiceControl;
 use super::worker::{RENDER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::frame::{CameraTimes, RgbaFrame};
@@ -15,6 +16,7 @@ use crate::render::avatar::AvatarScene;
 use crate::render::{Gpu, OffscreenRenderer};
 use crate::settings::{self, MouthMode};
 use crate::solver::{IdleMotion, PoseTimeline, Solver, SolverSettings};
+use crate::vmc::Rest;
 use crate::vrm::NormalizedRig;
 use parking_lot::Mutex;
 use std::path::PathBuf;
@@ -146,6 +148,11 @@ pub struct RenderControl {
     speech_playing: AtomicBool,
     /// What the avatar does: the last mixed pose.
     state: Mutex<Arc<AvatarState>>,
+    /// Another app's motion over VMC (None: not listened to), where the avatar's own goes
+    /// out as VMC (None: nowhere), and how that goes.
+    vmc_in: Mutex<Option<Arc<VmcControl>>>,
+    vmc_send: Mutex<Option<VmcSendSettings>>,
+    vmc_out_status: Mutex<Option<String>>,
 }
 
 /// What the avatar does now (for scripts and tests): the pose the worker mixed last.
@@ -181,7 +188,29 @@ impl RenderControl {
             speech: Mutex::new(None),
             speech_playing: AtomicBool::new(false),
             state: Mutex::new(Arc::new(AvatarState::default())),
+            vmc_in: Mutex::new(None),
+            vmc_send: Mutex::new(None),
+            vmc_out_status: Mutex::new(None),
         })
+    }
+
+    /// The VMC receiver whose performer moves the avatar (None: none).
+    pub fn set_vmc_input(&self, vmc: Option<Arc<VmcControl>>) {
+        *self.vmc_in.lock() = vmc;
+    }
+
+    /// Where the avatar's motion goes out as VMC (None: it does not).
+    pub fn set_vmc_send(&self, send: Option<VmcSendSettings>) {
+        let mut current = self.vmc_send.lock();
+        if *current != send {
+            *current = send;
+            *self.vmc_out_status.lock() = None;
+        }
+    }
+
+    /// How sending VMC goes, once it has started.
+    pub fn vmc_out_status(&self) -> Option<String> {
+        self.vmc_out_status.lock().clone()
     }
 
     /// The voice to follow (None: the mouth is the camera's).
@@ -346,6 +375,8 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut motion = Motion::default();
     let mut mixer = Mixer::default();
     let mut clips = Clips::default();
+    let mut vmc_out = VmcOut::default();
+    let mut vmc_seen = 0;
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.core.stopped() {
@@ -369,9 +400,18 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let fresh_landmarks = motion.seen != seen;
         let (voice, mouth) = ctl.voice_and_mouth(now);
         let now_ms = clock_ms(now);
+        let vmc_in = ctl.vmc_in.lock().clone();
+        if let Some(vmc) = &vmc_in {
+            vmc.wake_me_on_frames();
+            vmc_seen = vmc.seq();
+        }
         let offers = Offers {
             idle: idle.pose(t),
             camera: tracked.as_ref().map(|(pose, _)| pose.clone()),
+            vmc: vmc_in
+                .as_ref()
+                .and_then(|v| v.latest(now))
+                .map(|frame| frame.pose_for(avatar.vmc_rest.hips())),
             clip: clips.update(&ctl.direction, &mut mixer, now_ms, avatar.hips_height),
             voice,
             chosen: ctl.direction.held(now_ms),
@@ -383,6 +423,10 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             speaking: voice.is_some_and(|v| v.speaking),
             animation: ctl.direction.playing(),
         });
+        if let Some(send) = ctl.vmc_send.lock().clone() {
+            vmc_out.send(&send, &scene.pose, &avatar.vmc_rest, t);
+            *ctl.vmc_out_status.lock() = vmc_out.status();
+        }
         let view = *ctl.view.lock();
         view.apply(scene, &mut renderer);
         // One frame in flight at most: a frame the adapter has not finished yet (a software
@@ -424,7 +468,8 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             if now >= next_frame {
                 break;
             }
-            if motion.has_new_landmarks(ctl) {
+            if motion.has_new_landmarks(ctl) || vmc_in.as_ref().is_some_and(|v| v.seq() != vmc_seen)
+            {
                 next_frame = now;
                 break;
             }
@@ -527,6 +572,8 @@ struct Avatar {
     generation: u64,
     /// How high the hips stand at rest (animation clips scale their hips' motion to it).
     hips_height: Option<f32>,
+    /// Where its bones sit at rest, for VMC in and out.
+    vmc_rest: Rest,
 }
 
 impl Avatar {
@@ -564,6 +611,7 @@ impl Avatar {
                 log::info!("avatar {} loaded ({title})", shown(&path));
                 *ctl.title.lock() = title.to_string();
                 self.hips_height = crate::vrm::animation::rest_hips_height(scene.renderer.model());
+                self.vmc_rest = Rest::of(scene.renderer.model());
                 ctl.direction.report(AvatarEvent::AvatarLoaded {
                     vrm_path: path
                         .as_ref()

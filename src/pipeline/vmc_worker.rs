@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 /// A performer silent this long has stopped: the avatar eases back to idle.
@@ -30,6 +30,8 @@ pub struct VmcControl {
     seq: AtomicU64,
     /// The address listened on now.
     bound: Mutex<Option<SocketAddr>>,
+    /// Threads to unpark when a frame is complete (the render worker).
+    listeners: Mutex<Vec<Thread>>,
 }
 
 impl VmcControl {
@@ -41,6 +43,7 @@ impl VmcControl {
             latest: Mutex::new(None),
             seq: AtomicU64::new(0),
             bound: Mutex::new(None),
+            listeners: Mutex::new(Vec::new()),
         })
     }
 
@@ -55,8 +58,9 @@ impl VmcControl {
         }
     }
 
-    pub fn is_listening(&self) -> bool {
-        matches!(*self.wanted.lock(), Some(Ok(_)))
+    /// Whether the settings ask to listen (at a usable address or not).
+    pub fn is_wanted(&self) -> bool {
+        self.wanted.lock().is_some()
     }
 
     /// The performer's avatar, unless it has been silent for [`SILENT_AFTER`].
@@ -69,6 +73,16 @@ impl VmcControl {
     /// Changes with every datagram that moved the avatar (the render worker draws it at once).
     pub fn seq(&self) -> u64 {
         self.seq.load(Ordering::Acquire)
+    }
+
+    /// Unparks the calling thread whenever a frame is complete (a datagram with
+    /// `/VMC/Ext/Blend/Apply`, which performers send last in each frame).
+    pub fn wake_me_on_frames(&self) {
+        let me = thread::current();
+        let mut listeners = self.listeners.lock();
+        if !listeners.iter().any(|t| t.id() == me.id()) {
+            listeners.push(me);
+        }
     }
 
     /// The address listened on now (with the port the system chose for port 0).
@@ -163,10 +177,16 @@ fn listen(ctl: &VmcControl, socket: &UdpSocket, at: SocketAddr, asked: u64, buf:
             Ok((n, sender)) => {
                 super::worker::inject_test_panic("vmc_worker");
                 from = Some(sender);
+                let applied = receiver.counts.applied;
                 match receiver.datagram(&buf[..n]) {
                     Ok(true) => {
                         *ctl.latest.lock() = Some((receiver.frame(), Instant::now()));
                         ctl.seq.fetch_add(1, Ordering::AcqRel);
+                        if receiver.counts.applied != applied {
+                            for listener in ctl.listeners.lock().iter() {
+                                listener.unpark();
+                            }
+                        }
                     }
                     Ok(false) => {}
                     Err(err) => {

@@ -45,6 +45,8 @@ pub struct Counts {
     pub malformed: u64,
     /// Messages of addresses VMC has but the avatar does not use (cameras, trackers, ...).
     pub ignored: u64,
+    /// `/VMC/Ext/Blend/Apply`s: performers send one at the end of each frame.
+    pub applied: u64,
 }
 
 /// Reads VMC datagrams (loose messages or bundles) into the performer's avatar.
@@ -148,6 +150,7 @@ impl Receiver {
                 Ok(false)
             }
             "/VMC/Ext/Blend/Apply" => {
+                self.counts.applied += 1;
                 for (name, value) in std::mem::take(&mut self.pending) {
                     if self.blends.len() < MAX_BLENDS || self.blends.contains_key(&name) {
                         self.blends.insert(name, value);

@@ -19,7 +19,8 @@ use super::voice_input::VoiceInput;
 use super::{ffi, guard, text::text};
 use crate::frame::RgbaFrame;
 use crate::pipeline::{
-    Latest, RenderControl, VoiceControl, spawn_render_worker, spawn_voice_worker,
+    Latest, RenderControl, VmcControl, VoiceControl, spawn_render_worker, spawn_vmc_worker,
+    spawn_voice_worker,
 };
 use crate::settings;
 use crate::tracking::holistic::TrackingMode;
@@ -64,6 +65,9 @@ struct Source {
     speech: Arc<Mutex<Option<super::speech::Speech>>>,
     /// The speech's loudness (setting `speech_volume`), for a speech made later.
     speech_volume: Mutex<f32>,
+    /// The VMC receiver (listening only with `input_kind` = `vmc`).
+    vmc: Arc<VmcControl>,
+    vmc_worker: Option<JoinHandle<()>>,
 }
 
 /// The OBS source a `Source` belongs to; valid from create to destroy.
@@ -178,6 +182,15 @@ unsafe extern "C" fn create(
             }
         };
         control.set_voice(Some(Arc::clone(&voice)));
+        let vmc = VmcControl::new();
+        let vmc_worker = match spawn_vmc_worker(Arc::clone(&vmc)) {
+            Ok(handle) => Some(handle),
+            Err(err) => {
+                log::error!("cannot start the VMC thread: {err}");
+                None
+            }
+        };
+        control.set_vmc_input(Some(Arc::clone(&vmc)));
         let source = Source {
             control,
             frames,
@@ -197,6 +210,8 @@ unsafe extern "C" fn create(
             tracking_seen: Mutex::new(None),
             speech: super::speech::new_slot(),
             speech_volume: Mutex::new(1.0),
+            vmc,
+            vmc_worker,
         };
         apply_tracking(&source, settings);
         Box::into_raw(Box::new(source)) as *mut c_void
@@ -215,12 +230,16 @@ unsafe extern "C" fn destroy(data: *mut c_void) {
         source.voice_input.lock().detach();
         source.speech.lock().take();
         source.voice.stop();
+        source.vmc.stop();
         source.hotkeys.get_mut().unregister();
         if let Some(worker) = source.worker.take() {
             crate::pipeline::worker::retire("render", worker);
         }
         if let Some(worker) = source.voice_worker.take() {
             crate::pipeline::worker::retire("voice", worker);
+        }
+        if let Some(worker) = source.vmc_worker.take() {
+            crate::pipeline::worker::retire("VMC", worker);
         }
         let gfx = source.gfx.get_mut();
         if gfx.textures.iter().any(|t| !t.is_null()) {

@@ -13,7 +13,9 @@ pub(super) unsafe extern "C" fn get_defaults(settings: *mut ffi::obs_data_t) {
             // SAFETY: settings is valid for the call; OBS copies keys and strings.
             unsafe {
                 match setting.kind {
-                    settings::Kind::Path(d) | settings::Kind::Choice { default: d, .. } => {
+                    settings::Kind::Path(d)
+                    | settings::Kind::Text(d)
+                    | settings::Kind::Choice { default: d, .. } => {
                         ffi::obs_data_set_default_string(settings, key, d.as_ptr())
                     }
                     settings::Kind::Bool(d) => ffi::obs_data_set_default_bool(settings, key, d),
@@ -37,6 +39,15 @@ pub(super) unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::o
             add_setting(props, key);
         }
         add_tracking_properties(props);
+        for key in [
+            settings::VMC_PORT,
+            settings::VMC_BIND,
+            settings::VMC_SEND,
+            settings::VMC_SEND_TO,
+            settings::VMC_SEND_BUNDLES,
+        ] {
+            add_setting(props, key);
+        }
         add_voice_properties(props);
         add_view_properties(props);
         if let Some(source) = source(data) {
@@ -271,6 +282,9 @@ pub(super) unsafe fn add_setting(
                     ffi::obs_property_list_add_string(list, text(item), value.as_ptr());
                 }
                 list
+            }
+            settings::Kind::Text(_) => {
+                ffi::obs_properties_add_text(props, key, label, ffi::obs_text_type_OBS_TEXT_DEFAULT)
             }
             settings::Kind::Bool(_) => ffi::obs_properties_add_bool(props, key, label),
             settings::Kind::Int { min, max, step, .. } => {

@@ -121,6 +121,24 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
     });
     // The speech takes it at its next tick (see `send_events`).
     *source.speech_volume.lock() = volume;
+    // SAFETY: as above.
+    let (port, send, bundles) = unsafe {
+        (
+            ffi::obs_data_get_int(settings, settings::VMC_PORT.as_ptr()),
+            ffi::obs_data_get_bool(settings, settings::VMC_SEND.as_ptr()),
+            ffi::obs_data_get_bool(settings, settings::VMC_SEND_BUNDLES.as_ptr()),
+        )
+    };
+    // Only addresses are set here: the VMC worker binds, the render worker sends.
+    source.vmc.listen(settings::vmc_listen(
+        &read_string(settings, settings::INPUT_KIND),
+        &read_string(settings, settings::VMC_BIND),
+        port,
+    ));
+    source.control.set_vmc_send(
+        settings::vmc_send_to(send, &read_string(settings, settings::VMC_SEND_TO))
+            .map(|to| crate::pipeline::VmcSendSettings { to, bundles }),
+    );
     let (input, mode, solver) = read_tracking(settings);
     source.control.set_solver_settings(solver);
     *source.wanted.lock() = (input, mode);

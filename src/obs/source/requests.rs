@@ -142,12 +142,13 @@ fn state(source: &Source) -> Value {
     })
 }
 
-/// Whether the source's tracker sees a person now.
+/// Whether the source's tracker sees a person now, or a VMC performer moves it.
 pub(super) fn tracking(source: &Source) -> bool {
-    source.control.tracking().is_some_and(|t| {
+    let tracked = source.control.tracking().is_some_and(|t| {
         let stats = t.stats();
         stats.face || stats.body
-    })
+    });
+    tracked || source.vmc.latest(std::time::Instant::now()).is_some()
 }
 
 /// Sets the source's `vrm_path` setting as the properties would (OBS applies it on its next

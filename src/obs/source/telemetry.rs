@@ -13,6 +13,9 @@ impl Source {
         let mut line = self.control.status();
         let (wanted, _) = self.wanted.lock().clone();
         match (wanted, self.control.tracking()) {
+            (settings::Input::None, _) if self.vmc.is_wanted() => {
+                line.push_str(&format!("; {}", self.vmc.status()))
+            }
             (settings::Input::None, _) => line.push_str("; no tracking input (idle motion)"),
             (settings::Input::Camera(_), None) => {
                 line.push_str("; no camera found (idle motion until one is plugged in)")
@@ -30,6 +33,9 @@ impl Source {
                     line.push_str(&format!("; {latency}"));
                 }
             }
+        }
+        if let Some(sending) = self.control.vmc_out_status() {
+            line.push_str(&format!("; {sending}"));
         }
         let wanted_voice = self.wanted_voice.lock().trim().to_string();
         if !wanted_voice.is_empty() {

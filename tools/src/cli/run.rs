@@ -183,6 +183,7 @@ impl Mixing {
         let offers = Offers {
             idle: self.idle.pose((t_ms / 1000.0) as f32),
             camera: Some(camera),
+            vmc: None,
             clip: self.clip.as_ref().and_then(|c| {
                 let pose = c.pose(t_ms, self.hips_height)?;
                 Some((pose, c.fade_ms()))
