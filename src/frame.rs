@@ -25,6 +25,9 @@ pub struct RgbaFrame {
 pub struct CameraTimes {
     pub arrived: Instant,
     pub tracked: Instant,
+    /// The motion came over VMC, not from a camera: `arrived` is when the datagram that
+    /// completed it came (and `tracked` the same).
+    pub from_vmc: bool,
 }
 
 impl RgbaFrame {

@@ -376,7 +376,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut mixer = Mixer::default();
     let mut clips = Clips::default();
     let mut vmc_out = VmcOut::default();
-    let mut vmc_seen = 0;
+    let (mut vmc_seen, mut vmc_drawn) = (0, 0);
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.core.stopped() {
@@ -405,13 +405,20 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             vmc.wake_me_on_frames();
             vmc_seen = vmc.seq();
         }
+        let vmc_frame = vmc_in.as_ref().and_then(|v| v.latest_at(now));
+        // The first frame drawn from new VMC motion carries its arrival (for the latency).
+        let vmc_times = vmc_frame
+            .as_ref()
+            .filter(|_| vmc_seen != vmc_drawn)
+            .map(|(_, at)| CameraTimes {
+                arrived: *at,
+                tracked: *at,
+                from_vmc: true,
+            });
         let offers = Offers {
             idle: idle.pose(t),
             camera: tracked.as_ref().map(|(pose, _)| pose.clone()),
-            vmc: vmc_in
-                .as_ref()
-                .and_then(|v| v.latest(now))
-                .map(|frame| frame.pose_for(avatar.vmc_rest.hips())),
+            vmc: vmc_frame.map(|(frame, _)| frame.pose_for(avatar.vmc_rest.hips())),
             clip: clips.update(&ctl.direction, &mut mixer, now_ms, avatar.hips_height),
             voice,
             chosen: ctl.direction.held(now_ms),
@@ -434,7 +441,11 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         // frames of latency and take CPU from the tracker. The pose above is still solved.
         let drawn = renderer.frames_in_flight() == 0;
         if drawn {
-            renderer.render_from(scene, t, tracked.and_then(|(_, camera)| camera));
+            let times = tracked.and_then(|(_, camera)| camera).or(vmc_times);
+            renderer.render_from(scene, t, times);
+            if vmc_times.is_some() {
+                vmc_drawn = vmc_seen;
+            }
             super::worker::inject_test_panic("render_worker");
             // An error the GPU reported shows in the status (and the log, once) instead of
             // ending the worker; the frames go on.
@@ -546,6 +557,7 @@ impl Motion {
                 .push(solver.solve(&tracked.landmarks, tracked.width, tracked.height));
             self.last_landmarks = Some(now);
             self.camera = Some(CameraTimes {
+                from_vmc: false,
                 arrived: tracked.arrived,
                 tracked: tracked.tracked,
             });

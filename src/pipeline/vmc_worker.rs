@@ -65,9 +65,14 @@ impl VmcControl {
 
     /// The performer's avatar, unless it has been silent for [`SILENT_AFTER`].
     pub fn latest(&self, now: Instant) -> Option<VmcFrame> {
+        self.latest_at(now).map(|(frame, _)| frame)
+    }
+
+    /// [`Self::latest`] and when it came.
+    pub fn latest_at(&self, now: Instant) -> Option<(VmcFrame, Instant)> {
         let latest = self.latest.lock();
         let (frame, at) = latest.as_ref()?;
-        (now.saturating_duration_since(*at) < SILENT_AFTER).then(|| frame.clone())
+        (now.saturating_duration_since(*at) < SILENT_AFTER).then(|| (frame.clone(), *at))
     }
 
     /// Changes with every datagram that moved the avatar (the render worker draws it at once).

@@ -14,7 +14,10 @@ impl Source {
         let (wanted, _) = self.wanted.lock().clone();
         match (wanted, self.control.tracking()) {
             (settings::Input::None, _) if self.vmc.is_wanted() => {
-                line.push_str(&format!("; {}", self.vmc.status()))
+                line.push_str(&format!("; {}", self.vmc.status()));
+                if let Some(latency) = self.latency.lock().summary() {
+                    line.push_str(&format!("; {latency}"));
+                }
             }
             (settings::Input::None, _) => line.push_str("; no tracking input (idle motion)"),
             (settings::Input::Camera(_), None) => {
@@ -126,14 +129,16 @@ impl GraphicsTime {
     }
 }
 
-/// Camera-to-texture latency, measured: from a camera frame's arrival in the plugin to the
-/// upload of the first avatar frame drawn from it, over the last few seconds, with where the
-/// time went.
+/// Camera-to-texture latency, measured: from a camera frame's arrival in the plugin (or a VMC
+/// frame's) to the upload of the first avatar frame drawn from it, over the last few seconds,
+/// with where the time went.
 #[derive(Default)]
 pub(super) struct LatencyLog {
     /// Milliseconds: total, then the stages of [`LatencyLog::STAGES`].
     samples: std::collections::VecDeque<[f32; 5]>,
     last_log: Option<Instant>,
+    /// The samples' motion came over VMC (the last frame's did).
+    vmc: bool,
 }
 
 /// How often the latency and tracking figures go to the OBS log.
@@ -146,6 +151,11 @@ impl LatencyLog {
         let Some(camera) = frame.camera else {
             return;
         };
+        if camera.from_vmc != self.vmc {
+            // Another input: its figures start afresh.
+            self.samples.clear();
+            self.vmc = camera.from_vmc;
+        }
         let now = Instant::now();
         let ms =
             |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f32() * 1000.0;
@@ -164,23 +174,25 @@ impl LatencyLog {
             .is_none_or(|t| now.duration_since(t) >= LATENCY_LOG_EVERY)
         {
             self.last_log = Some(now);
-            if let (Some(summary), Some(tracking)) = (self.summary(), control.tracking()) {
-                log::info!(
-                    "{}; {summary}; {}",
-                    tracking_summary(&tracking),
-                    self.stages()
-                );
+            let input = match control.tracking() {
+                _ if self.vmc => Some("receiving VMC".to_string()),
+                Some(tracking) => Some(tracking_summary(&tracking)),
+                None => None,
+            };
+            if let (Some(summary), Some(input)) = (self.summary(), input) {
+                log::info!("{input}; {summary}; {}", self.stages());
             }
         }
     }
 
-    /// "camera-to-texture latency p50 62 ms, p95 88 ms (120 frames)".
+    /// "camera-to-texture latency p50 62 ms, p95 88 ms (120 frames)" (or "VMC-to-texture").
     fn summary(&self) -> Option<String> {
         if self.samples.is_empty() {
             return None;
         }
         Some(format!(
-            "camera-to-texture latency p50 {:.0} ms, p95 {:.0} ms ({} frames)",
+            "{}-to-texture latency p50 {:.0} ms, p95 {:.0} ms ({} frames)",
+            if self.vmc { "VMC" } else { "camera" },
             self.quantile(0, 0.5),
             self.quantile(0, 0.95),
             self.samples.len()

@@ -17,6 +17,7 @@ mod solve;
 mod stress_drivers;
 mod track;
 mod valgrind;
+mod vmc;
 
 use crate::launcher::{PluginFiles, install_plugin};
 use clap::{Parser, Subcommand};
@@ -272,6 +273,9 @@ enum Command {
     /// Publish to an Amazon IVS real-time stage: tokens, OBS's stream setup, preflight checks.
     #[command(subcommand)]
     Ivs(ivs::IvsCommand),
+    /// VMC protocol (OSC over UDP): play poses to a VTuber app, or record what one sends.
+    #[command(subcommand)]
+    Vmc(vmc::VmcCommand),
     /// Install the plugin into the user's own OBS (`~/.config/obs-studio/plugins/obs-vrm-avatar/`).
     Install {
         #[command(flatten)]
@@ -433,6 +437,7 @@ pub fn main() -> i32 {
         }),
         Command::Solve(args) => solve::run(&args),
         Command::Lipsync(args) => lipsync::run(&args),
+        Command::Vmc(command) => vmc::run(&command),
         Command::Run(args) => run::run(&args),
         Command::Install { plugin, obs_config } => install(plugin.files(), obs_config),
         Command::Ivs(command) => match ivs::run(command) {
