@@ -65,7 +65,15 @@ pub fn run(command: &VmcCommand) -> Result<()> {
             seconds,
             no_bundles,
             vrm,
-        } => send(pose, to, *fps, *looping, *seconds, !no_bundles, vrm.as_deref()),
+        } => send(
+            pose,
+            to,
+            *fps,
+            *looping,
+            *seconds,
+            !no_bundles,
+            vrm.as_deref(),
+        ),
         VmcCommand::Record {
             seconds,
             out,
@@ -77,8 +85,12 @@ pub fn run(command: &VmcCommand) -> Result<()> {
 }
 
 fn rest_of(vrm: Option<&Path>) -> Result<Rest> {
-    let model = obs_vrm_avatar::default_avatar::load_avatar(vrm)
-        .map_err(|e| anyhow!("{}: {e}", vrm.map_or("the built-in avatar".into(), |p| p.display().to_string())))?;
+    let model = obs_vrm_avatar::default_avatar::load_avatar(vrm).map_err(|e| {
+        anyhow!(
+            "{}: {e}",
+            vrm.map_or("the built-in avatar".into(), |p| p.display().to_string())
+        )
+    })?;
     Ok(Rest::of(&model))
 }
 
@@ -97,7 +109,8 @@ fn send(
     let to = settings::vmc_send_to(true, to)
         .expect("asked to send")
         .map_err(|why| anyhow!("--to: {why}"))?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: AvatarPoseFile = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{}: not AvatarPose JSON: {e}", path.display()))?;
     if file.frames.is_empty() {
@@ -108,14 +121,16 @@ fn send(
     let sender = Sender { bundles };
     let period = Duration::from_secs_f64(1.0 / fps);
     let start = Instant::now();
-    let until = seconds.map(|s| start + Duration::from_secs_f64(s.max(0.0)));
+    // Frames in `seconds`, counted rather than timed, so a run's length does not depend on
+    // rounding.
+    let last = seconds.map(|s| (s.max(0.0) * fps).round() as u64);
     let (mut frames, mut datagrams, mut failed) = (0u64, 0u64, 0u64);
     'play: loop {
         for pose in &file.frames {
-            let due = start + period.mul_f64(frames as f64);
-            if until.is_some_and(|u| due >= u) {
+            if last.is_some_and(|last| frames >= last) {
                 break 'play;
             }
+            let due = start + period.mul_f64(frames as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
@@ -136,7 +151,11 @@ fn send(
     }
     eprintln!(
         "sent {frames} frames ({datagrams} datagrams{}) to {to} in {:.1} s",
-        if failed > 0 { format!(", {failed} refused by the system") } else { String::new() },
+        if failed > 0 {
+            format!(", {failed} refused by the system")
+        } else {
+            String::new()
+        },
         start.elapsed().as_secs_f64()
     );
     Ok(())
@@ -150,7 +169,9 @@ fn record(seconds: f64, out: &Path, port: u16, bind: &str, vrm: Option<&Path>) -
         .expect("asked to listen")
         .map_err(|why| anyhow!("--bind: {why}"))?;
     let socket = UdpSocket::bind(at).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AddrInUse => anyhow!("port {port} is in use (another app listens there?)"),
+        std::io::ErrorKind::AddrInUse => {
+            anyhow!("port {port} is in use (another app listens there?)")
+        }
         _ => anyhow!("cannot listen on {at}: {e}"),
     })?;
     let rest = rest_of(vrm)?;
