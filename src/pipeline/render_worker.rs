@@ -377,6 +377,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut clips = Clips::default();
     let mut vmc_out = VmcOut::default();
     let (mut vmc_seen, mut vmc_drawn) = (0, 0);
+    let mut last_draw = Instant::now();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
     while !ctl.core.stopped() {
@@ -406,6 +407,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             vmc_seen = vmc.seq();
         }
         let vmc_frame = vmc_in.as_ref().and_then(|v| v.latest_at(now));
+        let vmc_live = vmc_frame.is_some();
         // The first frame drawn from new VMC motion carries its arrival (for the latency).
         let vmc_times = vmc_frame
             .as_ref()
@@ -441,6 +443,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         // frames of latency and take CPU from the tracker. The pose above is still solved.
         let drawn = renderer.frames_in_flight() == 0;
         if drawn {
+            last_draw = Instant::now();
             let times = tracked.and_then(|(_, camera)| camera).or(vmc_times);
             renderer.render_from(scene, t, times);
             if vmc_times.is_some() {
@@ -457,6 +460,11 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
 
         let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
         next_frame += period;
+        if vmc_live && drawn {
+            // A performer's frames set the pace (see the wait below); the clock only draws
+            // when they are late, so it never draws just before one comes.
+            next_frame = last_draw + period + period / 4;
+        }
         let now = Instant::now();
         if next_frame < now {
             // Running late (slow adapter): drop the backlog instead of racing to catch up.
@@ -473,14 +481,17 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             continue;
         }
         // Until the next frame is due, or new landmarks are out: those are drawn at once (the
-        // frame after follows a period later), which saves up to a period of latency.
+        // frame after follows a period later), which saves up to a period of latency. So is a
+        // new VMC frame, but no sooner than 3/4 of a period after the last drawing: a performer
+        // may send faster than OBS shows frames, and frames OBS never shows are not drawn.
         while !ctl.core.stopped() {
             let now = Instant::now();
             if now >= next_frame {
                 break;
             }
-            if motion.has_new_landmarks(ctl) || vmc_in.as_ref().is_some_and(|v| v.seq() != vmc_seen)
-            {
+            let vmc_due = vmc_in.as_ref().is_some_and(|v| v.seq() != vmc_seen)
+                && now.duration_since(last_draw) >= period * 3 / 4;
+            if motion.has_new_landmarks(ctl) || vmc_due {
                 next_frame = now;
                 break;
             }

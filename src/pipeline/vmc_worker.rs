@@ -177,14 +177,21 @@ fn listen(ctl: &VmcControl, socket: &UdpSocket, at: SocketAddr, asked: u64, buf:
     let mut logged = 0;
     let mut from = None;
     let mut window = (Instant::now(), receiver.counts.datagrams);
+    let mut last_moved: Option<Instant> = None;
     while !ctl.core.stopped() && ctl.asked.load(Ordering::Acquire) == asked {
         match socket.recv_from(buf) {
             Ok((n, sender)) => {
                 super::worker::inject_test_panic("vmc_worker");
                 from = Some(sender);
+                if last_moved.is_some_and(|t| t.elapsed() >= SILENT_AFTER) {
+                    // The performer went silent: whoever sends next starts afresh.
+                    receiver.forget();
+                    last_moved = None;
+                }
                 let applied = receiver.counts.applied;
                 match receiver.datagram(&buf[..n]) {
                     Ok(true) => {
+                        last_moved = Some(Instant::now());
                         *ctl.latest.lock() = Some((receiver.frame(), Instant::now()));
                         ctl.seq.fetch_add(1, Ordering::AcqRel);
                         if receiver.counts.applied != applied {

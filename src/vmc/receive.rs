@@ -70,117 +70,83 @@ impl Receiver {
         Self::default()
     }
 
-    /// Reads one datagram: whether it moved the avatar. A malformed datagram changes nothing
-    /// (a bundle is checked whole first); a malformed message inside a good bundle is skipped.
+    /// Reads one datagram: whether it moved the avatar. A datagram is taken whole or not at
+    /// all: one malformed message refuses the bundle it is in (a frame half applied is a
+    /// wrong frame).
     pub fn datagram(&mut self, bytes: &[u8]) -> Result<bool, WireError> {
         self.counts.datagrams += 1;
-        let checked = wire::check(bytes).and_then(|_| {
-            rosc::decoder::decode_udp(bytes).map_err(|e| WireError::Decode(e.to_string()))
-        });
-        let packet = match checked {
-            Ok((_, packet)) => packet,
+        let updates = wire::check(bytes)
+            .and_then(|_| {
+                rosc::decoder::decode_udp(bytes).map_err(|e| WireError::Decode(e.to_string()))
+            })
+            .and_then(|(_, packet)| {
+                let mut updates = Vec::new();
+                collect(&packet, &mut updates)?;
+                Ok(updates)
+            });
+        let updates = match updates {
+            Ok(updates) => updates,
             Err(err) => {
                 self.counts.malformed += 1;
                 return Err(err);
             }
         };
+        self.counts.messages += updates.len() as u64;
         let mut moved = false;
-        let mut first_error = None;
-        self.packet(packet, &mut moved, &mut first_error);
-        match first_error {
-            Some(err) if !moved => Err(err),
-            _ => Ok(moved),
+        for update in updates {
+            moved |= self.apply(update);
         }
+        Ok(moved)
     }
 
-    fn packet(&mut self, packet: OscPacket, moved: &mut bool, error: &mut Option<WireError>) {
-        match packet {
-            OscPacket::Message(message) => {
-                self.counts.messages += 1;
-                match self.message(&message) {
-                    Ok(m) => *moved |= m,
-                    Err(err) => {
-                        self.counts.malformed += 1;
-                        error.get_or_insert(err);
-                    }
-                }
-            }
-            OscPacket::Bundle(bundle) => {
-                for packet in bundle.content {
-                    self.packet(packet, moved, error);
-                }
-            }
-        }
+    /// Forgets the performer's avatar (the counts stay): a performer silent for a while may
+    /// be gone, and the next must not inherit its bones.
+    pub fn forget(&mut self) {
+        *self = Receiver {
+            counts: self.counts,
+            ..Receiver::default()
+        };
     }
 
-    fn message(&mut self, m: &OscMessage) -> Result<bool, WireError> {
-        let bad = |why| WireError::Arguments(m.addr.chars().take(64).collect(), why);
-        match m.addr.as_str() {
-            "/VMC/Ext/Root/Pos" => {
-                let (_, p, q) = transform(&m.args).ok_or_else(|| bad(TRANSFORM))?;
-                self.root = Some((p, q));
-                Ok(true)
-            }
-            "/VMC/Ext/Bone/Pos" => {
-                let (name, p, q) = transform(&m.args).ok_or_else(|| bad(TRANSFORM))?;
-                let Some(bone) = bone_of_unity(name) else {
-                    self.counts.ignored += 1;
-                    return Ok(false);
-                };
+    /// Takes `update`; whether it moved the avatar.
+    fn apply(&mut self, update: Update) -> bool {
+        match update {
+            Update::Root(p, q) => self.root = Some((p, q)),
+            Update::Bone(bone, p, q) => {
                 if bone == HumanBone::Hips {
                     self.hips_local = Some(p);
                 }
                 self.bones.insert(bone, q);
-                Ok(true)
             }
-            "/VMC/Ext/Blend/Val" => {
-                let (name, value) = match m.args.as_slice() {
-                    [OscType::String(name), value] => (name, number(value)),
-                    _ => (&String::new(), None),
-                };
-                let value = value.ok_or_else(|| bad("other than a name and a number"))?;
-                if name.is_empty() || name.len() > MAX_NAME {
-                    return Err(bad("an empty or over-long name"));
+            Update::Blend(name, value) => {
+                // A flood of new names stops at what an avatar could have.
+                if self.pending.len() < MAX_BLENDS || self.pending.contains_key(&name) {
+                    self.pending.insert(name, value);
                 }
-                let name = expression_of_blend(name);
-                if self.pending.len() >= MAX_BLENDS && !self.pending.contains_key(&name) {
-                    return Err(bad("more blend shape names than an avatar has"));
-                }
-                self.pending.insert(name, value.clamp(0.0, 1.0));
-                Ok(false)
+                return false;
             }
-            "/VMC/Ext/Blend/Apply" => {
+            Update::Apply => {
                 self.counts.applied += 1;
                 for (name, value) in std::mem::take(&mut self.pending) {
                     if self.blends.len() < MAX_BLENDS || self.blends.contains_key(&name) {
                         self.blends.insert(name, value);
                     }
                 }
-                Ok(true)
             }
-            "/VMC/Ext/OK" => {
-                let loaded = m
-                    .args
-                    .first()
-                    .and_then(number)
-                    .ok_or_else(|| bad("no status"))?;
-                self.loaded = Some(loaded != 0.0);
-                Ok(false)
+            Update::Loaded(loaded) => {
+                self.loaded = Some(loaded);
+                return false;
             }
-            "/VMC/Ext/T" => {
-                self.time = Some(
-                    m.args
-                        .first()
-                        .and_then(number)
-                        .ok_or_else(|| bad("no time"))?,
-                );
-                Ok(false)
+            Update::Time(t) => {
+                self.time = Some(t);
+                return false;
             }
-            _ => {
+            Update::Ignored => {
                 self.counts.ignored += 1;
-                Ok(false)
+                return false;
             }
         }
+        true
     }
 
     /// Whether the performer says it has an avatar loaded (`/VMC/Ext/OK`), when it said.
@@ -220,6 +186,69 @@ impl Receiver {
 
 const TRANSFORM: &str = "other than a name, a position and a rotation";
 
+/// What one message says.
+enum Update {
+    Root(Vec3, Quat),
+    Bone(HumanBone, Vec3, Quat),
+    Blend(String, f32),
+    Apply,
+    Loaded(bool),
+    Time(f32),
+    /// An address VMC has but the avatar does not use (cameras, trackers, ...), or a bone
+    /// the avatar does not have.
+    Ignored,
+}
+
+/// The updates of every message in `packet`; the first malformed one is the error.
+fn collect(packet: &OscPacket, updates: &mut Vec<Update>) -> Result<(), WireError> {
+    match packet {
+        OscPacket::Message(m) => updates.push(read(m)?),
+        OscPacket::Bundle(bundle) => {
+            for packet in &bundle.content {
+                collect(packet, updates)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What message `m` says, its arguments checked against the protocol.
+fn read(m: &OscMessage) -> Result<Update, WireError> {
+    let bad = |why| WireError::Arguments(m.addr.chars().take(64).collect(), why);
+    Ok(match m.addr.as_str() {
+        "/VMC/Ext/Root/Pos" => {
+            let (_, p, q) = transform(&m.args).ok_or_else(|| bad(TRANSFORM))?;
+            Update::Root(p, q)
+        }
+        "/VMC/Ext/Bone/Pos" => {
+            let (name, p, q) = transform(&m.args).ok_or_else(|| bad(TRANSFORM))?;
+            bone_of_unity(name).map_or(Update::Ignored, |bone| Update::Bone(bone, p, q))
+        }
+        "/VMC/Ext/Blend/Val" => {
+            let [OscType::String(name), value] = m.args.as_slice() else {
+                return Err(bad("other than a name and a number"));
+            };
+            let value = number(value).ok_or_else(|| bad("other than a name and a number"))?;
+            if name.is_empty() || name.len() > MAX_NAME {
+                return Err(bad("an empty or over-long name"));
+            }
+            Update::Blend(expression_of_blend(name), value.clamp(0.0, 1.0))
+        }
+        "/VMC/Ext/Blend/Apply" => Update::Apply,
+        "/VMC/Ext/OK" => match m.args.first() {
+            Some(OscType::Int(loaded)) => Update::Loaded(*loaded != 0),
+            _ => return Err(bad("no status")),
+        },
+        "/VMC/Ext/T" => Update::Time(
+            m.args
+                .first()
+                .and_then(number)
+                .ok_or_else(|| bad("no time"))?,
+        ),
+        _ => Update::Ignored,
+    })
+}
+
 /// `name, px, py, pz, qx, qy, qz, qw` (and optional extras), in the pose's space; None when the
 /// types are wrong or a number is not finite or the rotation is not a rotation.
 fn transform(args: &[OscType]) -> Option<(&str, Vec3, Quat)> {
@@ -239,13 +268,12 @@ fn transform(args: &[OscType]) -> Option<(&str, Vec3, Quat)> {
     ))
 }
 
-/// A finite number, whichever OSC number type carries it.
+/// A finite float (the protocol sends 32-bit floats; 64-bit ones are taken too). An integer
+/// is refused: where a float belongs it is a wrongly typed message, not a number.
 fn number(arg: &OscType) -> Option<f32> {
     let v = match *arg {
         OscType::Float(v) => v,
         OscType::Double(v) => v as f32,
-        OscType::Int(v) => v as f32,
-        OscType::Long(v) => v as f32,
         _ => return None,
     };
     v.is_finite().then_some(v)

@@ -199,3 +199,54 @@ fn a_flood_of_new_names_is_bounded() {
         .unwrap();
     assert_eq!(r.frame().pose.expressions.len(), MAX_BLENDS);
 }
+
+#[test]
+fn a_bundle_with_one_bad_message_is_refused_whole() {
+    let mut r = Receiver::new();
+    let raised = transform(
+        "/VMC/Ext/Bone/Pos",
+        "Head",
+        [0.0; 3],
+        Quat::from_rotation_x(0.5),
+    );
+    // An integer where a float belongs.
+    let wrong = msg(
+        "/VMC/Ext/Bone/Pos",
+        [OscType::String("Spine".into())]
+            .into_iter()
+            .chain(std::iter::repeat_n(OscType::Int(1), 7))
+            .collect(),
+    );
+    let apply = msg("/VMC/Ext/Blend/Apply", vec![]);
+    assert!(
+        r.datagram(&bundle(vec![raised.clone(), wrong, apply.clone()]))
+            .is_err()
+    );
+    assert_eq!(r.frame(), VmcFrame::default());
+    assert_eq!(r.counts.applied, 0);
+    assert!(r.datagram(&bundle(vec![raised, apply])).unwrap());
+    assert_eq!(r.frame().pose.bones.len(), 1);
+}
+
+#[test]
+fn a_forgotten_performer_leaves_nothing_behind() {
+    let mut r = Receiver::new();
+    r.datagram(&bundle(vec![
+        transform(
+            "/VMC/Ext/Bone/Pos",
+            "Head",
+            [0.0; 3],
+            Quat::from_rotation_x(0.5),
+        ),
+        blend("Joy", 1.0),
+        msg("/VMC/Ext/Blend/Apply", vec![]),
+    ]))
+    .unwrap();
+    r.forget();
+    assert_eq!(r.frame(), VmcFrame::default());
+    assert_eq!(r.counts.applied, 1, "the counts stay");
+    // The next performer's frame is only its own.
+    r.datagram(&bytes(&msg("/VMC/Ext/Blend/Apply", vec![])))
+        .unwrap();
+    assert_eq!(r.frame(), VmcFrame::default());
+}
