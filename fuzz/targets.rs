@@ -110,3 +110,25 @@ pub fn camera_frame(data: &[u8]) {
         let _ = frame.to_rgb(16);
     }
 }
+
+/// A UDP datagram to the VMC receiver: taken or refused, never a panic; whatever it took,
+/// sent back out by the VMC sender, is taken again the same.
+pub fn vmc_datagram(data: &[u8]) {
+    use obs_vrm_avatar::vmc::{Receiver, Rest, Sender};
+    let mut receiver = Receiver::new();
+    if receiver.datagram(data).is_err() {
+        return;
+    }
+    let frame = receiver.frame();
+    let pose = frame.pose_for(Some(glam::Vec3::Y));
+    let mut again = Receiver::new();
+    for bundles in [true, false] {
+        let sender = Sender { bundles };
+        for datagram in sender.datagrams(&pose, &Rest::default(), 0.0) {
+            again
+                .datagram(&datagram)
+                .expect("what the sender sends is taken");
+        }
+    }
+    assert_eq!(again.counts.malformed, 0);
+}

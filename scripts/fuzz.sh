@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing (libFuzzer) of the four fuzz targets in fuzz/, on the stable
+# Coverage-guided fuzzing (libFuzzer) of the five fuzz targets in fuzz/, on the stable
 # toolchain: builds them with the sanitizer-coverage flags cargo-fuzz passes, then runs each for
 # SECONDS (default 600) from seeds out of ../shared/testdata and fuzz/regressions/.
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]
@@ -12,7 +12,7 @@ source scripts/env.sh
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(load_vrm pose_json token_text camera_frame)
+[[ ${#targets[@]} -gt 0 ]] || targets=(load_vrm pose_json token_text camera_frame vmc_datagram)
 out="$PWD/target/fuzz"
 # The flags apply to the target only (explicit --target), not to build scripts.
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
@@ -32,6 +32,7 @@ seed load_vrm $(find "$testdata/vrm" "$testdata/gltf" -maxdepth 3 -type f \( -na
 seed pose_json $(find "$testdata" -maxdepth 3 -type f -name '*.json' -size -512k 2>/dev/null)
 seed token_text
 seed camera_frame
+seed vmc_datagram
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "$out/artifacts/$t" "$out/corpus/$t"

@@ -43,3 +43,8 @@ fn token_inputs_the_fuzzer_kept_parse_or_fail_cleanly() {
 fn camera_inputs_the_fuzzer_kept_convert_or_fail_cleanly() {
     assert!(replay("camera_frame", targets::camera_frame) > 0);
 }
+
+#[test]
+fn vmc_datagrams_the_fuzzer_kept_are_taken_or_refused_cleanly() {
+    assert!(replay("vmc_datagram", targets::vmc_datagram) > 0);
+}

@@ -5,7 +5,7 @@
 use super::Latest;
 use super::direction::{AvatarEvent, Clips, Direction};
 use super::tracking_worker::TrackingControl;
-use super::vmc_worker::{VmcControl, VmcOut, VmcSendSettings};
+use super::vmc_worker::{VmcControl, VmcLink, VmcSendSettings};
 use super::voice_worker::VoiceControl;
 use super::worker::{RENDER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::frame::{CameraTimes, RgbaFrame};
@@ -375,8 +375,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut motion = Motion::default();
     let mut mixer = Mixer::default();
     let mut clips = Clips::default();
-    let mut vmc_out = VmcOut::default();
-    let (mut vmc_seen, mut vmc_drawn) = (0, 0);
+    let mut vmc = VmcLink::default();
     let mut last_draw = Instant::now();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
@@ -402,25 +401,12 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         let (voice, mouth) = ctl.voice_and_mouth(now);
         let now_ms = clock_ms(now);
         let vmc_in = ctl.vmc_in.lock().clone();
-        if let Some(vmc) = &vmc_in {
-            vmc.wake_me_on_frames();
-            vmc_seen = vmc.seq();
-        }
-        let vmc_frame = vmc_in.as_ref().and_then(|v| v.latest_at(now));
-        let vmc_live = vmc_frame.is_some();
-        // The first frame drawn from new VMC motion carries its arrival (for the latency).
-        let vmc_times = vmc_frame
-            .as_ref()
-            .filter(|_| vmc_seen != vmc_drawn)
-            .map(|(_, at)| CameraTimes {
-                arrived: *at,
-                tracked: *at,
-                from_vmc: true,
-            });
+        let (vmc_pose, vmc_times) = vmc.incoming(vmc_in.as_deref(), now, &avatar.vmc_rest);
+        let vmc_live = vmc_pose.is_some();
         let offers = Offers {
             idle: idle.pose(t),
             camera: tracked.as_ref().map(|(pose, _)| pose.clone()),
-            vmc: vmc_frame.map(|(frame, _)| frame.pose_for(avatar.vmc_rest.hips())),
+            vmc: vmc_pose,
             clip: clips.update(&ctl.direction, &mut mixer, now_ms, avatar.hips_height),
             voice,
             chosen: ctl.direction.held(now_ms),
@@ -433,8 +419,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             animation: ctl.direction.playing(),
         });
         if let Some(send) = ctl.vmc_send.lock().clone() {
-            vmc_out.send(&send, &scene.pose, &avatar.vmc_rest, t);
-            *ctl.vmc_out_status.lock() = vmc_out.status();
+            *ctl.vmc_out_status.lock() = vmc.send(&send, &scene.pose, &avatar.vmc_rest, t);
         }
         let view = *ctl.view.lock();
         view.apply(scene, &mut renderer);
@@ -446,9 +431,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             last_draw = Instant::now();
             let times = tracked.and_then(|(_, camera)| camera).or(vmc_times);
             renderer.render_from(scene, t, times);
-            if vmc_times.is_some() {
-                vmc_drawn = vmc_seen;
-            }
+            vmc.drawn(vmc_times);
             super::worker::inject_test_panic("render_worker");
             // An error the GPU reported shows in the status (and the log, once) instead of
             // ending the worker; the frames go on.
@@ -480,24 +463,40 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             next_frame = Instant::now();
             continue;
         }
-        // Until the next frame is due, or new landmarks are out: those are drawn at once (the
-        // frame after follows a period later), which saves up to a period of latency. So is a
-        // new VMC frame, but no sooner than 3/4 of a period after the last drawing: a performer
-        // may send faster than OBS shows frames, and frames OBS never shows are not drawn.
-        while !ctl.core.stopped() {
-            let now = Instant::now();
-            if now >= next_frame {
-                break;
-            }
-            let vmc_due = vmc_in.as_ref().is_some_and(|v| v.seq() != vmc_seen)
-                && now.duration_since(last_draw) >= period * 3 / 4;
-            if motion.has_new_landmarks(ctl) || vmc_due {
-                next_frame = now;
-                break;
-            }
-            thread::park_timeout(next_frame - now);
-        }
+        next_frame = wait_for_next(
+            ctl,
+            &motion,
+            (&vmc, vmc_in.as_deref()),
+            last_draw,
+            next_frame,
+        );
     }
+}
+
+/// Parks until the next frame is due, or new landmarks are out: those are drawn at once (the
+/// frame after follows a period later), which saves up to a period of latency. So is a new
+/// VMC frame, but no sooner than 3/4 of a period after the last drawing: a performer may send
+/// faster than OBS shows frames, and frames OBS never shows are not drawn. When to draw.
+fn wait_for_next(
+    ctl: &RenderControl,
+    motion: &Motion,
+    (vmc, vmc_in): (&VmcLink, Option<&VmcControl>),
+    last_draw: Instant,
+    next_frame: Instant,
+) -> Instant {
+    let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
+    while !ctl.core.stopped() {
+        let now = Instant::now();
+        if now >= next_frame {
+            break;
+        }
+        let vmc_due = vmc.has_new(vmc_in) && now.duration_since(last_draw) >= period * 3 / 4;
+        if motion.has_new_landmarks(ctl) || vmc_due {
+            return now;
+        }
+        thread::park_timeout(next_frame - now);
+    }
+    next_frame
 }
 
 /// How long without landmarks before the solver is told that nothing is seen (it then eases
@@ -680,135 +679,5 @@ impl Avatar {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_renders_only_while_active_and_stops_promptly() {
-        let control = RenderControl::new(128, 72, 60);
-        let frames = Arc::new(Latest::default());
-        let handle = spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)).unwrap();
-        thread::sleep(Duration::from_millis(300));
-        assert_eq!(
-            frames.seq(),
-            0,
-            "nothing is rendered before the source is shown"
-        );
-
-        control.set_active(true);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while frames.seq() < 3 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
-        }
-        assert!(
-            frames.seq() >= 3,
-            "frames arrive while active ({})",
-            control.status()
-        );
-        assert!(
-            control
-                .status()
-                .starts_with("rendering the built-in avatar on"),
-            "{}",
-            control.status()
-        );
-
-        control.set_size(64, 32);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let (_, frame) = frames.newer_than(0).unwrap();
-            if (frame.width, frame.height) == (64, 32) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "resize reaches the output");
-            thread::sleep(Duration::from_millis(20));
-        }
-
-        control.set_active(false);
-        thread::sleep(Duration::from_millis(200));
-        let paused_at = frames.seq();
-        thread::sleep(Duration::from_millis(300));
-        assert!(frames.seq() <= paused_at + 1, "no frames while hidden");
-
-        let asked = Instant::now();
-        control.stop();
-        handle.join().unwrap();
-        assert!(asked.elapsed() < Duration::from_secs(5), "stop is prompt");
-    }
-
-    #[test]
-    fn tracked_landmarks_move_the_avatar_and_carry_the_cameras_time() {
-        use crate::pipeline::tracking_worker::{
-            TrackingControl, spawn_tracking_worker, tests::portrait,
-        };
-        use crate::tracking::holistic::TrackingMode;
-        let tracking = TrackingControl::new(TrackingMode::Face);
-        let tracker = spawn_tracking_worker(Arc::clone(&tracking), None).unwrap();
-        let control = RenderControl::new(160, 90, 30);
-        control.set_tracking(Some(Arc::clone(&tracking)));
-        let frames = Arc::new(Latest::default());
-        let handle = spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)).unwrap();
-        control.set_active(true);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let mut latency = None;
-        while latency.is_none() && Instant::now() < deadline {
-            if tracking.wants_frame() {
-                tracking.submit(portrait());
-            }
-            if let Some((_, frame)) = frames.newer_than(0) {
-                latency = frame.camera.map(|t| t.arrived.elapsed());
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        let latency = latency.expect("a frame drawn from a tracked camera frame");
-        assert!(latency < Duration::from_secs(3), "{latency:?}");
-        // The camera stops: after a moment frames are drawn from idle motion again.
-        thread::sleep(NOTHING_SEEN_AFTER + Duration::from_millis(500));
-        let (seq, _) = frames.newer_than(0).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some((_, frame)) = frames.newer_than(seq)
-                && frame.camera.is_none()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "idle again without camera frames"
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-        control.stop();
-        tracking.stop();
-        handle.join().unwrap();
-        tracker.join().unwrap();
-    }
-
-    #[test]
-    fn the_default_view_is_the_renderers_own_and_a_background_fills_the_frame() {
-        let d = ViewSettings::default().light_direction();
-        let r = crate::render::avatar::Lighting::default().direction;
-        assert!(d.angle_between(r) < 0.01, "{d} vs {r}");
-        let control = RenderControl::new(64, 36, 30);
-        control.set_view(ViewSettings {
-            background: Some([0, 128, 255]),
-            full_body: true,
-            ..ViewSettings::default()
-        });
-        let frames = Arc::new(Latest::default());
-        let handle = spawn_render_worker(Arc::clone(&control), Arc::clone(&frames)).unwrap();
-        control.set_active(true);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while frames.seq() < 2 && Instant::now() < deadline {
-            thread::sleep(Duration::from_millis(20));
-        }
-        let (_, frame) = frames.newer_than(0).expect("a frame");
-        assert_eq!(
-            frame.pixel(0, 0),
-            [0, 128, 255, 255],
-            "an opaque coloured background"
-        );
-        control.stop();
-        handle.join().unwrap();
-    }
-}
+#[path = "render_worker_tests.rs"]
+mod tests;

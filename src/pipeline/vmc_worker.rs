@@ -3,6 +3,7 @@
 //! from. Neither ever makes OBS wait: the owner only sets addresses.
 
 use super::worker::{WorkerCore, spawn_guarded};
+use crate::frame::CameraTimes;
 use crate::pose::AvatarPose;
 use crate::vmc::{MAX_DATAGRAM, Receiver, Rest, Sender, VmcFrame};
 use parking_lot::Mutex;
@@ -333,6 +334,65 @@ impl VmcOut {
             ),
             _ => format!("sending VMC: {} datagrams sent", self.sent),
         })
+    }
+}
+
+/// The render worker's side of VMC: the performer's frames in, with when the newest came for
+/// the first drawing of it, and the avatar's motion out.
+#[derive(Default)]
+pub struct VmcLink {
+    out: VmcOut,
+    seen: u64,
+    drawn: u64,
+}
+
+impl VmcLink {
+    /// The performer's pose for an avatar at `rest` (None while none sends), and its arrival
+    /// when it has not been drawn yet.
+    pub fn incoming(
+        &mut self,
+        input: Option<&VmcControl>,
+        now: Instant,
+        rest: &Rest,
+    ) -> (Option<AvatarPose>, Option<CameraTimes>) {
+        let Some(input) = input else {
+            return (None, None);
+        };
+        input.wake_me_on_frames();
+        self.seen = input.seq();
+        let Some((frame, at)) = input.latest_at(now) else {
+            return (None, None);
+        };
+        let times = (self.seen != self.drawn).then_some(CameraTimes {
+            arrived: at,
+            tracked: at,
+            from_vmc: true,
+        });
+        (Some(frame.pose_for(rest.hips())), times)
+    }
+
+    /// A frame was drawn carrying `times` (from [`Self::incoming`]).
+    pub fn drawn(&mut self, times: Option<CameraTimes>) {
+        if times.is_some() {
+            self.drawn = self.seen;
+        }
+    }
+
+    /// Whether a frame came since [`Self::incoming`] last looked.
+    pub fn has_new(&self, input: Option<&VmcControl>) -> bool {
+        input.is_some_and(|v| v.seq() != self.seen)
+    }
+
+    /// Sends `pose`; how sending goes.
+    pub fn send(
+        &mut self,
+        settings: &VmcSendSettings,
+        pose: &AvatarPose,
+        rest: &Rest,
+        t_s: f32,
+    ) -> Option<String> {
+        self.out.send(settings, pose, rest, t_s);
+        self.out.status()
     }
 }
 

@@ -5,7 +5,10 @@
 //! CPU of an idle avatar (the README's figures):
 //! `cargo test --release --test control_obs_e2e -- --nocapture`.
 
+mod common;
 mod speech;
+
+use common::{eye_blue, vendor};
 
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -25,18 +28,6 @@ fn testdata(path: &str) -> PathBuf {
         .join(path)
         .canonicalize()
         .unwrap()
-}
-
-fn vendor(obs: &mut ObsStudio, kind: &str, data: Value) -> Value {
-    let mut call = json!({"vendorName": "obs-vrm-avatar", "requestType": kind});
-    // obs-websocket refuses an empty `requestData`: a request without data leaves it out.
-    if data.as_object().is_some_and(|d| !d.is_empty()) {
-        call["requestData"] = data;
-    }
-    obs.ws
-        .request("CallVendorRequest", call)
-        .unwrap_or_else(|e| panic!("{kind}: {e:#}"))["responseData"]
-        .clone()
 }
 
 fn ok(obs: &mut ObsStudio, kind: &str, data: Value) -> Value {
@@ -109,18 +100,6 @@ fn difference(a: &Screenshot, b: &Screenshot) -> f64 {
         .map(|(x, y)| u64::from(x.abs_diff(*y)))
         .sum();
     sum as f64 / a.rgba.len() as f64
-}
-
-/// Pixels of the built-in avatar's blue irises: blue, in the top third of the frame (the
-/// collar, also blue, is lower). `happy` shuts the eyes.
-fn eye_blue(shot: &Screenshot) -> usize {
-    (0..shot.height * 35 / 100)
-        .flat_map(|y| (0..shot.width).map(move |x| (x, y)))
-        .filter(|&(x, y)| {
-            let [r, g, b, a] = shot.pixel(x, y);
-            a > 200 && b > 150 && r < 130 && g < 190 && b > g + 30
-        })
-        .count()
 }
 
 /// The right upper arm's turn from the T-pose in `GetState`'s pose (degrees).

@@ -215,15 +215,13 @@ fn vmc_drives_the_avatar_once() {
     std::thread::sleep(Duration::from_millis(700));
     let live = obs.screenshot(AVATAR).unwrap();
     std::fs::write(work.join("live.png"), &live.png).unwrap();
-    let offline = |name: &str, frame: &str| {
+    let offline = |name: &str, poses: &Path| {
         let out = work.join(name);
         let run = vrm_avatar(&[
             "render",
             "--default",
             "--pose",
             poses.to_str().unwrap(),
-            "--frame",
-            frame,
             "--width",
             "320",
             "--height",
@@ -238,25 +236,9 @@ fn vmc_drives_the_avatar_once() {
         );
         drawn(&png_rgba(&out).2)
     };
-    let posed = offline("offline.png", "0");
-    let rest = {
-        std::fs::write(work.join("rest.json"), r#"{"frames": [{"bones": {}}]}"#).unwrap();
-        let out = work.join("offline-rest.png");
-        let run = vrm_avatar(&[
-            "render",
-            "--default",
-            "--pose",
-            work.join("rest.json").to_str().unwrap(),
-            "--width",
-            "320",
-            "--height",
-            "180",
-            "--out",
-            out.to_str().unwrap(),
-        ]);
-        assert!(run.status.success());
-        drawn(&png_rgba(&out).2)
-    };
+    let posed = offline("offline.png", &poses);
+    std::fs::write(work.join("rest.json"), r#"{"frames": [{"bones": {}}]}"#).unwrap();
+    let rest = offline("offline-rest.png", &work.join("rest.json"));
     let live_mask = drawn(&live.rgba);
     let (same, other) = (iou(&live_mask, &posed), iou(&live_mask, &rest));
     eprintln!(
