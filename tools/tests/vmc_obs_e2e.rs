@@ -88,6 +88,24 @@ fn until(obs: &mut ObsStudio, limit: Duration, what: &str, done: impl Fn(&Avatar
     }
 }
 
+/// What python-osc heard on `port` for `seconds` (`tools/tests/vmc/listen.py`).
+fn listen(port: u16, seconds: f64) -> serde_json::Value {
+    use std::io::BufRead;
+    let mut child = Command::new(common::python_osc())
+        .arg(common::vmc_script("listen.py"))
+        .arg(port.to_string())
+        .arg(seconds.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    assert!(ready.contains("listening"), "{ready}");
+    let report = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    child.wait().unwrap();
+    report
+}
+
 /// OBS's CPU time over `seconds` (cores).
 fn cpu(obs: &ObsStudio, seconds: f64) -> f64 {
     let stat = format!("/proc/{}/stat", obs.pid().unwrap());
@@ -257,6 +275,33 @@ fn vmc_drives_the_avatar_once() {
         open >= 6 && shut * 3 < open,
         "happy shuts the eyes: {open} -> {shut} iris pixels"
     );
+    // The source sends what it shows: python-osc hears the raised arm at OBS's frame rate.
+    let relay = free_udp_port();
+    obs.set_input_settings(
+        AVATAR,
+        json!({"vmc_send": true, "vmc_send_to": format!("127.0.0.1:{relay}"), "vmc_send_bundles": false}),
+    )
+    .unwrap();
+    let heard = listen(relay, 2.0);
+    obs.set_input_settings(AVATAR, json!({"vmc_send": false}))
+        .unwrap();
+    assert_eq!(heard["unparsed"], 0, "{heard}");
+    assert_eq!(heard["bundles"], 0, "loose messages when bundles are off");
+    let applies = heard["applies"].as_array().unwrap().len();
+    assert!(
+        (45..=75).contains(&applies),
+        "{applies} frames in 2 s at 30 fps"
+    );
+    let arm: Vec<f32> = heard["last_bones"]["RightUpperArm"].as_array().unwrap()[3..7]
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let sent_back = obs_vrm_avatar::vmc::rotation_from_unity(Quat::from_slice(&arm));
+    let off = f64::from(sent_back.angle_between(raised()).to_degrees());
+    eprintln!(
+        "the source relayed {applies} frames in 2 s; its right arm {off:.2} degrees from the pose received"
+    );
+    assert!(off < 1.0, "{heard}");
     let avatars = common::vendor(&mut obs, "GetAvatars", json!({}));
     assert_eq!(avatars["avatars"][0]["tracking"], true, "{avatars}");
     assert_eq!(avatars["avatars"][0]["input_kind"], "vmc");

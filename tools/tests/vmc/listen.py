@@ -20,7 +20,7 @@ print(json.dumps({"listening": port}), flush=True)
 
 report = {"datagrams": 0, "bundles": 0, "unparsed": 0, "max_datagram": 0,
           "messages": {}, "tags": {}, "bones": [], "blends": [], "applies": [],
-          "first_bone": None}
+          "first_bone": None, "last_bones": {}}
 bones, blends = set(), set()
 
 
@@ -55,6 +55,7 @@ while time.monotonic() < end:
             tags.append(t)
         if m.address == "/VMC/Ext/Bone/Pos":
             bones.add(m.params[0])
+            report["last_bones"][m.params[0]] = m.params[1:]
             if m.params[0] == "LeftUpperArm" and report["first_bone"] is None:
                 report["first_bone"] = m.params
         elif m.address == "/VMC/Ext/Blend/Val":
