@@ -418,7 +418,9 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             speaking: voice.is_some_and(|v| v.speaking),
             animation: ctl.direction.playing(),
         });
-        if let Some(send) = ctl.vmc_send.lock().clone() {
+        // The settings' lock is let go before sending (OBS's update callback takes it).
+        let send = ctl.vmc_send.lock().clone();
+        if let Some(send) = send {
             *ctl.vmc_out_status.lock() = vmc.send(&send, &scene.pose, &avatar.vmc_rest, t);
         }
         let view = *ctl.view.lock();

@@ -26,9 +26,12 @@ pub struct VmcControl {
     /// Where to listen (None: not at all), or why the setting is unusable.
     wanted: Mutex<Option<Result<SocketAddr, String>>>,
     asked: AtomicU64,
-    latest: Mutex<Option<(VmcFrame, Instant)>>,
+    /// The performer's avatar, when it came, and how many frames were complete then.
+    latest: Mutex<Option<(VmcFrame, Instant, u64)>>,
     /// Bumped with every datagram that moved the avatar.
     seq: AtomicU64,
+    /// Bumped with every complete frame (a datagram with `/VMC/Ext/Blend/Apply`).
+    frames: AtomicU64,
     /// The address listened on now.
     bound: Mutex<Option<SocketAddr>>,
     /// Threads to unpark when a frame is complete (the render worker).
@@ -43,6 +46,7 @@ impl VmcControl {
             asked: AtomicU64::new(0),
             latest: Mutex::new(None),
             seq: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
             bound: Mutex::new(None),
             listeners: Mutex::new(Vec::new()),
         })
@@ -66,14 +70,19 @@ impl VmcControl {
 
     /// The performer's avatar, unless it has been silent for [`SILENT_AFTER`].
     pub fn latest(&self, now: Instant) -> Option<VmcFrame> {
-        self.latest_at(now).map(|(frame, _)| frame)
+        self.latest_at(now).map(|(frame, _, _)| frame)
     }
 
-    /// [`Self::latest`] and when it came.
-    pub fn latest_at(&self, now: Instant) -> Option<(VmcFrame, Instant)> {
+    /// [`Self::latest`], when it came, and the number of complete frames then.
+    pub fn latest_at(&self, now: Instant) -> Option<(VmcFrame, Instant, u64)> {
         let latest = self.latest.lock();
-        let (frame, at) = latest.as_ref()?;
-        (now.saturating_duration_since(*at) < SILENT_AFTER).then(|| (frame.clone(), *at))
+        let (frame, at, number) = latest.as_ref()?;
+        (now.saturating_duration_since(*at) < SILENT_AFTER).then(|| (frame.clone(), *at, *number))
+    }
+
+    /// Complete frames received (see [`Self::wake_me_on_frames`]).
+    pub fn frames(&self) -> u64 {
+        self.frames.load(Ordering::Acquire)
     }
 
     /// Changes with every datagram that moved the avatar (the render worker draws it at once).
@@ -192,10 +201,14 @@ fn listen(ctl: &VmcControl, socket: &UdpSocket, at: SocketAddr, asked: u64, buf:
                 let applied = receiver.counts.applied;
                 match receiver.datagram(&buf[..n]) {
                     Ok(true) => {
-                        last_moved = Some(Instant::now());
-                        *ctl.latest.lock() = Some((receiver.frame(), Instant::now()));
+                        let now = Instant::now();
+                        last_moved = Some(now);
+                        let complete = receiver.counts.applied != applied;
+                        let number = ctl.frames() + u64::from(complete);
+                        *ctl.latest.lock() = Some((receiver.frame(), now, number));
+                        ctl.frames.store(number, Ordering::Release);
                         ctl.seq.fetch_add(1, Ordering::AcqRel);
-                        if receiver.counts.applied != applied {
+                        if complete {
                             for listener in ctl.listeners.lock().iter() {
                                 listener.unpark();
                             }
@@ -272,20 +285,31 @@ pub struct VmcSendSettings {
     pub bundles: bool,
 }
 
-/// The render worker's VMC output: a socket made on first use, datagrams sent without
-/// waiting (a full buffer drops them), errors counted and logged a few times.
+/// The render worker's VMC output: a socket made on first use (and made again, with fresh
+/// counts, when the settings change), datagrams sent without waiting (a full buffer drops
+/// them), errors counted and logged a few times.
 #[derive(Default)]
 pub struct VmcOut {
     socket: Option<UdpSocket>,
+    settings: Option<VmcSendSettings>,
     sent: u64,
     failed: u64,
     last_error: Option<String>,
+    /// Expressions sent above zero: one that leaves the pose is sent once at zero, so that
+    /// receivers do not keep its last value.
+    shown: std::collections::BTreeSet<String>,
 }
 
 impl VmcOut {
     /// Sends `pose` of an avatar at `rest` per `settings`.
     pub fn send(&mut self, settings: &VmcSendSettings, pose: &AvatarPose, rest: &Rest, t_s: f32) {
-        let Ok(to) = &settings.to else {
+        if self.settings.as_ref() != Some(settings) {
+            *self = VmcOut {
+                settings: Some(settings.clone()),
+                ..VmcOut::default()
+            };
+        }
+        let Ok(to) = settings.to else {
             return;
         };
         if self.socket.is_none() {
@@ -303,10 +327,30 @@ impl VmcOut {
                 }
             }
         }
+        let gone: Vec<String> = self
+            .shown
+            .iter()
+            .filter(|name| !pose.expressions.contains_key(*name))
+            .cloned()
+            .collect();
+        let pose = if gone.is_empty() {
+            std::borrow::Cow::Borrowed(pose)
+        } else {
+            let mut pose = pose.clone();
+            pose.expressions
+                .extend(gone.into_iter().map(|name| (name, 0.0)));
+            std::borrow::Cow::Owned(pose)
+        };
+        self.shown = pose
+            .expressions
+            .iter()
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(name, _)| name.clone())
+            .collect();
         let sender = Sender {
             bundles: settings.bundles,
         };
-        for datagram in sender.datagrams(pose, rest, t_s) {
+        for datagram in sender.datagrams(&pose, rest, t_s) {
             let Some(socket) = &self.socket else { return };
             match socket.send_to(&datagram, to) {
                 Ok(_) => self.sent += 1,
@@ -359,11 +403,12 @@ impl VmcLink {
             return (None, None);
         };
         input.wake_me_on_frames();
-        self.seen = input.seq();
-        let Some((frame, at)) = input.latest_at(now) else {
+        let Some((frame, at, number)) = input.latest_at(now) else {
+            self.seen = input.frames();
             return (None, None);
         };
-        let times = (self.seen != self.drawn).then_some(CameraTimes {
+        self.seen = number;
+        let times = (number != self.drawn).then_some(CameraTimes {
             arrived: at,
             tracked: at,
             from_vmc: true,
@@ -378,9 +423,10 @@ impl VmcLink {
         }
     }
 
-    /// Whether a frame came since [`Self::incoming`] last looked.
+    /// Whether a complete frame came since [`Self::incoming`] last looked (frames still
+    /// coming in pieces are drawn when complete, or at the next frame's time).
     pub fn has_new(&self, input: Option<&VmcControl>) -> bool {
-        input.is_some_and(|v| v.seq() != self.seen)
+        input.is_some_and(|v| v.frames() != self.seen)
     }
 
     /// Sends `pose`; how sending goes.

@@ -139,12 +139,10 @@ fn garbage_at_a_high_rate_changes_nothing_and_good_motion_still_comes_through() 
     for i in 0..5_000 {
         let len = (random() % 2_000) as usize;
         let mut d: Vec<u8> = (0..len).map(|_| random() as u8).collect();
-        // Some look like VMC at first sight.
+        // Every third one reads as a bone message with three of its seven floats.
         if i % 3 == 0 {
-            d.splice(
-                0..0,
-                b"/VMC/Ext/Bone/Pos\0\0\0,sfffffff\0\0\0\0".iter().copied(),
-            );
+            d = b"/VMC/Ext/Bone/Pos\0\0\0,sfffffff\0\0\0Head\0\0\0\0".to_vec();
+            d.extend((0..12).map(|_| random() as u8));
         }
         let _ = socket.send_to(&d, at);
     }
@@ -164,6 +162,26 @@ fn garbage_at_a_high_rate_changes_nothing_and_good_motion_still_comes_through() 
         .is_some_and(
             |f| f.pose.rotation("rightUpperArm") == Some(Quat::IDENTITY)
         )));
+    ctl.stop();
+    handle.join().unwrap();
+}
+
+#[test]
+fn an_expression_that_leaves_the_pose_is_sent_once_at_zero() {
+    let (ctl, handle) = worker();
+    ctl.listen(local(0));
+    assert!(until(Duration::from_secs(5), || ctl.bound().is_some()));
+    let settings = VmcSendSettings {
+        to: Ok(ctl.bound().unwrap()),
+        bundles: true,
+    };
+    let mut out = VmcOut::default();
+    out.send(&settings, &waving(), &Rest::default(), 0.0);
+    assert!(until(Duration::from_secs(5), || waved(&ctl)));
+    out.send(&settings, &AvatarPose::default(), &Rest::default(), 0.1);
+    assert!(until(Duration::from_secs(5), || ctl
+        .latest(Instant::now())
+        .is_some_and(|f| f.pose.expressions.get("happy") == Some(&0.0))));
     ctl.stop();
     handle.join().unwrap();
 }

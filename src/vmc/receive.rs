@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 const MAX_BLENDS: usize = 512;
 /// Longer blend shape names are refused.
 const MAX_NAME: usize = 128;
+/// Positions further out are refused (and non-finite ones).
+const MAX_METERS: f32 = 1_000.0;
 
 /// The performer's avatar as last received, in the avatar pose's space.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,15 +77,20 @@ impl Receiver {
     /// wrong frame).
     pub fn datagram(&mut self, bytes: &[u8]) -> Result<bool, WireError> {
         self.counts.datagrams += 1;
-        let updates = wire::check(bytes)
-            .and_then(|_| {
-                rosc::decoder::decode_udp(bytes).map_err(|e| WireError::Decode(e.to_string()))
-            })
-            .and_then(|(_, packet)| {
-                let mut updates = Vec::new();
-                collect(&packet, &mut updates)?;
-                Ok(updates)
-            });
+        let updates = wire::check(bytes).and_then(|messages| {
+            let (rest, packet) =
+                rosc::decoder::decode_udp(bytes).map_err(|e| WireError::Decode(e.to_string()))?;
+            let mut updates = Vec::new();
+            collect(&packet, &mut updates)?;
+            // rosc stops quietly at a bundle element it cannot read and keeps the ones before:
+            // every message the shape check counted must have been read.
+            if !rest.is_empty() || updates.len() != messages {
+                return Err(WireError::Decode(
+                    "a bundle element that does not decode".into(),
+                ));
+            }
+            Ok(updates)
+        });
         let updates = match updates {
             Ok(updates) => updates,
             Err(err) => {
@@ -258,7 +265,10 @@ fn transform(args: &[OscType]) -> Option<(&str, Vec3, Quat)> {
     let n: Vec<f32> = args.get(1..8)?.iter().map(number).collect::<Option<_>>()?;
     let p = Vec3::new(n[0], n[1], n[2]);
     let q = Quat::from_xyzw(n[3], n[4], n[5], n[6]);
-    if !p.is_finite() || !q.is_finite() || q.length_squared() < 1e-6 {
+    // Finite and sane: a kilometre away is no avatar's bone, and a quaternion whose length
+    // overflows normalizes to nothing.
+    let length = q.length_squared();
+    if p.abs().max_element() > MAX_METERS || !length.is_finite() || length < 1e-6 {
         return None;
     }
     Some((

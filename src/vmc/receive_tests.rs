@@ -250,3 +250,45 @@ fn a_forgotten_performer_leaves_nothing_behind() {
         .unwrap();
     assert_eq!(r.frame(), VmcFrame::default());
 }
+
+#[test]
+fn a_bundle_whose_element_does_not_decode_is_refused_whole() {
+    let mut r = Receiver::new();
+    let good = bytes(&transform(
+        "/VMC/Ext/Bone/Pos",
+        "Head",
+        [0.0; 3],
+        Quat::from_rotation_x(0.5),
+    ));
+    // A Bone/Pos with its floats cut short, in an element of the right size.
+    let mut cut = bytes(&transform(
+        "/VMC/Ext/Bone/Pos",
+        "Spine",
+        [0.0; 3],
+        Quat::IDENTITY,
+    ));
+    cut.truncate(cut.len() - 8);
+    let mut datagram = b"#bundle\0\0\0\0\0\0\0\0\x01".to_vec();
+    for element in [&good, &cut] {
+        datagram.extend_from_slice(&(element.len() as u32).to_be_bytes());
+        datagram.extend_from_slice(element);
+    }
+    assert!(r.datagram(&datagram).is_err());
+    assert_eq!(r.frame(), VmcFrame::default());
+}
+
+#[test]
+fn numbers_too_large_to_be_a_pose_are_refused() {
+    let mut r = Receiver::new();
+    for (p, q) in [
+        ([0.0, 1e30, 0.0], Quat::IDENTITY),
+        ([0.0; 3], Quat::from_xyzw(3e19, 0.0, 0.0, 1.0)),
+        ([0.0, 0.0, f32::INFINITY], Quat::IDENTITY),
+    ] {
+        assert!(
+            r.datagram(&bytes(&transform("/VMC/Ext/Bone/Pos", "Head", p, q)))
+                .is_err()
+        );
+    }
+    assert_eq!(r.frame(), VmcFrame::default());
+}

@@ -11,7 +11,6 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// Three frames of a wave: arm, head and hips move, expressions change, one custom name.
 fn wave() -> AvatarPoseFile {
@@ -65,22 +64,35 @@ fn same_pose(a: &AvatarPose, b: &AvatarPose) -> bool {
     bones_match && rest_at_rest && hips && expressions
 }
 
-fn record(dir: &Path, port: u16, seconds: f64) -> std::process::Child {
+/// `vmc record` on `port` for `seconds`, once it says it listens.
+fn record(dir: &Path, port: u16, seconds: f64) -> Recording {
     let out = dir.join("recorded.json");
-    Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vrm-avatar"))
         .args(["vmc", "record", "--seconds", &seconds.to_string(), "--port"])
         .arg(port.to_string())
         .arg("--out")
         .arg(&out)
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    assert!(ready.starts_with("listening on"), "{ready}");
+    Recording { child, lines }
 }
 
-fn recorded(dir: &Path, child: std::process::Child) -> (Vec<AvatarPose>, String) {
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(out.status.success(), "{stderr}");
+struct Recording {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+}
+
+/// The frames `vmc record` wrote, and what it said.
+fn recorded(dir: &Path, recording: Recording) -> (Vec<AvatarPose>, String) {
+    let Recording { mut child, lines } = recording;
+    let said: Vec<String> = lines.map(|l| l.unwrap()).collect();
+    let status = child.wait().unwrap();
+    let stderr = said.join("\n");
+    assert!(status.success(), "{stderr}");
     let text = std::fs::read_to_string(dir.join("recorded.json")).unwrap();
     (
         serde_json::from_str::<AvatarPoseFile>(&text)
@@ -98,7 +110,6 @@ fn what_vmc_send_plays_vmc_record_gets_back() {
         let poses = write(&dir, &file);
         let port = free_udp_port();
         let recorder = record(&dir, port, 3.0);
-        std::thread::sleep(Duration::from_millis(500));
         let to = format!("127.0.0.1:{port}");
         let mut args = vec!["vmc", "send", &poses, "--to", &to, "--fps", "30"];
         args.extend(["--loop", "--seconds", "1.5"]);
@@ -238,7 +249,6 @@ fn a_python_osc_performer_lands_in_the_pose_space() {
         let python = python_osc();
         let port = free_udp_port();
         let recorder = record(&dir, port, 2.5);
-        std::thread::sleep(Duration::from_millis(500));
         let mut perform = Command::new(python);
         perform
             .arg(vmc_script("perform.py"))
@@ -297,15 +307,25 @@ fn bad_arguments_are_one_line_errors() {
             "is not a port",
         ),
         (
-            vec!["vmc", "send", &poses, "--to", "127.0.0.1", "--fps", "0"],
+            vec!["vmc", "send", &poses, "--to", "127.0.0.1:9", "--fps", "0"],
             "--fps 0",
         ),
         (
-            vec!["vmc", "send", "/no/such.json", "--to", "127.0.0.1"],
+            vec!["vmc", "send", &poses, "--to", "127.0.0.1"],
+            "give the port too",
+        ),
+        (
+            vec!["vmc", "send", "/no/such.json", "--to", "127.0.0.1:9"],
             "/no/such.json",
         ),
         (
-            vec!["vmc", "send", empty.to_str().unwrap(), "--to", "127.0.0.1"],
+            vec![
+                "vmc",
+                "send",
+                empty.to_str().unwrap(),
+                "--to",
+                "127.0.0.1:9",
+            ],
             "no frames",
         ),
         (

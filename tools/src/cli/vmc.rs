@@ -106,9 +106,13 @@ fn send(
     if !(fps.is_finite() && (0.1..=1000.0).contains(&fps)) {
         bail!("--fps {fps}: give 0.1 to 1000 frames a second");
     }
-    let to = settings::vmc_send_to(true, to)
+    let given = to;
+    let to = settings::vmc_send_to(true, given)
         .expect("asked to send")
         .map_err(|why| anyhow!("--to: {why}"))?;
+    if !given.trim().ends_with(&format!(":{}", to.port())) {
+        bail!("--to {given}: give the port too (ADDRESS:PORT; a marionette listens on 39539)");
+    }
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: AvatarPoseFile = serde_json::from_str(&text)
@@ -168,13 +172,15 @@ fn record(seconds: f64, out: &Path, port: u16, bind: &str, vrm: Option<&Path>) -
     let at = settings::vmc_listen("vmc", bind, i64::from(port))
         .expect("asked to listen")
         .map_err(|why| anyhow!("--bind: {why}"))?;
+    let rest = rest_of(vrm)?;
     let socket = UdpSocket::bind(at).map_err(|e| match e.kind() {
         std::io::ErrorKind::AddrInUse => {
             anyhow!("port {port} is in use (another app listens there?)")
         }
         _ => anyhow!("cannot listen on {at}: {e}"),
     })?;
-    let rest = rest_of(vrm)?;
+    // A first line once ready, for whoever starts a performer after it.
+    eprintln!("listening on {at}");
     let mut receiver = Receiver::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut frames: Vec<AvatarPose> = Vec::new();
