@@ -4,6 +4,7 @@
 
 use super::Latest;
 use super::direction::{AvatarEvent, Clips, Direction};
+use super::load::{SharedObsLoad, Shedding, scaled};
 use super::tracking_worker::TrackingControl;
 use super::vmc_worker::{VmcControl, VmcLink, VmcSendSettings};
 use super::voice_worker::VoiceControl;
@@ -153,6 +154,10 @@ pub struct RenderControl {
     vmc_in: Mutex<Option<Arc<VmcControl>>>,
     vmc_send: Mutex<Option<VmcSendSettings>>,
     vmc_out_status: Mutex<Option<String>>,
+    /// OBS's frame times and missed frames (stored by OBS's graphics thread every tick), and
+    /// how far the worker stepped back for them ([`super::load`]).
+    pub obs_load: SharedObsLoad,
+    stepped_back: Mutex<(usize, Option<String>)>,
 }
 
 /// What the avatar does now (for scripts and tests): the pose the worker mixed last.
@@ -191,7 +196,15 @@ impl RenderControl {
             vmc_in: Mutex::new(None),
             vmc_send: Mutex::new(None),
             vmc_out_status: Mutex::new(None),
+            obs_load: SharedObsLoad::default(),
+            stepped_back: Mutex::new((0, None)),
         })
+    }
+
+    /// How far the worker stepped back to spare OBS (0: not at all), and what it does less
+    /// of and why.
+    pub fn stepped_back(&self) -> (usize, Option<String>) {
+        self.stepped_back.lock().clone()
     }
 
     /// The VMC receiver whose performer moves the avatar (None: none).
@@ -319,6 +332,11 @@ impl RenderControl {
         self.fps.store(fps.max(1), Ordering::Relaxed);
     }
 
+    /// The time between drawn frames when one in `every` of OBS's frames is drawn.
+    fn period(&self, every: u32) -> Duration {
+        Duration::from_secs_f64(every.max(1) as f64 / self.fps.load(Ordering::Relaxed) as f64)
+    }
+
     /// Renders only while active (the source is shown somewhere); idle costs no CPU.
     pub fn set_active(&self, active: bool) {
         self.active.store(active, Ordering::Release);
@@ -379,6 +397,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
     let mut last_draw = Instant::now();
     let clock = Instant::now();
     let mut next_frame = Instant::now();
+    let mut shedding = Shedding::default();
     while !ctl.core.stopped() {
         if !ctl.active.load(Ordering::Acquire) {
             thread::park_timeout(Duration::from_millis(500));
@@ -391,10 +410,11 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             thread::park_timeout(Duration::from_millis(500));
             continue;
         };
-        let (width, height) = ctl.size();
+        let now = Instant::now();
+        let steps = step_back(ctl, &mut shedding, now);
+        let (width, height) = scaled(ctl.size(), steps.render_scale);
         renderer.resize(width, height);
         let t = clock.elapsed().as_secs_f32();
-        let now = Instant::now();
         let seen = motion.seen;
         let tracked = motion.update(ctl, avatar.generation, scene, now);
         let fresh_landmarks = motion.seen != seen;
@@ -443,7 +463,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             }
         }
 
-        let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
+        let period = ctl.period(steps.draw_every);
         next_frame += period;
         if vmc_live && drawn {
             // A performer's frames set the pace (see the wait below); the clock only draws
@@ -459,7 +479,11 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         for frame in renderer.finished_frames(Some(next_frame)) {
             output.publish(frame);
         }
-        if fresh_landmarks && !drawn && renderer.frames_in_flight() == 0 {
+        if fresh_landmarks
+            && !drawn
+            && renderer.frames_in_flight() == 0
+            && (steps.draw_every == 1 || last_draw.elapsed() >= period * 3 / 4)
+        {
             // New landmarks came while a frame was still being drawn: they are drawn as soon
             // as that frame is done, not a period later.
             next_frame = Instant::now();
@@ -467,12 +491,29 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         }
         next_frame = wait_for_next(
             ctl,
-            &motion,
+            (&motion, steps.draw_every),
             (&vmc, vmc_in.as_deref()),
             last_draw,
             next_frame,
         );
     }
+}
+
+/// Follows OBS's load down and up the ladder ([`super::load`]); what this frame may do.
+fn step_back(ctl: &RenderControl, shedding: &mut Shedding, now: Instant) -> super::load::Steps {
+    if let Some(change) = shedding.observe(ctl.obs_load.load(), now) {
+        let summary = shedding.summary(ctl.fps.load(Ordering::Relaxed), ctl.size());
+        match &summary {
+            Some(summary) => log::info!("{summary}"),
+            None => log::info!("full quality again ({})", change.why),
+        }
+        *ctl.stepped_back.lock() = (change.level, summary);
+    }
+    let steps = shedding.steps();
+    if let Some(tracking) = ctl.tracking() {
+        tracking.set_steps(steps);
+    }
+    steps
 }
 
 /// Parks until the next frame is due, or new landmarks are out: those are drawn at once (the
@@ -481,19 +522,25 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
 /// faster than OBS shows frames, and frames OBS never shows are not drawn. When to draw.
 fn wait_for_next(
     ctl: &RenderControl,
-    motion: &Motion,
+    (motion, draw_every): (&Motion, u32),
     (vmc, vmc_in): (&VmcLink, Option<&VmcControl>),
     last_draw: Instant,
     next_frame: Instant,
 ) -> Instant {
-    let period = Duration::from_secs_f64(1.0 / ctl.fps.load(Ordering::Relaxed) as f64);
+    let period = ctl.period(draw_every);
+    // Stepped back to fewer drawn frames: new landmarks wait as long as a VMC frame does.
+    let landmarks_wait = match draw_every {
+        1 => Duration::ZERO,
+        _ => period * 3 / 4,
+    };
     while !ctl.core.stopped() {
         let now = Instant::now();
         if now >= next_frame {
             break;
         }
-        let vmc_due = vmc.has_new(vmc_in) && now.duration_since(last_draw) >= period * 3 / 4;
-        if motion.has_new_landmarks(ctl) || vmc_due {
+        let since = now.duration_since(last_draw);
+        let vmc_due = vmc.has_new(vmc_in) && since >= period * 3 / 4;
+        if (motion.has_new_landmarks(ctl) && since >= landmarks_wait) || vmc_due {
             return now;
         }
         thread::park_timeout(next_frame - now);

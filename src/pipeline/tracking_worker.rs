@@ -4,6 +4,7 @@
 //! own avatar from them. OBS's threads only hand frames in and read results; they never wait.
 
 use super::Latest;
+use super::load::{LADDER, Steps};
 use super::worker::{TRACKER_NICE, WorkerCore, clock_ms, lower_thread_priority, spawn_guarded};
 use crate::camera::CameraFrame;
 use crate::landmarks::LandmarkFrame;
@@ -19,6 +20,9 @@ use std::time::{Duration, Instant};
 /// The tracker reads camera frames scaled down to at most this width (its models see 256
 /// pixels at most; a 1080p frame would only cost conversion time).
 pub const TRACKING_WIDTH: u32 = 640;
+
+/// How long a source's step on the load ladder holds without being said again.
+const STEPS_LAST: Duration = Duration::from_secs(3);
 
 /// Landmarks of one camera frame and when that frame arrived.
 #[derive(Debug, Clone)]
@@ -60,6 +64,10 @@ pub struct TrackingControl {
     stats: Mutex<TrackingStats>,
     /// Threads woken when new landmarks are out (render workers draw them at once).
     listeners: Mutex<Vec<thread::Thread>>,
+    /// How far the sources that follow this tracker stepped back ([`super::load`]) and when
+    /// they last said so: the tracker does what the furthest asks; a source that stopped
+    /// saying (hidden, removed) no longer counts after [`STEPS_LAST`].
+    steps: Mutex<Vec<(thread::ThreadId, Steps, Instant)>>,
 }
 
 impl TrackingControl {
@@ -74,7 +82,38 @@ impl TrackingControl {
             core: WorkerCore::new("starting the tracker"),
             stats: Mutex::new(TrackingStats::default()),
             listeners: Mutex::new(Vec::new()),
+            steps: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The calling render worker's step on the load ladder (each source that follows this
+    /// tracker says its own; the tracker follows the cheapest).
+    pub fn set_steps(&self, steps: Steps) {
+        let (me, now) = (thread::current().id(), Instant::now());
+        let mut all = self.steps.lock();
+        all.retain(|(id, _, said)| *id == me || now.duration_since(*said) < STEPS_LAST);
+        match all.iter_mut().find(|(id, _, _)| *id == me) {
+            Some(mine) => *mine = (me, steps, now),
+            None => all.push((me, steps, now)),
+        }
+    }
+
+    /// What the furthest step asks of the tracker.
+    fn tracking_steps(&self) -> Steps {
+        let all = self.steps.lock();
+        let mut steps = LADDER[0];
+        let now = Instant::now();
+        for (_, s, _) in all.iter().filter(|e| now.duration_since(e.2) < STEPS_LAST) {
+            steps.hand_search_slower = steps.hand_search_slower.max(s.hand_search_slower);
+            steps.body_every = steps.body_every.max(s.body_every);
+            if s.max_tracking_fps > 0 {
+                steps.max_tracking_fps = match steps.max_tracking_fps {
+                    0 => s.max_tracking_fps,
+                    fps => fps.min(s.max_tracking_fps),
+                };
+            }
+        }
+        steps
     }
 
     /// Whether the worker waits for a frame. A frame handed in while it tracks would wait in
@@ -181,6 +220,7 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
     let mut seen = 0;
     let mut index = 0;
     let mut window: Vec<Instant> = Vec::new();
+    let mut last_start: Option<Instant> = None;
     while !ctl.core.stopped() {
         let generation = ctl.mode_generation.load(Ordering::Acquire);
         if generation != mode_generation {
@@ -204,6 +244,23 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
                 }
             }
         }
+        let steps = ctl.tracking_steps();
+        if let Some(due) = last_start
+            .filter(|_| steps.max_tracking_fps > 0)
+            .map(|t| t + Duration::from_secs_f64(1.0 / steps.max_tracking_fps as f64))
+            && Instant::now() < due
+        {
+            // Stepped back to a tracking cap: no frame is copied for the tracker until it is
+            // due (it is not idle), and one handed in meanwhile is dropped for a fresher one.
+            ctl.idle.store(false, Ordering::Release);
+            while !ctl.core.stopped() && Instant::now() < due {
+                thread::park_timeout(due.saturating_duration_since(Instant::now()));
+            }
+            seen = ctl.input.seq();
+            ctl.taken.store(seen, Ordering::Release);
+            ctl.idle.store(true, Ordering::Release);
+            continue;
+        }
         let Some((seq, frame)) = ctl.input.newer_than(seen) else {
             ctl.idle.store(true, Ordering::Release);
             thread::park_timeout(Duration::from_millis(250));
@@ -217,6 +274,13 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
         };
         if frame.arrived < ready_at {
             continue;
+        }
+        last_start = Some(Instant::now());
+        tracker.body_every = steps.body_every;
+        if let Some(hands) = &mut tracker.hands {
+            hands
+                .search
+                .set_interval(LIVE_SEARCH_INTERVAL * steps.hand_search_slower);
         }
         let (width, height, rgb) = match frame.to_rgb(TRACKING_WIDTH) {
             Ok(image) => image,

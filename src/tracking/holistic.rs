@@ -85,6 +85,9 @@ pub struct Tracker {
     /// Two inference threads: the hands on a helper while this thread does the pose and
     /// then the face.
     pub parallel: bool,
+    /// Runs the body model on one in this many frames, the previous pose standing in on the
+    /// others (1: every frame); a machine short of CPU keeps the face at full rate.
+    pub body_every: u32,
     pub times: StageTimes,
 }
 
@@ -176,6 +179,7 @@ impl Tracker {
             hands,
             last_pose: None,
             parallel: true,
+            body_every: 1,
             times: StageTimes::default(),
         })
     }
@@ -218,12 +222,22 @@ impl Tracker {
     /// Landmarks of one frame; parts not found are `None`, never guessed.
     pub fn track(&mut self, image: &ImageView, index: u64, t_ms: f64) -> Result<LandmarkFrame> {
         let prev = self.last_pose.take();
+        let reused = match &prev {
+            Some(p) if self.body_every > 1 && index % self.body_every as u64 != 0 => {
+                Some(p.clone())
+            }
+            _ => None,
+        };
         let (pose, face, hands) = (&mut self.pose, &mut self.face, &mut self.hands);
         face.parallel_eyes = self.parallel && hands.is_none();
         (face.detect_ms, face.mesh_ms) = (0.0, 0.0);
-        let body = |pose: &mut Option<PosePart>| match pose {
-            Some(p) => p.run(image, t_ms),
-            None => Ok(None),
+        let body = |pose: &mut Option<PosePart>| match (pose, reused) {
+            (Some(p), Some(reused)) => {
+                (p.detect_ms, p.ms) = (0.0, 0.0);
+                Ok(Some(reused))
+            }
+            (Some(p), None) => p.run(image, t_ms),
+            (None, _) => Ok(None),
         };
         // Two inference threads. A face with a track needs nothing from this frame's pose:
         // its mesh runs on the helper before the hands, and its irises here after the pose,
@@ -541,6 +555,11 @@ impl SearchClock {
             since_palm: u32::MAX,
             misses: 0,
         }
+    }
+
+    /// Searches every `interval` frames from now on, keeping the count since the last search.
+    pub fn set_interval(&mut self, interval: u32) {
+        self.interval = interval.max(1);
     }
 
     fn seed_interval(&self) -> u32 {

@@ -307,6 +307,15 @@ unsafe extern "C" fn video_tick(data: *mut c_void, _seconds: f32) {
         let _timed = Timed(started, |spent| source.graphics_time.lock().tick = spent);
         // The render rate follows OBS's frame rate (Settings -> Video may change it).
         source.control.set_fps(output_fps());
+        // How OBS's own frames go, for stepping back before OBS misses one (plain reads).
+        // SAFETY: libobs getters of plain counters, valid while OBS runs.
+        source.control.obs_load.store(unsafe {
+            crate::pipeline::ObsLoad {
+                interval_ns: ffi::obs_get_frame_interval_ns(),
+                frame_ns: ffi::obs_get_average_frame_time_ns(),
+                lagged: ffi::obs_get_lagged_frames() as u64,
+            }
+        });
         let (wanted, mode) = source.wanted.lock().clone();
         let tracker = source
             .input

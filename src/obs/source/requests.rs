@@ -119,7 +119,8 @@ fn list(names: &[String]) -> String {
 }
 
 /// `GetState`: expressions, mouth, gaze, the clip playing, whether the voice is heard, tracking
-/// rate and latency, and the pose of the last frame mixed.
+/// rate and latency, how far it stepped back to spare OBS (`stepped_back`: 0 = not at all,
+/// `stepped_back_why`: what it does less of and why), and the pose of the last frame mixed.
 ///
 /// obs-websocket carries responses as OBS data, which has no null and no arrays of numbers: a
 /// null field is left out, and `pose` (whose bones are arrays) is its AvatarPose JSON as text.
@@ -130,7 +131,10 @@ fn state(source: &Source) -> Value {
         Some(tracking) => (tracking.stats().fps, source.latency.lock().p50_ms()),
         None => (0.0, None),
     };
+    let (stepped_back, stepped_back_why) = source.control.stepped_back();
     json!({
+        "stepped_back": stepped_back,
+        "stepped_back_why": stepped_back_why,
         "expressions": pose.expressions,
         "mouth": mouth_of(pose),
         "look_at": pose.look_at,

@@ -11,6 +11,9 @@ impl Source {
     /// The status line: the renderer's state, then what is tracked, how fast and how late.
     pub(super) fn status_line(&self) -> String {
         let mut line = self.control.status();
+        if let (_, Some(stepped_back)) = self.control.stepped_back() {
+            line.push_str(&format!("; {stepped_back}"));
+        }
         let (wanted, _) = self.wanted.lock().clone();
         match (wanted, self.control.tracking()) {
             (settings::Input::None, _) if self.vmc.is_wanted() => {

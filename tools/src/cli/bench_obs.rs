@@ -55,6 +55,44 @@ pub struct BenchObsOptions {
     pub out: PathBuf,
     /// Measured seconds per run, after the warm-up.
     pub seconds: u64,
+    /// Cores kept busy by spinning threads during both runs.
+    pub busy_cores: usize,
+}
+
+/// Threads that spin at normal priority until dropped (a game's stand-in).
+struct Busy {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Busy {
+    fn start(cores: usize) -> Busy {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..cores)
+            .map(|_| {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        x = std::hint::black_box(
+                            x.wrapping_mul(6364136223846793005).wrapping_add(1),
+                        );
+                    }
+                })
+            })
+            .collect();
+        Busy { stop, threads }
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
 
 const SCENE: &str = "Bench";
@@ -74,6 +112,7 @@ pub fn run(opts: &BenchObsOptions) -> Result<Value> {
         "input": input.display().to_string(),
         "seconds": opts.seconds,
         "obs": {"width": 1280, "height": 720, "fps": 30, "preview": opts.live.preview},
+        "busy_cores": opts.busy_cores,
         "source": {"tracking_mode": opts.live.mode, "width": opts.live.size.0, "height": opts.live.size.1},
         "without_source": without,
         "with_source": with,
@@ -81,6 +120,7 @@ pub fn run(opts: &BenchObsOptions) -> Result<Value> {
 }
 
 fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool) -> Result<Value> {
+    let _busy = Busy::start(opts.busy_cores);
     let mut obs = ObsStudio::start(&opts.live.launch(home, Vec::new()))?;
     obs.ws.request("CreateScene", json!({"sceneName": SCENE}))?;
     obs.ws.request(
@@ -138,6 +178,13 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
                 .context("the source logged no camera-to-texture latency (is it tracking?)")?;
         result["tracking_fps"] =
             last_number_before(&measured_log, " fps (").map_or(Value::Null, |v| json!(v));
+        // Every step the source took on its load ladder, warm-up included ("HH:MM:SS.mmm: ...").
+        result["steps"] = json!(
+            log.lines()
+                .filter(|l| l.contains("stepped back ") || l.contains("full quality again"))
+                .map(|l| l.replace("[obs-vrm-avatar] ", ""))
+                .collect::<Vec<_>>()
+        );
         result["latency_stages_p50"] = measured_log
             .lines()
             .rev()

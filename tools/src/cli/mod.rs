@@ -173,6 +173,10 @@ enum Command {
         /// Measured seconds per run (after an 8 s warm-up).
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Keep this many cores busy (a spinning thread each, at normal priority) during both
+        /// runs, from before OBS starts until it has quit: a game or an encoder's stand-in.
+        #[arg(long, default_value_t = 0)]
+        busy_cores: usize,
     },
     /// Hours of live tracking in real OBS (under Xvfb): crashes with backtraces, resident
     /// memory growth after a 5-minute warm-up, missed frames and the quit (JSON on stdout and
@@ -445,10 +449,16 @@ pub fn main() -> i32 {
             Err(err) => Err(err),
         },
         Command::Inspect { file, json: _ } => render::inspect(&file),
-        Command::BenchObs { live, out, seconds } => bench_obs::run(&bench_obs::BenchObsOptions {
+        Command::BenchObs {
+            live,
+            out,
+            seconds,
+            busy_cores,
+        } => bench_obs::run(&bench_obs::BenchObsOptions {
             live: live.setup(),
             out,
             seconds,
+            busy_cores,
         })
         .map(|report| println!("{report:#}")),
         Command::Memcheck { log } => std::fs::read_to_string(&log)
