@@ -108,9 +108,9 @@ pub const LADDER: [Steps; 6] = [
 ];
 
 /// OBS's frames at or above this share of the budget are too close: step back.
-const PRESSURE: f64 = 0.8;
+const PRESSURE: f64 = 0.85;
 /// At or below this share OBS has room: quality may come back.
-const ROOM: f64 = 0.6;
+const ROOM: f64 = 0.7;
 /// The least time between two steps back (OBS's average covers a second; a step needs that
 /// long to show in it).
 const STEP_BACK_EVERY: Duration = Duration::from_millis(2000);
@@ -302,12 +302,12 @@ mod tests {
     fn frames_near_the_budget_step_back_one_step_at_a_time() {
         let mut s = Shedding::default();
         let t = Instant::now();
-        assert_eq!(s.observe(load(20.0, 0), t), None);
+        assert_eq!(s.observe(load(28.0, 0), t), None);
         let change = s
-            .observe(load(28.0, 0), t)
-            .expect("28 of 33 ms is pressure");
+            .observe(load(29.0, 0), t)
+            .expect("29 of 33 ms is pressure");
         assert_eq!(change.level, 1);
-        assert!(change.why.contains("28 of 33 ms"), "{}", change.why);
+        assert!(change.why.contains("29 of 33 ms"), "{}", change.why);
         // Not again within the two seconds OBS's average needs to show the step.
         assert_eq!(
             s.observe(load(30.0, 0), t + Duration::from_millis(500)),

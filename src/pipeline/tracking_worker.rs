@@ -370,6 +370,28 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn the_tracker_follows_the_furthest_step_back_while_it_is_said() {
+        let control = TrackingControl::new(TrackingMode::Face);
+        assert_eq!(control.tracking_steps(), LADDER[0]);
+        control.set_steps(LADDER[3]);
+        // A second source (another render worker's thread) further down the ladder.
+        let other = Arc::clone(&control);
+        thread::spawn(move || other.set_steps(LADDER[5]))
+            .join()
+            .unwrap();
+        let steps = control.tracking_steps();
+        assert_eq!(
+            (steps.body_every, steps.max_tracking_fps),
+            (LADDER[5].body_every, LADDER[5].max_tracking_fps)
+        );
+        // A source that stops saying (hidden, removed) no longer counts.
+        control.steps.lock()[1].2 -= STEPS_LAST;
+        assert_eq!(control.tracking_steps().body_every, LADDER[3].body_every);
+        control.set_steps(LADDER[0]);
+        assert_eq!(control.tracking_steps(), LADDER[0]);
+    }
+
+    #[test]
     fn frames_in_landmarks_out_and_a_missing_model_is_a_clear_status() {
         let Ok(_) = ModelPaths::locate(None) else {
             panic!("the tracking models are missing: run scripts/models.sh");

@@ -691,6 +691,30 @@ mod tests {
     }
 
     #[test]
+    fn a_machine_short_of_cpu_runs_the_body_on_one_frame_in_two() {
+        let paths = ModelPaths::locate(None).expect("the tracking models: run scripts/models.sh");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/people/images/portrait.jpg"
+        );
+        let image = image::open(path).unwrap().to_rgb8();
+        let view = ImageView::rgb(image.width(), image.height(), image.as_raw()).unwrap();
+        let mut tracker = Tracker::new(&paths, TrackingMode::UpperBody, 1, false).unwrap();
+        tracker.body_every = 2;
+        let mut frames = Vec::new();
+        for index in 0..3u64 {
+            let landmarks = tracker.track(&view, index, index as f64 * 33.0).unwrap();
+            frames.push((landmarks, tracker.times));
+        }
+        let pose = |i: usize| frames[i].0.pose.as_ref().expect("a body in the portrait");
+        // Frame 1 reuses frame 0's body without running a model; frame 2 runs it again.
+        assert!(frames[0].1.pose > 0.0 && frames[2].1.pose > 0.0);
+        assert_eq!((frames[1].1.pose, frames[1].1.pose_detect), (0.0, 0.0));
+        assert_eq!(pose(1).image, pose(0).image);
+        assert!(frames.iter().all(|(l, t)| l.face.is_some() && t.face > 0.0));
+    }
+
+    #[test]
     fn tracking_modes_round_trip_their_settings_keys() {
         for mode in TrackingMode::ALL {
             assert_eq!(TrackingMode::parse(mode.key()), Some(mode));
