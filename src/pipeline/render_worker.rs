@@ -476,7 +476,8 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             next_frame = now;
         }
         // Waiting for the GPU here only delays this thread; the frame is published as soon as it is done.
-        for frame in renderer.finished_frames(Some(next_frame)) {
+        for mut frame in renderer.finished_frames(Some(next_frame)) {
+            frame.find_covered();
             output.publish(frame);
         }
         if fresh_landmarks

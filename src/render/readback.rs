@@ -177,6 +177,7 @@ impl ReadbackRing {
                             started: slot.started,
                             finished: Instant::now(),
                             camera: slot.camera,
+                            covered: [0, 0, self.width, self.height],
                         });
                     }
                 }

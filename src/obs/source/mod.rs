@@ -85,6 +85,8 @@ struct Gfx {
     /// The texture drawn now (the other one takes the next frame).
     current: usize,
     size: (u32, u32),
+    /// The part of the current texture that shows ([`RgbaFrame::covered`]).
+    covered: [u32; 4],
     seen: u64,
 }
 
@@ -170,6 +172,7 @@ unsafe extern "C" fn create(
             textures: [ptr::null_mut(); 2],
             current: 0,
             size: (0, 0),
+            covered: [0; 4],
             seen: 0,
         });
         let hotkey_hold = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -418,8 +421,7 @@ unsafe extern "C" fn video_render(data: *mut c_void, _effect: *mut ffi::gs_effec
         }
         let texture = gfx.textures[gfx.current];
         if !texture.is_null() {
-            let (width, height) = source.control.size();
-            unsafe { draw(texture, width, height) };
+            unsafe { draw(texture, gfx.size, gfx.covered, source.control.size()) };
         }
     })
 }
@@ -459,11 +461,24 @@ unsafe fn upload(gfx: &mut Gfx, frame: &RgbaFrame) {
             false,
         );
         gfx.current = next;
+        gfx.covered = frame.covered;
     }
 }
 
-/// Draws the premultiplied sRGB texture at the source's size, blending in linear light.
-unsafe fn draw(texture: *mut ffi::gs_texture_t, width: u32, height: u32) {
+/// Draws the part of the premultiplied sRGB texture that shows (`covered`, in texture pixels)
+/// where it lies at the source's size, blending in linear light. The transparent rest is not
+/// drawn: on a software renderer every blended pixel costs OBS's graphics thread.
+unsafe fn draw(
+    texture: *mut ffi::gs_texture_t,
+    (texture_width, texture_height): (u32, u32),
+    [x, y, width, height]: [u32; 4],
+    (source_width, source_height): (u32, u32),
+) {
+    if width == 0 || height == 0 || texture_width == 0 || texture_height == 0 {
+        return;
+    }
+    let scale_x = source_width as f32 / texture_width as f32;
+    let scale_y = source_height as f32 / texture_height as f32;
     // SAFETY: graphics thread, inside the graphics context (video_render).
     unsafe {
         let effect = ffi::obs_get_base_effect(ffi::obs_base_effect_OBS_EFFECT_DEFAULT);
@@ -476,9 +491,13 @@ unsafe fn draw(texture: *mut ffi::gs_texture_t, width: u32, height: u32) {
             ffi::gs_blend_type_GS_BLEND_INVSRCALPHA,
         );
         ffi::gs_effect_set_texture_srgb(image, texture);
+        ffi::gs_matrix_push();
+        ffi::gs_matrix_translate3f(x as f32 * scale_x, y as f32 * scale_y, 0.0);
+        ffi::gs_matrix_scale3f(scale_x, scale_y, 1.0);
         while ffi::gs_effect_loop(effect, c"Draw".as_ptr()) {
-            ffi::gs_draw_sprite(texture, 0, width, height);
+            ffi::gs_draw_sprite_subregion(texture, 0, x, y, width, height);
         }
+        ffi::gs_matrix_pop();
         ffi::gs_blend_state_pop();
         ffi::gs_enable_framebuffer_srgb(previous_srgb);
     }
