@@ -223,7 +223,7 @@ impl Tracker {
     pub fn track(&mut self, image: &ImageView, index: u64, t_ms: f64) -> Result<LandmarkFrame> {
         let prev = self.last_pose.take();
         let reused = match &prev {
-            Some(p) if self.body_every > 1 && index % self.body_every as u64 != 0 => {
+            Some(p) if self.body_every > 1 && !index.is_multiple_of(self.body_every as u64) => {
                 Some(p.clone())
             }
             _ => None,
