@@ -7,6 +7,9 @@ pub const SOURCE_ID: &CStr = c"vrm_avatar_source";
 pub const VRM_PATH: &CStr = c"vrm_path";
 pub const WIDTH: &CStr = c"width";
 pub const HEIGHT: &CStr = c"height";
+/// When the source may do less to spare OBS: `auto`, `quality` or `performance`
+/// ([`Performance`]).
+pub const PERFORMANCE: &CStr = c"performance";
 pub const INPUT_KIND: &CStr = c"input_kind";
 pub const INPUT_SOURCE: &CStr = c"input_source";
 pub const CAMERA_DEVICE: &CStr = c"camera_device";
@@ -134,6 +137,18 @@ pub const SETTINGS: &[Setting] = &[
             min: MIN_SIZE as i64,
             max: MAX_SIZE as i64,
             step: 2,
+        },
+    },
+    Setting {
+        key: PERFORMANCE,
+        label: c"Performance",
+        kind: Kind::Choice {
+            default: c"auto",
+            items: &[
+                (c"auto", c"Performance.Auto"),
+                (c"quality", c"Performance.Quality"),
+                (c"performance", c"Performance.Light"),
+            ],
         },
     },
     Setting {
@@ -394,6 +409,30 @@ fn ip_address(text: &str) -> Result<std::net::IpAddr, String> {
         .map_err(|_| format!("'{text}' is not an IP address (such as 127.0.0.1 or 192.168.1.20)"))
 }
 
+/// How far the source may step back to spare OBS (`pipeline::load`'s ladder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Performance {
+    /// Steps back as far as OBS needs, and comes back when it has room.
+    #[default]
+    Auto,
+    /// Never steps back: every frame drawn at full size, whatever OBS misses.
+    Quality,
+    /// Always at least three steps back (15 fps at 3/4 size at 30 fps, fewer hand searches,
+    /// the body on every 2nd tracked frame), further when OBS needs it.
+    Light,
+}
+
+impl Performance {
+    /// The `performance` setting's value; an unknown one (a newer version's) is `auto`.
+    pub fn parse(value: &str) -> Performance {
+        match value {
+            "quality" => Performance::Quality,
+            "performance" => Performance::Light,
+            _ => Performance::Auto,
+        }
+    }
+}
+
 /// What moves the mouth when the source has a voice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MouthMode {
@@ -545,6 +584,7 @@ mod tests {
         "expression_hotkeys",
         "speech_volume",
         "vmc_send_bundles",
+        "performance",
     ];
 
     fn key(s: &Setting) -> &str {
@@ -581,6 +621,7 @@ mod tests {
             EXPRESSION_HOTKEYS,
             VOICE_SOURCE,
             MOUTH,
+            PERFORMANCE,
             SPEECH_VOLUME,
             VMC_PORT,
             VMC_BIND,

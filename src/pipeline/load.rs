@@ -4,6 +4,7 @@
 //! ladder of cheaper work, and climbs back one step at a time once OBS has room again for a
 //! while. No setting is needed; the status line says when and why it stepped back.
 
+use crate::settings::Performance;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,9 @@ pub struct Change {
 #[derive(Debug)]
 pub struct Shedding {
     level: usize,
+    /// The steps the `performance` setting allows, least and most.
+    least: usize,
+    most: usize,
     lagged: Option<u64>,
     last_step_back: Option<Instant>,
     last_step_up: Option<Instant>,
@@ -143,6 +147,8 @@ impl Default for Shedding {
     fn default() -> Self {
         Shedding {
             level: 0,
+            least: 0,
+            most: LADDER.len() - 1,
             lagged: None,
             last_step_back: None,
             last_step_up: None,
@@ -160,6 +166,26 @@ impl Shedding {
 
     pub fn steps(&self) -> Steps {
         LADDER[self.level]
+    }
+
+    /// Keeps to the steps `performance` allows; a step when that moves it.
+    pub fn allow(&mut self, performance: Performance) -> Option<Change> {
+        (self.least, self.most) = match performance {
+            Performance::Auto => (0, LADDER.len() - 1),
+            Performance::Quality => (0, 0),
+            Performance::Light => (3, LADDER.len() - 1),
+        };
+        let level = self.level.clamp(self.least, self.most);
+        if level == self.level {
+            return None;
+        }
+        self.level = level;
+        self.room_since = None;
+        self.why = "the source's Performance setting".into();
+        Some(Change {
+            level,
+            why: self.why.clone(),
+        })
     }
 
     /// Takes OBS's latest figures; a step when one is due.
@@ -186,7 +212,7 @@ impl Shedding {
             let due = self
                 .last_step_back
                 .is_none_or(|t| now.duration_since(t) >= STEP_BACK_EVERY);
-            if self.level + 1 < LADDER.len() && due {
+            if self.level < self.most && due {
                 self.level += 1;
                 self.last_step_back = Some(now);
                 self.why = if missed > 0 {
@@ -213,7 +239,7 @@ impl Shedding {
             self.calm_needed = (self.calm_needed / 2).max(FIRST_CALM);
             self.last_step_up = None;
         }
-        if share > ROOM || self.level == 0 {
+        if share > ROOM || self.level <= self.least {
             self.room_since = None;
             return None;
         }
@@ -374,6 +400,44 @@ mod tests {
         // That one held for the trial: the wait halves again.
         assert_eq!(s.observe(load(15.0, 0), at(90.0)), None);
         assert_eq!(s.calm_needed, FIRST_CALM);
+    }
+
+    #[test]
+    fn the_performance_setting_bounds_the_ladder() {
+        let mut s = Shedding::default();
+        let t = Instant::now();
+        assert_eq!(s.allow(Performance::Auto), None);
+        // Light: three steps back at once, and never less.
+        assert_eq!(s.allow(Performance::Light).unwrap().level, 3);
+        assert!(
+            s.summary(30, (1280, 720))
+                .unwrap()
+                .contains("Performance setting")
+        );
+        for i in 0..30 {
+            s.observe(load(10.0, 0), t + Duration::from_secs(i * 10));
+        }
+        assert_eq!(s.level(), 3);
+        assert_eq!(
+            s.observe(load(31.0, 0), t + Duration::from_secs(400))
+                .unwrap()
+                .level,
+            4
+        );
+        // Full quality: back to the top at once, and no step back whatever OBS misses.
+        assert_eq!(s.allow(Performance::Quality).unwrap().level, 0);
+        assert_eq!(
+            s.observe(load(40.0, 99), t + Duration::from_secs(500)),
+            None
+        );
+        assert_eq!(s.summary(30, (1280, 720)), None);
+        assert_eq!(s.allow(Performance::Auto), None);
+        assert_eq!(
+            s.observe(load(40.0, 120), t + Duration::from_secs(510))
+                .unwrap()
+                .level,
+            1
+        );
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub struct RenderControl {
     /// how far the worker stepped back for them ([`super::load`]).
     pub obs_load: SharedObsLoad,
     stepped_back: Mutex<(usize, Option<String>)>,
+    performance: Mutex<settings::Performance>,
 }
 
 /// What the avatar does now (for scripts and tests): the pose the worker mixed last.
@@ -198,7 +199,13 @@ impl RenderControl {
             vmc_out_status: Mutex::new(None),
             obs_load: SharedObsLoad::default(),
             stepped_back: Mutex::new((0, None)),
+            performance: Mutex::new(settings::Performance::Auto),
         })
+    }
+
+    /// How far the worker may step back to spare OBS (the `performance` setting).
+    pub fn set_performance(&self, performance: settings::Performance) {
+        *self.performance.lock() = performance;
     }
 
     /// How far the worker stepped back to spare OBS (0: not at all), and what it does less
@@ -502,7 +509,9 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
 
 /// Follows OBS's load down and up the ladder ([`super::load`]); what this frame may do.
 fn step_back(ctl: &RenderControl, shedding: &mut Shedding, now: Instant) -> super::load::Steps {
-    if let Some(change) = shedding.observe(ctl.obs_load.load(), now) {
+    let performance = *ctl.performance.lock();
+    let change = shedding.allow(performance);
+    if let Some(change) = change.or_else(|| shedding.observe(ctl.obs_load.load(), now)) {
         let summary = shedding.summary(ctl.fps.load(Ordering::Relaxed), ctl.size());
         match &summary {
             Some(summary) => log::info!("{summary}"),

@@ -2,7 +2,8 @@
 //! tracks a hidden clip at 30 fps; then OBS is switched to 60 fps (Settings -> Video, over
 //! obs-websocket), which halves its frame budget: on this machine its frames (about 20 ms with
 //! the source) then take well over 85% of it, and the source must step back by itself, say so
-//! against the new budget in `GetState` and the log, and OBS must quit cleanly. Spinning
+//! against the new budget in `GetState` and the log; the Performance setting then bounds
+//! it (full quality: never; light: at least three steps), and OBS must quit cleanly. Spinning
 //! threads on every core are no such trigger: OBS and its preview run at normal priority and
 //! the plugin's workers below it, so OBS may keep its frames while the plugin slows down (a
 //! run here with both cores spun for 40 s: no step). The figures with one busy core are
@@ -98,6 +99,38 @@ fn steps_back_once() {
             && (why.contains("of 17 ms") || why.contains("OBS missed")),
         "GetState says how far and why, against the new budget: {now}"
     );
+    // The Performance setting bounds the ladder: full quality never steps back (whatever OBS
+    // misses at 60 fps), light always keeps three steps back.
+    for (choice, holds) in [
+        ("quality", (|level| level == 0) as fn(u64) -> bool),
+        ("performance", |level| level >= 3),
+    ] {
+        obs.ws
+            .request(
+                "SetInputSettings",
+                json!({"inputName": AVATAR, "inputSettings": {"performance": choice}}),
+            )
+            .unwrap();
+        let asked = Instant::now();
+        loop {
+            let (now, _) = state(&mut obs, AVATAR);
+            if holds(now["stepped_back"].as_u64().unwrap_or(99)) {
+                break;
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(10),
+                "performance = {choice} takes effect: {now}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        // And still holds a few seconds later, OBS at 60 fps all along.
+        std::thread::sleep(Duration::from_secs(3));
+        let (now, _) = state(&mut obs, AVATAR);
+        assert!(
+            holds(now["stepped_back"].as_u64().unwrap_or(99)),
+            "performance = {choice} holds: {now}"
+        );
+    }
     obs.remove_input(CLIP).unwrap();
     // OBS 29 can crash in its Qt widgets when it quits right after a removal.
     std::thread::sleep(Duration::from_secs(2));

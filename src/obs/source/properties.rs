@@ -35,7 +35,12 @@ pub(super) unsafe extern "C" fn get_properties(data: *mut c_void) -> *mut ffi::o
     guard("get_properties", ptr::null_mut(), || unsafe {
         // SAFETY: every call gets valid C strings; OBS copies names and descriptions.
         let props = ffi::obs_properties_create();
-        for key in [settings::VRM_PATH, settings::WIDTH, settings::HEIGHT] {
+        for key in [
+            settings::VRM_PATH,
+            settings::WIDTH,
+            settings::HEIGHT,
+            settings::PERFORMANCE,
+        ] {
             add_setting(props, key);
         }
         add_tracking_properties(props);

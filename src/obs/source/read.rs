@@ -111,6 +111,12 @@ pub(super) fn apply_tracking(source: &Source, settings: *mut ffi::obs_data_t) {
     *source.wanted_voice.lock() = read_string(settings, settings::VOICE_SOURCE);
     source
         .control
+        .set_performance(settings::Performance::parse(&read_string(
+            settings,
+            settings::PERFORMANCE,
+        )));
+    source
+        .control
         .set_mouth(settings::MouthMode::parse(&read_string(
             settings,
             settings::MOUTH,
