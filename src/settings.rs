@@ -7,7 +7,7 @@ pub const SOURCE_ID: &CStr = c"vrm_avatar_source";
 pub const VRM_PATH: &CStr = c"vrm_path";
 pub const WIDTH: &CStr = c"width";
 pub const HEIGHT: &CStr = c"height";
-/// When the source may do less to spare OBS: `auto`, `quality` or `performance`
+/// When the source may do less to spare OBS: `auto`, `quality` or `light`
 /// ([`Performance`]).
 pub const PERFORMANCE: &CStr = c"performance";
 pub const INPUT_KIND: &CStr = c"input_kind";
@@ -147,7 +147,7 @@ pub const SETTINGS: &[Setting] = &[
             items: &[
                 (c"auto", c"Performance.Auto"),
                 (c"quality", c"Performance.Quality"),
-                (c"performance", c"Performance.Light"),
+                (c"light", c"Performance.Light"),
             ],
         },
     },
@@ -427,7 +427,7 @@ impl Performance {
     pub fn parse(value: &str) -> Performance {
         match value {
             "quality" => Performance::Quality,
-            "performance" => Performance::Light,
+            "light" => Performance::Light,
             _ => Performance::Auto,
         }
     }

@@ -103,7 +103,7 @@ fn steps_back_once() {
     // misses at 60 fps), light always keeps three steps back.
     for (choice, holds) in [
         ("quality", (|level| level == 0) as fn(u64) -> bool),
-        ("performance", |level| level >= 3),
+        ("light", |level| level >= 3),
     ] {
         obs.ws
             .request(
