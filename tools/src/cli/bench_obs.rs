@@ -17,6 +17,8 @@ pub struct LiveSetup {
     pub input: PathBuf,
     /// The source's tracking mode (its `tracking_mode` setting).
     pub mode: String,
+    /// The source's `performance` setting (auto, quality, light).
+    pub performance: String,
     /// The source's output size.
     pub size: (u32, u32),
     /// OBS's preview on.
@@ -29,6 +31,12 @@ impl LiveSetup {
         if obs_vrm_avatar::tracking::holistic::TrackingMode::parse(&self.mode).is_none() {
             bail!("--mode {}: not a tracking mode", self.mode);
         }
+        if !["auto", "quality", "light"].contains(&self.performance.as_str()) {
+            bail!(
+                "--performance {}: not auto, quality or light",
+                self.performance
+            );
+        }
         self.input
             .canonicalize()
             .with_context(|| format!("--input {}", self.input.display()))
@@ -38,6 +46,7 @@ impl LiveSetup {
     /// The VRM Avatar source's settings: tracking `clip` in this mode and size.
     pub fn avatar_settings(&self, clip: &str) -> serde_json::Value {
         json!({"input_kind": "source", "input_source": clip, "tracking_mode": self.mode,
+               "performance": self.performance,
                "width": self.size.0, "height": self.size.1})
     }
 
@@ -113,7 +122,7 @@ pub fn run(opts: &BenchObsOptions) -> Result<Value> {
         "seconds": opts.seconds,
         "obs": {"width": 1280, "height": 720, "fps": 30, "preview": opts.live.preview},
         "busy_cores": opts.busy_cores,
-        "source": {"tracking_mode": opts.live.mode, "width": opts.live.size.0, "height": opts.live.size.1},
+        "source": {"tracking_mode": opts.live.mode, "performance": opts.live.performance, "width": opts.live.size.0, "height": opts.live.size.1},
         "without_source": without,
         "with_source": with,
     }))
@@ -145,9 +154,12 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
     let log_start = obs.log_text().len();
     let before = obs.ws.request("GetStats", json!({}))?;
     let cpu_before = process_cpu(pid)?;
+    let threads_before = thread_cpu(pid);
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(opts.seconds));
-    let cpu = (process_cpu(pid)? - cpu_before) / started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = (process_cpu(pid)? - cpu_before) / elapsed;
+    let threads = thread_cores(&threads_before, &thread_cpu(pid), cpu, elapsed);
     let after = obs.ws.request("GetStats", json!({}))?;
     let measured_log = obs.log_text()[log_start..].to_string();
     let config_dir = obs.config_dir.clone();
@@ -160,6 +172,7 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
     let delta = |key: &str| after[key].as_i64().unwrap_or(0) - before[key].as_i64().unwrap_or(0);
     let mut result = json!({
         "obs_cpu_cores": round3(cpu),
+        "obs_cpu_cores_by_thread": threads,
         "frames_rendered": delta("renderTotalFrames"),
         "frames_missed_render_lag": delta("renderSkippedFrames"),
         "frames_skipped_encoder": delta("outputSkippedFrames"),
@@ -197,6 +210,58 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
 /// CPU seconds the process has used (user + system), from /proc.
 fn process_cpu(pid: u32) -> Result<f64> {
     cpu_seconds(Path::new(&format!("/proc/{pid}/stat"))).context("reading /proc/PID/stat")
+}
+
+/// CPU seconds of OBS's threads now, summed by name with the digits left out (`llvmpipe-0`
+/// and `llvmpipe-1` are `llvmpipe-#`; Linux keeps 15 characters of a name).
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let name: String = name
+            .trim()
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '#' } else { c })
+            .collect();
+        if let Some(seconds) = cpu_seconds(&path.join("stat")) {
+            *by_name.entry(name).or_insert(0.0) += seconds;
+        }
+    }
+    by_name
+}
+
+/// Cores each thread name used between two [`thread_cpu`] readings, the busiest first; what
+/// threads that ended in between used (the tracker's per-frame helpers) is `ended threads`.
+fn thread_cores(
+    before: &std::collections::BTreeMap<String, f64>,
+    after: &std::collections::BTreeMap<String, f64>,
+    process_cores: f64,
+    seconds: f64,
+) -> Value {
+    let mut cores: Vec<(String, f64)> = after
+        .iter()
+        .map(|(name, s)| {
+            (
+                name.clone(),
+                (s - before.get(name).unwrap_or(&0.0)) / seconds,
+            )
+        })
+        .filter(|(_, c)| *c >= 0.005)
+        .collect();
+    let seen: f64 = cores.iter().map(|(_, c)| c).sum();
+    cores.push(("ended threads".into(), (process_cores - seen).max(0.0)));
+    cores.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Value::Object(
+        cores
+            .into_iter()
+            .take(10)
+            .map(|(name, c)| (name, json!(round3(c))))
+            .collect(),
+    )
 }
 
 /// OBS's profiler summary written at exit: median and 99th percentile (ms) of the graphics

@@ -323,6 +323,9 @@ struct LiveArgs {
     /// OBS with its preview turned off (as on a machine without a GPU).
     #[arg(long)]
     no_preview: bool,
+    /// The source's `performance` setting: auto, quality or light.
+    #[arg(long, default_value = "auto")]
+    performance: String,
 }
 
 impl LiveArgs {
@@ -331,6 +334,7 @@ impl LiveArgs {
             plugin: self.plugin.files(),
             input: self.input,
             mode: self.mode,
+            performance: self.performance,
             size: self.size,
             preview: !self.no_preview,
         }
