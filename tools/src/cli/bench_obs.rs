@@ -385,4 +385,34 @@ mod tests {
         assert_eq!(last_number_before(source, " fps ("), Some(15.5));
         assert_eq!(last_figures(source, "not there", &["p50"]), None);
     }
+
+    #[test]
+    fn cpu_by_thread_name_adds_up_to_the_process() {
+        let map = |pairs: &[(&str, f64)]| {
+            pairs
+                .iter()
+                .map(|(n, s)| (n.to_string(), *s))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let before = map(&[("llvmpipe-#", 10.0), ("vrm-avatar-trac", 4.0)]);
+        let after = map(&[
+            ("llvmpipe-#", 40.0),
+            ("vrm-avatar-trac", 16.0),
+            ("vrm-avatar-rend", 3.0),
+            ("idle", 0.01),
+        ]);
+        // 30 s; the process used 1.6 cores: 0.1 of them in threads that ended meanwhile.
+        let cores = thread_cores(&before, &after, 1.6, 30.0);
+        assert_eq!(
+            cores,
+            json!({"llvmpipe-#": 1.0, "vrm-avatar-trac": 0.4, "vrm-avatar-rend": 0.1,
+                   "ended threads": 0.1})
+        );
+        // This process's own threads are found and named.
+        let own = thread_cpu(std::process::id());
+        assert!(
+            !own.is_empty() && own.values().all(|s| *s >= 0.0),
+            "{own:?}"
+        );
+    }
 }
