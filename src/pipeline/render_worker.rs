@@ -482,11 +482,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             // Running late (slow adapter): drop the backlog instead of racing to catch up.
             next_frame = now;
         }
-        // Waiting for the GPU here only delays this thread; the frame is published as soon as it is done.
-        for mut frame in renderer.finished_frames(Some(next_frame)) {
-            frame.find_covered();
-            output.publish(frame);
-        }
+        publish(&mut renderer, next_frame, output);
         if fresh_landmarks
             && !drawn
             && renderer.frames_in_flight() == 0
@@ -504,6 +500,15 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             last_draw,
             next_frame,
         );
+    }
+}
+
+/// Hands finished frames to OBS, each with the part of it that shows. Waiting for the GPU here
+/// (until `until` at most) only delays this thread; a frame goes out as soon as it is done.
+fn publish(renderer: &mut OffscreenRenderer, until: Instant, output: &Latest<RgbaFrame>) {
+    for mut frame in renderer.finished_frames(Some(until)) {
+        frame.find_covered();
+        output.publish(frame);
     }
 }
 

@@ -245,20 +245,7 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
             }
         }
         let steps = ctl.tracking_steps();
-        if let Some(due) = last_start
-            .filter(|_| steps.max_tracking_fps > 0)
-            .map(|t| t + Duration::from_secs_f64(1.0 / steps.max_tracking_fps as f64))
-            && Instant::now() < due
-        {
-            // Stepped back to a tracking cap: no frame is copied for the tracker until it is
-            // due (it is not idle), and one handed in meanwhile is dropped for a fresher one.
-            ctl.idle.store(false, Ordering::Release);
-            while !ctl.core.stopped() && Instant::now() < due {
-                thread::park_timeout(due.saturating_duration_since(Instant::now()));
-            }
-            seen = ctl.input.seq();
-            ctl.taken.store(seen, Ordering::Release);
-            ctl.idle.store(true, Ordering::Release);
+        if wait_for_cap(ctl, last_start, steps, &mut seen) {
             continue;
         }
         let Some((seq, frame)) = ctl.input.newer_than(seen) else {
@@ -337,6 +324,32 @@ fn run(ctl: &TrackingControl, models: Option<&ModelPaths>) {
             }
         }
     }
+}
+
+/// Stepped back to a tracking cap: waits until the next frame is due (true when it waited). No
+/// frame is copied for the tracker meanwhile (it is not idle), and one handed in before is
+/// dropped for a fresher one.
+fn wait_for_cap(
+    ctl: &TrackingControl,
+    last_start: Option<Instant>,
+    steps: Steps,
+    seen: &mut u64,
+) -> bool {
+    let Some(due) = last_start
+        .filter(|_| steps.max_tracking_fps > 0)
+        .map(|t| t + Duration::from_secs_f64(1.0 / steps.max_tracking_fps as f64))
+        .filter(|due| Instant::now() < *due)
+    else {
+        return false;
+    };
+    ctl.idle.store(false, Ordering::Release);
+    while !ctl.core.stopped() && Instant::now() < due {
+        thread::park_timeout(due.saturating_duration_since(Instant::now()));
+    }
+    *seen = ctl.input.seq();
+    ctl.taken.store(*seen, Ordering::Release);
+    ctl.idle.store(true, Ordering::Release);
+    true
 }
 
 #[cfg(test)]

@@ -101,6 +101,11 @@ fn the_digital_human_speaks_and_moves_in_its_stream() {
         .arg(&out)
         .arg("--animation")
         .arg(&clip)
+        // The mouth is measured in red pixels of the received stream: a render size the
+        // load ladder changes in the middle (OBS encoding on 2 cores: its frames near the
+        // budget) changes that count by itself (a clean-clone run: 157 to 80 in the quiet
+        // stretch at half size). Full quality keeps one size; the ladder has its own test.
+        .args(["--performance", "quality"])
         .output()
         .unwrap();
     let said =

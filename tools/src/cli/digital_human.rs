@@ -23,6 +23,8 @@ pub struct DigitalHumanOptions {
     pub lines: Vec<String>,
     pub rtmp_url: Option<String>,
     pub stream_key_file: Option<PathBuf>,
+    /// The avatar source's `performance` setting (auto, quality, light).
+    pub performance: String,
 }
 
 const SCENE: &str = "Digital Human";
@@ -111,7 +113,8 @@ fn drive(
     obs.create_avatar_scene(
         SCENE,
         HOST,
-        json!({"input_kind": "none", "width": 1280, "height": 720}),
+        json!({"input_kind": "none", "width": 1280, "height": 720,
+               "performance": opts.performance}),
     )?;
     events.expect("AvatarLoaded", Duration::from_secs(60))?;
     if let Some(vrm) = &opts.vrm {

@@ -79,6 +79,9 @@ enum Command {
         rtmp_url: Option<String>,
         #[arg(long, requires = "rtmp_url")]
         stream_key_file: Option<PathBuf>,
+        /// The avatar source's `performance` setting: auto, quality or light.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "quality", "light"])]
+        performance: String,
     },
     /// Print what a VRM (or glTF) file holds: humanoid bones, expressions, materials, springs.
     Inspect {
@@ -417,6 +420,7 @@ pub fn main() -> i32 {
             lines,
             rtmp_url,
             stream_key_file,
+            performance,
         } => digital_human::run(&digital_human::DigitalHumanOptions {
             plugin: plugin.files(),
             out,
@@ -425,6 +429,7 @@ pub fn main() -> i32 {
             lines,
             rtmp_url,
             stream_key_file,
+            performance,
         }),
         Command::Track {
             input,
