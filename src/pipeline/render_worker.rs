@@ -455,7 +455,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         // One frame in flight at most: a frame the adapter has not finished yet (a software
         // renderer on a busy CPU) is waited for, not queued behind, which would add whole
         // frames of latency and take CPU from the tracker. The pose above is still solved.
-        let drawn = renderer.frames_in_flight() == 0;
+        let drawn = renderer.frames_in_flight() == 0 && shed_allows(ctl, steps, last_draw);
         if drawn {
             last_draw = Instant::now();
             let times = tracked.and_then(|(_, camera)| camera).or(vmc_times);
@@ -470,7 +470,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             }
         }
 
-        let period = ctl.period(steps.draw_every);
+        let period = ctl.period(1);
         next_frame += period;
         if vmc_live && drawn {
             // A performer's frames set the pace (see the wait below); the clock only draws
@@ -486,7 +486,7 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
         if fresh_landmarks
             && !drawn
             && renderer.frames_in_flight() == 0
-            && (steps.draw_every == 1 || last_draw.elapsed() >= period * 3 / 4)
+            && shed_allows(ctl, steps, last_draw)
         {
             // New landmarks came while a frame was still being drawn: they are drawn as soon
             // as that frame is done, not a period later.
@@ -501,6 +501,12 @@ fn run(ctl: &RenderControl, output: &Latest<RgbaFrame>) {
             next_frame,
         );
     }
+}
+
+/// Whether the ladder lets this loop draw: stepped back, the loop (mixing, VMC out, the state
+/// scripts read) keeps OBS's rate and only the drawing skips frames.
+fn shed_allows(ctl: &RenderControl, steps: super::load::Steps, last_draw: Instant) -> bool {
+    steps.draw_every == 1 || last_draw.elapsed() >= ctl.period(steps.draw_every) * 3 / 4
 }
 
 /// Hands finished frames to OBS, each with the part of it that shows. Waiting for the GPU here
