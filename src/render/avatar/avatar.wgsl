@@ -48,6 +48,18 @@ struct Material {
     uv_rotation: vec4<f32>,
 };
 
+// What a material's fragment shader reads, fixed per pipeline (pipeline.rs, `Shading`): a
+// software rasterizer pays for every texture sample of every pixel, white placeholders included,
+// and a shader that may discard loses early depth testing. The defaults read everything.
+// The shade color's source: 0 none (white), 1 its own texture, 2 the base color's texel.
+override SHADE_SOURCE: u32 = 1u;
+override EMISSIVE_TEXTURE: bool = true;
+override MATCAP_TEXTURE: bool = true;
+override RIM_TEXTURE: bool = true;
+// MToon's rim term (matcap and parametric rim) can be other than zero.
+override RIM_LIGHT: bool = true;
+override ALPHA_TEST: bool = true;
+
 @group(0) @binding(0) var<uniform> frame: Frame;
 
 // Per-draw and per-material values are read-only storage, not uniforms: lavapipe recompiles a
@@ -121,7 +133,7 @@ fn vs_main(v: VertexIn) -> VertexOut {
     out.clip = frame.view_proj * vec4<f32>(posed.position, 1.0);
     out.world_pos = posed.position;
     out.normal = posed.normal;
-    out.uv = v.uv;
+    out.uv = texture_uv(v.uv);
     return out;
 }
 
@@ -140,11 +152,12 @@ fn vs_outline(v: VertexIn) -> VertexOut {
     out.clip = frame.view_proj * vec4<f32>(position, 1.0);
     out.world_pos = position;
     out.normal = posed.normal;
-    out.uv = v.uv;
+    out.uv = texture_uv(v.uv);
     return out;
 }
 
-// MToon UV animation, then KHR_texture_transform.
+// MToon UV animation, then KHR_texture_transform: affine in the UV, so done per vertex (the
+// interpolated result is the same) rather than per pixel.
 fn texture_uv(uv_in: vec2<f32>) -> vec2<f32> {
     let t = frame.misc.x;
     let angle = material.anim.x * t;
@@ -167,22 +180,41 @@ struct Shaded {
 
 fn shade(v: VertexOut, front: bool) -> Shaded {
     // Every texture is sampled first, in uniform control flow, as WGSL requires.
-    let uv = texture_uv(v.uv);
+    let uv = v.uv;
     var n = normalize(v.normal);
     if (!front) {
         n = -n;
     }
-    let view = normalize(frame.camera_pos.xyz - v.world_pos);
-    let world_view_x = safe_normalize(vec3<f32>(view.z, 0.0, -view.x));
-    let world_view_y = cross(view, world_view_x);
-    let matcap_uv = vec2<f32>(dot(world_view_x, n), -dot(world_view_y, n)) * 0.495 + 0.5;
-    let base = material.base_color * textureSample(base_tex, tex_sampler, uv);
-    let shade_sample = textureSample(shade_tex, tex_sampler, uv).rgb;
-    let emissive = material.emissive.rgb * textureSample(emissive_tex, tex_sampler, uv).rgb;
-    let matcap_sample = textureSample(matcap_tex, tex_sampler, matcap_uv).rgb;
-    let rim_sample = textureSample(rim_tex, tex_sampler, uv).rgb;
+    var view = vec3<f32>(0.0, 0.0, 1.0);
+    var matcap_uv = vec2<f32>(0.5);
+    if (RIM_LIGHT) {
+        view = normalize(frame.camera_pos.xyz - v.world_pos);
+        let world_view_x = safe_normalize(vec3<f32>(view.z, 0.0, -view.x));
+        let world_view_y = cross(view, world_view_x);
+        matcap_uv = vec2<f32>(dot(world_view_x, n), -dot(world_view_y, n)) * 0.495 + 0.5;
+    }
+    let base_texel = textureSample(base_tex, tex_sampler, uv);
+    let base = material.base_color * base_texel;
+    var shade_sample = vec3<f32>(1.0);
+    if (SHADE_SOURCE == 1u) {
+        shade_sample = textureSample(shade_tex, tex_sampler, uv).rgb;
+    } else if (SHADE_SOURCE == 2u) {
+        shade_sample = base_texel.rgb;
+    }
+    var emissive = material.emissive.rgb;
+    if (EMISSIVE_TEXTURE) {
+        emissive *= textureSample(emissive_tex, tex_sampler, uv).rgb;
+    }
+    var matcap_sample = vec3<f32>(0.0);
+    if (MATCAP_TEXTURE) {
+        matcap_sample = textureSample(matcap_tex, tex_sampler, matcap_uv).rgb;
+    }
+    var rim_sample = vec3<f32>(1.0);
+    if (RIM_TEXTURE) {
+        rim_sample = textureSample(rim_tex, tex_sampler, uv).rgb;
+    }
 
-    if (material.shade_color.w >= 0.0 && base.a < material.shade_color.w) {
+    if (ALPHA_TEST && material.shade_color.w >= 0.0 && base.a < material.shade_color.w) {
         discard;
     }
     let alpha = select(base.a, 1.0, material.anim.z == 1.0);
@@ -204,11 +236,14 @@ fn shade(v: VertexOut, front: bool) -> Shaded {
     var color = mix(shade_color, base.rgb, shading) * frame.light_color.rgb;
     // GI from a uniform ambient light: equalized or not, it is the same color.
     color += frame.ambient.rgb * base.rgb;
-    var rim = material.matcap.rgb * matcap_sample * material.anim.y;
-    rim += pow(clamp(1.0 - dot(n, view) + material.matcap.w, 0.0, 1.0), max(material.rim.w, 1e-5)) * material.rim.rgb;
-    rim *= rim_sample;
-    rim *= mix(vec3<f32>(1.0), frame.light_color.rgb * shading + frame.ambient.rgb, material.shading.w);
-    color += rim + emissive;
+    if (RIM_LIGHT) {
+        var rim = material.matcap.rgb * matcap_sample * material.anim.y;
+        rim += pow(clamp(1.0 - dot(n, view) + material.matcap.w, 0.0, 1.0), max(material.rim.w, 1e-5)) * material.rim.rgb;
+        rim *= rim_sample;
+        rim *= mix(vec3<f32>(1.0), frame.light_color.rgb * shading + frame.ambient.rgb, material.shading.w);
+        color += rim;
+    }
+    color += emissive;
     return Shaded(color, alpha);
 }
 

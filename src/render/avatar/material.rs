@@ -51,9 +51,9 @@ pub struct MaterialParams {
     pub z_write: bool,
 }
 
-const KIND_MTOON: f32 = 0.0;
+pub(super) const KIND_MTOON: f32 = 0.0;
 const KIND_UNLIT: f32 = 1.0;
-const KIND_LIT: f32 = 2.0;
+pub(super) const KIND_LIT: f32 = 2.0;
 
 fn f(v: &Value, key: &str, default: f32) -> f32 {
     v.get(key)

@@ -86,8 +86,22 @@ struct GpuPrimitive {
 
 struct GpuMaterial {
     params: MaterialParams,
+    shading: pipeline::Shading,
     uniform: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
+}
+
+impl GpuMaterial {
+    fn pipeline_key(&self, outline: bool) -> PipelineKey {
+        let params = &self.params;
+        PipelineKey {
+            blend: params.alpha_mode == AlphaMode::Blend,
+            double_sided: params.double_sided,
+            z_write: params.z_write,
+            outline,
+            shading: self.shading,
+        }
+    }
 }
 
 pub struct AvatarRenderer {
@@ -137,7 +151,22 @@ impl AvatarRenderer {
         let (joints, primitives) =
             upload::upload_meshes(device, &layouts, &model, default_material);
 
-        let pipelines = pipeline::make_pipelines(device, &layouts, format, depth_format, samples);
+        let keys = primitives.iter().flat_map(|p| {
+            let material = &materials[p.material];
+            let outline = material.params.outline != OutlineMode::None;
+            [
+                Some(material.pipeline_key(false)),
+                outline.then(|| material.pipeline_key(true)),
+            ]
+        });
+        let pipelines = pipeline::make_pipelines(
+            device,
+            &layouts,
+            keys.flatten(),
+            format,
+            depth_format,
+            samples,
+        );
         let image_bytes: u64 = model.images.iter().map(|i| i.rgba8.len() as u64).sum();
         let mesh_bytes: u64 = primitives
             .iter()
@@ -159,6 +188,47 @@ impl AvatarRenderer {
             order: Vec::new(),
             gpu_bytes: image_bytes + mesh_bytes,
         }
+    }
+
+    /// Every material reads every texture and tests alpha, as before [`pipeline::Shading`]
+    /// (the tests' reference picture).
+    #[cfg(test)]
+    pub(super) fn read_everything(&mut self, device: &wgpu::Device, samples: u32) {
+        let layouts = upload::Layouts::new(device);
+        for m in &mut self.materials {
+            m.shading = pipeline::Shading::ALL;
+        }
+        let keys: Vec<PipelineKey> = self
+            .materials
+            .iter()
+            .flat_map(|m| [m.pipeline_key(false), m.pipeline_key(true)])
+            .collect();
+        self.pipelines = pipeline::make_pipelines(
+            device,
+            &layouts,
+            keys,
+            crate::render::target::OffscreenTarget::FORMAT,
+            crate::render::target::OffscreenTarget::DEPTH,
+            samples,
+        );
+    }
+
+    /// How many materials read each texture: (shade, shade from the base texel, emissive,
+    /// matcap, rim, alpha test).
+    #[cfg(test)]
+    pub(super) fn shading_counts(&self) -> [usize; 6] {
+        use pipeline::ShadeSource;
+        let count = |f: &dyn Fn(&pipeline::Shading) -> bool| {
+            self.materials.iter().filter(|m| f(&m.shading)).count()
+        };
+        [
+            count(&|s| s.shade == ShadeSource::OwnTexture),
+            count(&|s| s.shade == ShadeSource::BaseTexel),
+            count(&|s| s.emissive_texture),
+            count(&|s| s.matcap_texture),
+            count(&|s| s.rim_texture),
+            count(&|s| s.alpha_test),
+        ]
     }
 
     /// Bytes of model data on the GPU (textures, vertices, indices, morph deltas).
@@ -382,14 +452,7 @@ impl AvatarRenderer {
         for &(i, outline) in &self.order {
             let p = &self.primitives[i];
             let material = &self.materials[p.material];
-            let params = &material.params;
-            let key = PipelineKey {
-                blend: params.alpha_mode == AlphaMode::Blend,
-                double_sided: params.double_sided,
-                z_write: params.z_write,
-                outline,
-            };
-            pass.set_pipeline(&self.pipelines[&key]);
+            pass.set_pipeline(&self.pipelines[&material.pipeline_key(outline)]);
             pass.set_bind_group(1, &p.bind_group, &[]);
             pass.set_bind_group(2, &material.bind_group, &[]);
             for (slot, buffer) in p.vertex_buffers.iter().enumerate() {

@@ -258,3 +258,87 @@ fn with_msaa_the_avatar_has_smooth_premultiplied_edges() {
         "premultiplied"
     );
 }
+
+#[test]
+fn materials_read_only_what_changes_the_picture() {
+    // Each material's pipeline leaves out texture samples and the alpha test where they cannot
+    // change a pixel (pipeline::Shading). The pictures must be the same as with everything read,
+    // with expressions that move material colors and texture transforms as well.
+    let files = [
+        ("vrm/vrm0/Godette_vrm_v4.vrm", false),
+        ("vrm/vrm0/Godette_vrm_v4.vrm", true),
+        ("vrm/vrm0/sphere.vrm", false),
+        ("vrm/vrm0/simple_morph_skinned.vrm", false),
+        ("vrm/vrm1/VRMC_materials_mtoon_UV_Animation_Test.vrm", false),
+        (
+            "vrm/vrm1/VRMC_vrm_expressions_isBinary_Overrides.vrm",
+            false,
+        ),
+        ("vrm/vrm1/debug_robot.vrm", false),
+    ];
+    let mut total = [0usize; 6];
+    for (file, dressed) in files {
+        let mut pose = AvatarPose::default();
+        pose.expressions
+            .extend(["happy", "aa", "blink"].map(|e| (e.to_string(), 1.0)));
+        let mut frames = Vec::new();
+        let mut counts = [0usize; 6];
+        for everything in [false, true] {
+            let mut model = crate::vrm::load_file(testdata(file)).unwrap();
+            if dressed {
+                dress_up(&mut model);
+            }
+            let mut r = OffscreenRenderer::new(Gpu::new().unwrap(), 320, 240);
+            let mut scene = AvatarScene::new(&r.gpu().device, &r.gpu().queue, model, r.samples());
+            if everything {
+                scene.renderer.read_everything(&r.gpu().device, r.samples());
+            } else {
+                counts = scene.renderer.shading_counts();
+            }
+            scene.pose = pose.clone();
+            frames.push(r.render_blocking(&mut scene, 0.5));
+        }
+        let worst = frames[0]
+            .tight_pixels()
+            .iter()
+            .zip(frames[1].tight_pixels().iter())
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(
+            worst <= 1,
+            "{file} ({dressed}): a channel differs by {worst}"
+        );
+        eprintln!(
+            "{file} ({dressed}): shade own/base, emissive, matcap, rim, alpha test: {counts:?}"
+        );
+        for (t, c) in total.iter_mut().zip(counts) {
+            *t += c;
+        }
+    }
+    // Both sides of each choice are drawn: Godette's shade textures are its base images, and
+    // dressed up its materials keep their own shade, emissive, matcap and rim textures.
+    assert!(total.iter().all(|&c| c >= 2), "{total:?}");
+}
+
+/// Gives every MToon 0.x material of `model` its own shade, matcap, rim and emission textures,
+/// a rim color, an emission color and an alpha test: what the test files do not have.
+fn dress_up(model: &mut crate::vrm::VrmModel) {
+    let textures = model.textures.len() as u64;
+    assert!(textures >= 2);
+    for m in &mut model.materials {
+        let Some(p) = m.vrm0_properties.as_mut() else {
+            continue;
+        };
+        let main = p["textureProperties"]["_MainTex"].as_u64().unwrap_or(0);
+        let other = (main + 1) % textures;
+        p["textureProperties"]["_ShadeTexture"] = other.into();
+        p["textureProperties"]["_SphereAdd"] = main.into();
+        p["textureProperties"]["_RimTexture"] = other.into();
+        p["textureProperties"]["_EmissionMap"] = other.into();
+        p["vectorProperties"]["_EmissionColor"] = serde_json::json!([0.3, 0.1, 0.05, 1.0]);
+        p["vectorProperties"]["_RimColor"] = serde_json::json!([0.2, 0.2, 0.4, 1.0]);
+        m.alpha_mode = crate::vrm::AlphaMode::Mask;
+        m.alpha_cutoff = 0.5;
+    }
+}

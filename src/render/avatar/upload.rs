@@ -1,8 +1,10 @@
 //! Model data onto the GPU: bind group layouts, textures, materials, vertex and morph buffers.
 
 use super::material::MaterialParams;
+use super::pipeline::Shading;
 use super::{DrawUniform, GpuMaterial, GpuPrimitive};
 use crate::vrm::VrmModel;
+use crate::vrm::expressions::MaterialColorType;
 use crate::vrm::gltf_data::{Filter, Wrap};
 use glam::{Mat4, Vec3};
 use wgpu::util::DeviceExt;
@@ -152,6 +154,7 @@ fn make_material(
     params: MaterialParams,
     images: &[wgpu::TextureView],
     white: &wgpu::TextureView,
+    bound: impl Fn(MaterialColorType) -> bool,
 ) -> GpuMaterial {
     let view = |texture: Option<usize>| {
         texture
@@ -224,8 +227,16 @@ fn make_material(
             },
         ],
     });
+    let image = |texture: Option<usize>| {
+        texture
+            .and_then(|t| model.textures.get(t))
+            .map(|t| t.image)
+            .filter(|&i| i < images.len())
+    };
+    let shading = Shading::of(&params, image, bound);
     GpuMaterial {
         params,
+        shading,
         uniform,
         bind_group,
     }
@@ -380,9 +391,17 @@ pub(super) fn upload_materials(
     let materials = model
         .materials
         .iter()
-        .map(|m| {
+        .enumerate()
+        .map(|(i, m)| {
             let params = MaterialParams::new(m);
-            make_material(device, layouts, model, params, &textures, &white)
+            let bound = |kind| {
+                model.expressions.list.iter().any(|e| {
+                    e.material_color_binds
+                        .iter()
+                        .any(|b| b.material == i && b.kind == kind)
+                })
+            };
+            make_material(device, layouts, model, params, &textures, &white, bound)
         })
         .collect::<Vec<_>>();
     let mut materials = materials;
@@ -393,6 +412,7 @@ pub(super) fn upload_materials(
         MaterialParams::fallback(),
         &textures,
         &white,
+        |_| false,
     ));
     materials
 }
