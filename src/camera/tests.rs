@@ -292,6 +292,10 @@ fn encode(
             }
         }
     }
+    bt709_frame(w, h, format, planes)
+}
+
+fn bt709_frame(w: usize, h: usize, format: CameraFormat, planes: Vec<Plane>) -> CameraFrame {
     CameraFrame {
         width: w as u32,
         height: h as u32,
@@ -478,14 +482,7 @@ fn the_fast_conversion_matches_the_pixel_by_pixel_one_in_every_format() {
                 }
             })
             .collect();
-        let frame = CameraFrame {
-            width: w as u32,
-            height: h as u32,
-            format,
-            planes,
-            color_matrix: BT709_LIMITED,
-            arrived: Instant::now(),
-        };
+        let frame = bt709_frame(w, h, format, planes);
         for f in 1..=3 {
             let (ow, oh, rgb) = frame.to_rgb(w.div_ceil(f) as u32).unwrap();
             assert_eq!(
