@@ -213,23 +213,42 @@ fn process_cpu(pid: u32) -> Result<f64> {
 }
 
 /// CPU seconds of OBS's threads now, summed by name with the digits left out (`llvmpipe-0`
-/// and `llvmpipe-1` are `llvmpipe-#`; Linux keeps 15 characters of a name).
+/// and `llvmpipe-1` are `llvmpipe-#`; Linux keeps 15 characters of a name). Mesa gives each GL
+/// context its own `llvmpipe-#` threads: those started after the plugin's render worker draw
+/// for the plugin (`llvmpipe-# (plugin)`), the others for OBS (`llvmpipe-# (OBS)`).
 fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut threads = Vec::new();
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            let path = task.path();
+            let tid: u64 = task.file_name().to_string_lossy().parse().unwrap_or(0);
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if let Some(seconds) = cpu_seconds(&path.join("stat")) {
+                threads.push((tid, name.trim().to_string(), seconds));
+            }
+        }
+    }
+    by_thread_name(&threads)
+}
+
+/// [`thread_cpu`]'s sums from (thread id, name, CPU seconds).
+fn by_thread_name(threads: &[(u64, String, f64)]) -> std::collections::BTreeMap<String, f64> {
+    let render_worker = threads
+        .iter()
+        .filter(|(_, name, _)| name == "vrm-avatar-rend")
+        .map(|(tid, ..)| *tid)
+        .min();
     let mut by_name = std::collections::BTreeMap::new();
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return by_name;
-    };
-    for task in tasks.flatten() {
-        let path = task.path();
-        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        let name: String = name
-            .trim()
+    for (tid, name, seconds) in threads {
+        let mut name: String = name
             .chars()
             .map(|c| if c.is_ascii_digit() { '#' } else { c })
             .collect();
-        if let Some(seconds) = cpu_seconds(&path.join("stat")) {
-            *by_name.entry(name).or_insert(0.0) += seconds;
+        if name == "llvmpipe-#" {
+            let plugin = render_worker.is_some_and(|r| *tid > r);
+            name.push_str(if plugin { " (plugin)" } else { " (OBS)" });
         }
+        *by_name.entry(name).or_insert(0.0) += seconds;
     }
     by_name
 }
@@ -407,6 +426,23 @@ mod tests {
             cores,
             json!({"llvmpipe-#": 1.0, "vrm-avatar-trac": 0.4, "vrm-avatar-rend": 0.1,
                    "ended threads": 0.1})
+        );
+        // Drawing threads started after the render worker's are the plugin's.
+        let threads = [
+            (10, "llvmpipe-0", 1.0),
+            (11, "llvmpipe-1", 2.0),
+            (20, "vrm-avatar-rend", 0.5),
+            (21, "llvmpipe-0", 4.0),
+            (22, "llvmpipe-1", 8.0),
+        ]
+        .map(|(tid, name, s)| (tid, name.to_string(), s));
+        assert_eq!(
+            by_thread_name(&threads),
+            map(&[
+                ("llvmpipe-# (OBS)", 3.0),
+                ("vrm-avatar-rend", 0.5),
+                ("llvmpipe-# (plugin)", 12.0)
+            ])
         );
         // This process's own threads are found and named.
         let own = thread_cpu(std::process::id());
