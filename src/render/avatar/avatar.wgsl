@@ -48,7 +48,7 @@ struct Material {
     uv_rotation: vec4<f32>,
 };
 
-// What a material's fragment shader reads, fixed per pipeline (pipeline.rs, `Shading`): a
+// What a material's fragment shader reads, fixed per pipeline (material.rs, `Shading`): a
 // software rasterizer pays for every texture sample of every pixel, white placeholders included,
 // and a shader that may discard loses early depth testing. The defaults read everything.
 // The shade color's source: 0 none (white), 1 its own texture, 2 the base color's texel.

@@ -2,6 +2,7 @@
 //! properties converted to 1.0 as three-vrm and UniVRM do, unlit, and a lit fallback for plain
 //! glTF materials.
 
+use crate::vrm::expressions::MaterialColorType;
 use crate::vrm::{AlphaMode, Material, MaterialKind, TextureRef};
 use serde_json::Value;
 
@@ -51,9 +52,92 @@ pub struct MaterialParams {
     pub z_write: bool,
 }
 
-pub(super) const KIND_MTOON: f32 = 0.0;
+const KIND_MTOON: f32 = 0.0;
 const KIND_UNLIT: f32 = 1.0;
-pub(super) const KIND_LIT: f32 = 2.0;
+const KIND_LIT: f32 = 2.0;
+
+/// Where a material's shade color comes from (avatar.wgsl's `SHADE_SOURCE`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(super) enum ShadeSource {
+    White = 0,
+    OwnTexture = 1,
+    /// The shade texture is the base color's image (VRoid's usual MToon 0.x): one sample less.
+    BaseTexel = 2,
+}
+
+/// What a material's fragment shader reads and tests, fixed per pipeline through avatar.wgsl's
+/// override constants. On a CPU rasterizer each texture sample costs on every pixel, a white
+/// placeholder's as much as a real one's, and a shader that may discard loses early depth tests.
+/// Leaving out what cannot change the picture draws the same pixels for less.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(super) struct Shading {
+    pub(super) shade: ShadeSource,
+    pub(super) emissive_texture: bool,
+    pub(super) matcap_texture: bool,
+    pub(super) rim_texture: bool,
+    pub(super) rim_light: bool,
+    pub(super) alpha_test: bool,
+}
+
+impl Shading {
+    /// Everything read and tested: the shader's defaults.
+    #[cfg(test)]
+    pub(super) const ALL: Shading = Shading {
+        shade: ShadeSource::OwnTexture,
+        emissive_texture: true,
+        matcap_texture: true,
+        rim_texture: true,
+        rim_light: true,
+        alpha_test: true,
+    };
+
+    /// What `params` needs. `image` resolves a texture to its image (`None`: drawn white);
+    /// `bound` says whether an expression moves that color of this material.
+    pub(super) fn of(
+        params: &MaterialParams,
+        image: impl Fn(Option<usize>) -> Option<usize>,
+        bound: impl Fn(MaterialColorType) -> bool,
+    ) -> Shading {
+        let u = &params.uniform;
+        let t = &params.textures;
+        let mtoon = u.emissive[3] == KIND_MTOON;
+        let lit = u.emissive[3] == KIND_LIT;
+        let color = |c: [f32; 4]| c[..3].iter().any(|&v| v != 0.0);
+        let shade = match image(t.shade) {
+            Some(_) if !mtoon => ShadeSource::White,
+            None => ShadeSource::White,
+            shade if shade == image(t.base) => ShadeSource::BaseTexel,
+            Some(_) => ShadeSource::OwnTexture,
+        };
+        // A term that is zero whatever the texture holds needs no sample.
+        let emissive_texture = (mtoon || lit)
+            && image(t.emissive).is_some()
+            && (color(u.emissive) || bound(MaterialColorType::EmissionColor));
+        let matcap_texture = mtoon && image(t.matcap).is_some() && u.anim[1] != 0.0;
+        let rim_light =
+            mtoon && (matcap_texture || color(u.rim) || bound(MaterialColorType::RimColor));
+        Shading {
+            shade,
+            emissive_texture,
+            matcap_texture,
+            rim_texture: rim_light && image(t.rim).is_some(),
+            rim_light,
+            alpha_test: u.shade_color[3] >= 0.0,
+        }
+    }
+
+    pub(super) fn constants(&self) -> [(&'static str, f64); 6] {
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        [
+            ("SHADE_SOURCE", self.shade as u32 as f64),
+            ("EMISSIVE_TEXTURE", flag(self.emissive_texture)),
+            ("MATCAP_TEXTURE", flag(self.matcap_texture)),
+            ("RIM_TEXTURE", flag(self.rim_texture)),
+            ("RIM_LIGHT", flag(self.rim_light)),
+            ("ALPHA_TEST", flag(self.alpha_test)),
+        ]
+    }
+}
 
 fn f(v: &Value, key: &str, default: f32) -> f32 {
     v.get(key)

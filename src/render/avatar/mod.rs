@@ -86,7 +86,7 @@ struct GpuPrimitive {
 
 struct GpuMaterial {
     params: MaterialParams,
-    shading: pipeline::Shading,
+    shading: material::Shading,
     uniform: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
 }
@@ -190,13 +190,13 @@ impl AvatarRenderer {
         }
     }
 
-    /// Every material reads every texture and tests alpha, as before [`pipeline::Shading`]
+    /// Every material reads every texture and tests alpha, as before [`material::Shading`]
     /// (the tests' reference picture).
     #[cfg(test)]
     pub(super) fn read_everything(&mut self, device: &wgpu::Device, samples: u32) {
         let layouts = upload::Layouts::new(device);
         for m in &mut self.materials {
-            m.shading = pipeline::Shading::ALL;
+            m.shading = material::Shading::ALL;
         }
         let keys: Vec<PipelineKey> = self
             .materials
@@ -217,8 +217,8 @@ impl AvatarRenderer {
     /// matcap, rim, alpha test).
     #[cfg(test)]
     pub(super) fn shading_counts(&self) -> [usize; 6] {
-        use pipeline::ShadeSource;
-        let count = |f: &dyn Fn(&pipeline::Shading) -> bool| {
+        use material::ShadeSource;
+        let count = |f: &dyn Fn(&material::Shading) -> bool| {
             self.materials.iter().filter(|m| f(&m.shading)).count()
         };
         [

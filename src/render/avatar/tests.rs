@@ -262,7 +262,7 @@ fn with_msaa_the_avatar_has_smooth_premultiplied_edges() {
 #[test]
 fn materials_read_only_what_changes_the_picture() {
     // Each material's pipeline leaves out texture samples and the alpha test where they cannot
-    // change a pixel (pipeline::Shading). The pictures must be the same as with everything read,
+    // change a pixel (material::Shading). The pictures must be the same as with everything read,
     // with expressions that move material colors and texture transforms as well.
     let files = [
         ("vrm/vrm0/Godette_vrm_v4.vrm", false),

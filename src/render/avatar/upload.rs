@@ -1,7 +1,7 @@
 //! Model data onto the GPU: bind group layouts, textures, materials, vertex and morph buffers.
 
 use super::material::MaterialParams;
-use super::pipeline::Shading;
+use super::material::Shading;
 use super::{DrawUniform, GpuMaterial, GpuPrimitive};
 use crate::vrm::VrmModel;
 use crate::vrm::expressions::MaterialColorType;
