@@ -10,7 +10,8 @@ Steps (all in `build`):
   2. pose_detection only: rewrite its sparse FLOAT16 weights dense and drop its DENSIFY ops (tf2onnx
      cannot read sparse buffers), and check the rewritten model gives bit-identical outputs;
   3. convert each model with tf2onnx (opset 17), one process per model, then rename the graph's
-     internal tensors by position so that the bytes are the same on every run (canonicalize);
+     internal tensors by position so that the bytes are the same on every run (canonicalize),
+     and spell PRelu with ops ONNX Runtime vectorizes (unfold_prelu: same outputs, bit for bit);
   4. validate every ONNX model against the original TFLite interpreter on real photos, time it in
      ONNX Runtime on 1 intra-op thread;
   5. write models/SHA256SUMS and check it against scripts/models.sha256.
@@ -283,7 +284,55 @@ def convert(name, tflite, out_onnx, work):
     canonicalize(tmp)
     if name in DROP_OUTPUTS:
         drop_outputs(tmp, DROP_OUTPUTS[name])
+    unfold_prelu(tmp)
     os.replace(tmp, out_onnx)
+
+
+def unfold_prelu(path):
+    """Rewrites each PRelu (per-channel slopes) as element-wise ops that give the same bits.
+
+    ONNX Runtime 1.31 runs PRelu with a per-channel slope as a scalar loop with a branch on each
+    value's sign, mispredicted half the time on real activations: perf put it at a fifth of the
+    tracker's CPU, and face mesh, iris, palm detector and hand re-crop are full of it. Instead:
+    where every slope s of a node is <= 1, max(x, s*x) (x > 0: s*x <= x; x < 0: s*x >= x);
+    where every slope is >= 1, min(x, s*x); otherwise relu(x) + s*min(x, 0). In each the chosen
+    term is the very product PRelu computes and the other side adds or compares exactly, so the
+    outputs are bit-identical (validation below checks them against TFLite as before). New
+    names derive from the PRelu's output's (canonical) name, so the bytes stay deterministic."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    slopes = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    nodes, zero, zero_used = [], "prelu_zero", False
+    for node in g.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, s = node.input
+        y = node.output[0]
+        if s not in slopes:
+            raise SystemExit(f"convert_models: PRelu {y} in {path} has a non-constant slope")
+        if slopes[s].max() <= 1.0 or slopes[s].min() >= 1.0:
+            pick = "Max" if slopes[s].max() <= 1.0 else "Min"
+            nodes += [helper.make_node("Mul", [x, s], [f"{y}_sx"], name=f"{y}_sx_node"),
+                      helper.make_node(pick, [x, f"{y}_sx"], [y], name=node.name)]
+        else:
+            zero_used = True
+            nodes += [helper.make_node("Relu", [x], [f"{y}_pos"], name=f"{y}_pos_node"),
+                      helper.make_node("Min", [x, zero], [f"{y}_neg"], name=f"{y}_neg_node"),
+                      helper.make_node("Mul", [f"{y}_neg", s], [f"{y}_sneg"], name=f"{y}_sneg_node"),
+                      helper.make_node("Add", [f"{y}_pos", f"{y}_sneg"], [y], name=node.name)]
+    if len(nodes) == len(g.node):
+        return
+    if zero_used:
+        g.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))
+    del g.node[:]
+    g.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def drop_outputs(path, dropped):
