@@ -97,10 +97,11 @@ impl Warp {
         image: &ImageView,
         spec: &TensorSpec,
         out: &mut [f32],
-        fetch: impl Fn(usize) -> [f32; 3],
+        pixel: impl Fn(&[u8]) -> [f32; 3],
     ) {
         let (w, h) = (image.width as i64, image.height as i64);
-        let stride = image.stride;
+        let (stride, data) = (image.stride, image.data);
+        let fetch = |at: usize| pixel(&data[at..at + BPP]);
         let tap = |x: i64, y: i64| -> Option<[f32; 3]> {
             if x >= 0 && y >= 0 && x < w && y < h {
                 Some(fetch(y as usize * stride + x as usize * BPP))
@@ -130,9 +131,11 @@ impl Warp {
                 ];
                 let mut acc = [0.0f32; 3];
                 if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+                    // The 2x2 block as two slices of known length: two bounds checks, not 12.
                     let at = iy as usize * stride + ix as usize * BPP;
+                    let rows = [&data[at..at + 2 * BPP], &data[at + stride..][..2 * BPP]];
                     for (k, wgt) in weights.into_iter().enumerate() {
-                        let p = fetch(at + (k & 1) * BPP + (k >> 1) * stride);
+                        let p = pixel(&rows[k >> 1][(k & 1) * BPP..][..BPP]);
                         acc[0] += p[0] * wgt;
                         acc[1] += p[1] * wgt;
                         acc[2] += p[2] * wgt;
@@ -187,18 +190,17 @@ pub fn image_to_tensor(
         offset,
     };
     // One monomorphized loop per pixel layout, so the inner loop has no format branch.
-    let d = image.data;
     match image.format {
-        PixelFormat::Rgb8 => warp.fill::<3>(image, spec, out, |at| {
-            [d[at] as f32, d[at + 1] as f32, d[at + 2] as f32]
+        PixelFormat::Rgb8 => warp.fill::<3>(image, spec, out, |p| {
+            [p[0] as f32, p[1] as f32, p[2] as f32]
         }),
-        PixelFormat::Rgba8 => warp.fill::<4>(image, spec, out, |at| {
-            [d[at] as f32, d[at + 1] as f32, d[at + 2] as f32]
+        PixelFormat::Rgba8 => warp.fill::<4>(image, spec, out, |p| {
+            [p[0] as f32, p[1] as f32, p[2] as f32]
         }),
-        PixelFormat::Bgra8 => warp.fill::<4>(image, spec, out, |at| {
-            [d[at + 2] as f32, d[at + 1] as f32, d[at] as f32]
+        PixelFormat::Bgra8 => warp.fill::<4>(image, spec, out, |p| {
+            [p[2] as f32, p[1] as f32, p[0] as f32]
         }),
-        PixelFormat::Gray8 => warp.fill::<1>(image, spec, out, |at| [d[at] as f32; 3]),
+        PixelFormat::Gray8 => warp.fill::<1>(image, spec, out, |p| [p[0] as f32; 3]),
     }
     let (iw, ih) = (image.width as f32, image.height as f32);
     Sampled {
