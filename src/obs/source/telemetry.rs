@@ -120,10 +120,11 @@ impl GraphicsTime {
             self.last_log = Some(now);
             let at = |column: usize, q: f32| quantile(self.samples.iter().map(|s| s[column]), q);
             log::info!(
-                "graphics thread time per frame: mean {:.3} ms, p50 {:.3} ms, p95 {:.3} ms ({} frames; 95th percentile of the tick {:.3} ms, of the render {:.3} ms)",
+                "graphics thread time per frame: mean {:.3} ms, p50 {:.3} ms, p95 {:.3} ms, max {:.3} ms ({} frames; 95th percentile of the tick {:.3} ms, of the render {:.3} ms)",
                 self.samples.iter().map(|s| s[0]).sum::<f32>() / self.samples.len() as f32,
                 at(0, 0.5),
                 at(0, 0.95),
+                at(0, 1.0),
                 self.samples.len(),
                 at(1, 0.95),
                 at(2, 0.95),

@@ -400,7 +400,7 @@ mod tests {
         assert_eq!(p["render_main_texture"]["median_ms"], 0.19);
         assert!(p.get("render_displays").is_none());
 
-        let source = "[obs-vrm-avatar] graphics thread time per frame: mean 0.120 ms, p50 0.100 ms, p95 0.300 ms (300 frames)\n\
+        let source = "[obs-vrm-avatar] graphics thread time per frame: mean 0.120 ms, p50 0.100 ms, p95 0.300 ms, max 0.900 ms (300 frames)\n\
             [obs-vrm-avatar] 'Clip': tracking (face) 15.5 fps (face); camera-to-texture latency p50 80 ms, p95 120 ms (300 frames); p50 by stage: tracking 40 ms";
         assert_eq!(
             last_figures(
