@@ -187,6 +187,8 @@ fn measure(opts: &BenchObsOptions, home: &Path, input: &Path, with_source: bool)
         "obs_cpu_cores_by_thread": threads,
         "frames_rendered": delta("renderTotalFrames"),
         "frames_missed_render_lag": delta("renderSkippedFrames"),
+        // Missed before the measurement: OBS's start, the scene's first frames, a source's start.
+        "frames_missed_render_lag_warm_up": before["renderSkippedFrames"].as_i64().unwrap_or(0),
         "frames_skipped_encoder": delta("outputSkippedFrames"),
         "obs_average_frame_render_ms": after["averageFrameRenderTime"],
         "obs_profile": profile(&log),
