@@ -53,6 +53,8 @@ struct Material {
 // and a shader that may discard loses early depth testing. The defaults read everything.
 // The shade color's source: 0 none (white), 1 its own texture, 2 the base color's texel.
 override SHADE_SOURCE: u32 = 1u;
+// False where the base color has no texture (drawn white): the built-in avatar's flat colors.
+override BASE_TEXTURE: bool = true;
 override EMISSIVE_TEXTURE: bool = true;
 override MATCAP_TEXTURE: bool = true;
 override RIM_TEXTURE: bool = true;
@@ -193,7 +195,10 @@ fn shade(v: VertexOut, front: bool) -> Shaded {
         let world_view_y = cross(view, world_view_x);
         matcap_uv = vec2<f32>(dot(world_view_x, n), -dot(world_view_y, n)) * 0.495 + 0.5;
     }
-    let base_texel = textureSample(base_tex, tex_sampler, uv);
+    var base_texel = vec4<f32>(1.0);
+    if (BASE_TEXTURE) {
+        base_texel = textureSample(base_tex, tex_sampler, uv);
+    }
     let base = material.base_color * base_texel;
     var shade_sample = vec3<f32>(1.0);
     if (SHADE_SOURCE == 1u) {

@@ -71,6 +71,7 @@ pub(super) enum ShadeSource {
 /// Leaving out what cannot change the picture draws the same pixels for less.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub(super) struct Shading {
+    pub(super) base_texture: bool,
     pub(super) shade: ShadeSource,
     pub(super) emissive_texture: bool,
     pub(super) matcap_texture: bool,
@@ -83,6 +84,7 @@ impl Shading {
     /// Everything read and tested: the shader's defaults.
     #[cfg(test)]
     pub(super) const ALL: Shading = Shading {
+        base_texture: true,
         shade: ShadeSource::OwnTexture,
         emissive_texture: true,
         matcap_texture: true,
@@ -117,6 +119,7 @@ impl Shading {
         let rim_light =
             mtoon && (matcap_texture || color(u.rim) || bound(MaterialColorType::RimColor));
         Shading {
+            base_texture: image(t.base).is_some(),
             shade,
             emissive_texture,
             matcap_texture,
@@ -126,9 +129,10 @@ impl Shading {
         }
     }
 
-    pub(super) fn constants(&self) -> [(&'static str, f64); 6] {
+    pub(super) fn constants(&self) -> [(&'static str, f64); 7] {
         let flag = |b: bool| if b { 1.0 } else { 0.0 };
         [
+            ("BASE_TEXTURE", flag(self.base_texture)),
             ("SHADE_SOURCE", self.shade as u32 as f64),
             ("EMISSIVE_TEXTURE", flag(self.emissive_texture)),
             ("MATCAP_TEXTURE", flag(self.matcap_texture)),

@@ -213,15 +213,16 @@ impl AvatarRenderer {
         );
     }
 
-    /// How many materials read each texture: (shade, shade from the base texel, emissive,
-    /// matcap, rim, alpha test).
+    /// How many materials read each texture: (no base texture, shade, shade from the base
+    /// texel, emissive, matcap, rim, alpha test).
     #[cfg(test)]
-    pub(super) fn shading_counts(&self) -> [usize; 6] {
+    pub(super) fn shading_counts(&self) -> [usize; 7] {
         use material::ShadeSource;
         let count = |f: &dyn Fn(&material::Shading) -> bool| {
             self.materials.iter().filter(|m| f(&m.shading)).count()
         };
         [
+            count(&|s| !s.base_texture),
             count(&|s| s.shade == ShadeSource::OwnTexture),
             count(&|s| s.shade == ShadeSource::BaseTexel),
             count(&|s| s.emissive_texture),
