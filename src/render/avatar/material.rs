@@ -115,7 +115,7 @@ impl Shading {
         let emissive_texture = (mtoon || lit)
             && image(t.emissive).is_some()
             && (color(u.emissive) || bound(MaterialColorType::EmissionColor));
-        let matcap_texture = mtoon && image(t.matcap).is_some() && u.anim[1] != 0.0;
+        let matcap_texture = mtoon && image(t.matcap).is_some();
         let rim_light =
             mtoon && (matcap_texture || color(u.rim) || bound(MaterialColorType::RimColor));
         Shading {

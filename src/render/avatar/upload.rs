@@ -156,12 +156,14 @@ fn make_material(
     white: &wgpu::TextureView,
     bound: impl Fn(MaterialColorType) -> bool,
 ) -> GpuMaterial {
-    let view = |texture: Option<usize>| {
+    // A texture's image, `None` where it is drawn white (no texture, or a bad index).
+    let image = |texture: Option<usize>| {
         texture
             .and_then(|t| model.textures.get(t))
-            .and_then(|t| images.get(t.image))
-            .unwrap_or(white)
+            .map(|t| t.image)
+            .filter(|&i| i < images.len())
     };
+    let view = |texture: Option<usize>| image(texture).map_or(white, |i| &images[i]);
     let sampler_info = params
         .textures
         .base
@@ -227,12 +229,6 @@ fn make_material(
             },
         ],
     });
-    let image = |texture: Option<usize>| {
-        texture
-            .and_then(|t| model.textures.get(t))
-            .map(|t| t.image)
-            .filter(|&i| i < images.len())
-    };
     let shading = Shading::of(&params, image, bound);
     GpuMaterial {
         params,
