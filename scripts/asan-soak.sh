@@ -6,13 +6,16 @@
 # anywhere, and a bad read or write by the plugin, stops OBS with a report in OUT/asan.PID.
 # Unlike Valgrind, OBS keeps drawing at about half speed, so hours of tracking are covered.
 #
-#   scripts/asan-soak.sh MINUTES OUT [VRM]     e.g. scripts/asan-soak.sh 30 target/asan-soak
+#   scripts/asan-soak.sh MINUTES OUT [VRM [SOAK ARGS...]]   e.g. scripts/asan-soak.sh 30 target/asan-soak
+# SOAK ARGS go to `vrm-avatar soak` as they are, e.g. `--env WGPU_BACKEND=vulkan` for the old way
+# of drawing (lavapipe beside OBS's llvmpipe).
 # Exit status 1 after an ASan report, a crash or an unclean quit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MINUTES="${1:?minutes}"
 OUT="${2:?out dir}"
 VRM="${3:-../shared/testdata/vrm/vrm0/Godette_vrm_v4.vrm}"
+shift $(($# < 3 ? $# : 3))
 source scripts/env.sh
 runtime=/usr/lib/x86_64-linux-gnu/libasan.so.8
 [[ -f $runtime ]] || apt-get install -y libasan8
@@ -35,7 +38,7 @@ target/release/vrm-avatar soak --module "target/asan/$triple/release/libobs_vrm_
   --locale locale --models models \
   --input ../shared/testdata/people/video/face_and_thumbs_up.mp4 --vrm "$VRM" \
   --out "$OUT" --minutes "$MINUTES" \
-  --env "LD_PRELOAD=$runtime" --env "ASAN_OPTIONS=$options" || status=$?
+  --env "LD_PRELOAD=$runtime" --env "ASAN_OPTIONS=$options" "$@" || status=$?
 if compgen -G "$OUT/asan.*" >/dev/null; then
   echo "AddressSanitizer reported:" >&2
   cat "$OUT"/asan.* >&2
