@@ -12,6 +12,8 @@ struct KnownFault {
     /// Which report it applies to: a crash ("crashed") or a hung shutdown ("hung").
     kind: &'static str,
     marks: &'static [&'static str],
+    /// Other threads, by name, that must hold these marks too (and no frame of this module).
+    others: &'static [(&'static str, &'static [&'static str])],
 }
 
 /// The faults of OBS 29 these tests have met, each with no frame of this module in it.
@@ -23,12 +25,14 @@ const KNOWN: &[KnownFault] = &[
         name: "the main thread repaints a freed Qt widget while OBS quits",
         kind: "crashed",
         marks: &["libQt5Widgets.so", "QCoreApplication::exec", "main ()"],
+        others: &[],
     },
     // obs-websocket's server thread starts an accept on a socket its own unload closed.
     KnownFault {
         name: "obs-websocket's server thread accepts on a closed socket while OBS quits",
         kind: "crashed",
         marks: &["WebSocketServer", "asio::"],
+        others: &[],
     },
     // A libobs signal on obs-websocket's thread reaches the Qt source tree (not thread safe)
     // right after a source was removed.
@@ -36,6 +40,21 @@ const KNOWN: &[KnownFault] = &[
         name: "a libobs signal on obs-websocket's thread reads Qt's source list",
         kind: "crashed",
         marks: &["QItemSelectionModel::selectedIndexes"],
+        others: &[],
+    },
+    // OBS 29 closes its window from inside its SIGINT handler. When the signal lands while the
+    // main thread writes to the X server (holding libxcb's connection lock), the close waits
+    // in `obs_display_destroy` for a display's mutex that the graphics thread holds while it
+    // waits for that same xcb lock (presenting the preview): a lock cycle, nothing of ours in it.
+    KnownFault {
+        name: "OBS's SIGINT handler closes its window while the main thread is inside xcb",
+        kind: "hung",
+        marks: &[
+            "<signal handler called>",
+            "obs_display_destroy",
+            "libxcb.so",
+        ],
+        others: &[("libobs: graphic", &["xcb_send_request", "libobs-opengl.so"])],
     },
 ];
 
@@ -69,18 +88,42 @@ pub fn known_obs_fault(report: &str) -> Option<&'static str> {
     } else {
         return None;
     };
+    let clean = |stack: &str| {
+        !OURS
+            .iter()
+            .chain(HEAP_DAMAGE)
+            .any(|mark| stack.contains(mark))
+    };
     let stack = faulting_thread(report, kind)?;
-    if OURS
-        .iter()
-        .chain(HEAP_DAMAGE)
-        .any(|mark| stack.contains(mark))
-    {
+    if !clean(stack) {
         return None;
     }
     KNOWN
         .iter()
-        .find(|fault| fault.kind == kind && fault.marks.iter().all(|m| stack.contains(m)))
+        .find(|fault| {
+            fault.kind == kind
+                && fault.marks.iter().all(|m| stack.contains(m))
+                && fault.others.iter().all(|(name, marks)| {
+                    thread_named(report, name).is_some_and(|other| {
+                        clean(other) && marks.iter().all(|m| other.contains(m))
+                    })
+                })
+        })
         .map(|fault| fault.name)
+}
+
+/// The backtrace of the thread called `name` in gdb's list (`Thread 14 (... "name"):`).
+fn thread_named<'a>(report: &'a str, name: &str) -> Option<&'a str> {
+    let tail = format!(" \"{name}\"):");
+    report.split("\nThread ").skip(1).find_map(|block| {
+        let header = block.lines().next()?;
+        header.ends_with(&tail).then(|| {
+            block
+                .split("\n--- ")
+                .next()
+                .expect("split yields at least one part")
+        })
+    })
 }
 
 /// The backtrace of the thread that faulted: for a crash the thread gdb calls current
@@ -199,6 +242,50 @@ All scene data cleared";
         // The same stack in another thread than the faulting one is not the fault.
         let elsewhere = QT_EXIT.replace("[Current thread is 1 ", "[Current thread is 2 ");
         assert_eq!(known_obs_fault(&elsewhere), None);
+    }
+
+    /// A clean-clone run's hung quit (2026-12-08), cut to the frames that matter.
+    const SIGINT_IN_XCB: &str = "OBS did not quit within 60s (shutdown hung)
+--- backtraces
+Thread 29 (Thread 0x7ff287df26c0 (LWP 25120) \"vrm-avatar-rend\"):
+#5  0x00007ff2c910c059 in ?? () from /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so
+Thread 14 (Thread 0x7ff2affff6c0 (LWP 25069) \"libobs: graphic\"):
+#3  ___pthread_mutex_lock (mutex=0x55a4c094fb68) at ./nptl/pthread_mutex_lock.c:93
+#4  0x00007ff2ee6a1a1f in xcb_send_request_with_fds64 () from /lib/x86_64-linux-gnu/libxcb.so.1
+#5  0x00007ff2ee6a21f9 in xcb_send_request () from /lib/x86_64-linux-gnu/libxcb.so.1
+#6  0x00007ff2ee6adfdb in xcb_put_image () from /lib/x86_64-linux-gnu/libxcb.so.1
+#13 0x00007ff2e744b4c4 in ?? () from /lib/x86_64-linux-gnu/libobs-opengl.so.1
+Thread 1 (Thread 0x7ff2e7b06400 (LWP 25051) \"obs\"):
+#3  ___pthread_mutex_lock (mutex=0x55a4c0ad0010) at ./nptl/pthread_mutex_lock.c:128
+#4  0x00007ff2f42ffdc9 in obs_display_destroy () from /lib/x86_64-linux-gnu/libobs.so.0
+#9  0x00007ff2f31a0164 in QWidgetPrivate::close_helper(QWidgetPrivate::CloseMode) () from /lib/x86_64-linux-gnu/libQt5Widgets.so.5
+#10 <signal handler called>
+#11 __GI___writev (iovcnt=1, iov=0x7fff7138dc30, fd=3) at ../sysdeps/unix/sysv/linux/writev.c:26
+#15 0x00007ff2ee6a232a in xcb_flush () from /lib/x86_64-linux-gnu/libxcb.so.1
+--- OBS log ends with
+==== Shutting down ==================================================";
+
+    #[test]
+    fn a_lock_cycle_at_sigint_between_xcb_and_a_display_is_known_only_as_a_whole() {
+        assert_eq!(
+            known_obs_fault(SIGINT_IN_XCB),
+            Some("OBS's SIGINT handler closes its window while the main thread is inside xcb")
+        );
+        // The graphics thread must be the other half of the cycle, with nothing of ours in it.
+        let ours = SIGINT_IN_XCB.replace(
+            "#13 0x00007ff2e744b4c4",
+            "#12 0x1 in obs_vrm_avatar::obs::source::video_render ()\n#13 0x00007ff2e744b4c4",
+        );
+        assert_eq!(known_obs_fault(&ours), None);
+        let elsewhere = SIGINT_IN_XCB.replace("xcb_send_request", "gs_texture_set_image");
+        assert_eq!(known_obs_fault(&elsewhere), None);
+        let no_graphics = SIGINT_IN_XCB.replace("\"libobs: graphic\"", "\"other\"");
+        assert_eq!(known_obs_fault(&no_graphics), None);
+        // Not a crash of that shape, and not without the signal.
+        let crash = SIGINT_IN_XCB.replace("OBS did not quit within 60s", "OBS crashed");
+        assert_eq!(known_obs_fault(&crash), None);
+        let no_signal = SIGINT_IN_XCB.replace("#10 <signal handler called>\n", "");
+        assert_eq!(known_obs_fault(&no_signal), None);
     }
 
     #[test]
